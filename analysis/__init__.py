@@ -1,0 +1,1 @@
+"""melab analysis package."""

@@ -1,0 +1,1 @@
+"""melab drivers package."""

@@ -1,0 +1,10 @@
+"""Test set-up: Qt offscreen and loopback-only LSL before anything else loads."""
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("QT_LOGGING_RULES", "qt.multimedia*=false")
+
+from drivers.lslconfig import configure_lsl  # noqa: E402
+
+configure_lsl()
