@@ -1,0 +1,22 @@
+"""Names and versions of the on-disk session format (see docs/session-format.md)."""
+
+from __future__ import annotations
+
+import h5py
+
+SESSION_FORMAT = "melab-session"
+SEGMENT_FORMAT = "melab-video-segment"
+FORMAT_VERSION = 1
+
+SESSION_FILE = "session.h5"
+VIDEO_DIR = "video"
+
+STRING = h5py.string_dtype("utf-8")
+
+# Writers flush at least this often, so at most this much data is at risk in a crash.
+FLUSH_INTERVAL_S = 0.5
+
+
+def segment_filename(name: str) -> str:
+    """Relative path of a video segment file inside a session folder."""
+    return f"{VIDEO_DIR}/{name}.h5"

@@ -1,0 +1,112 @@
+"""A session's summary: what `melab info` prints (text or JSON)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from recordings.preflight import human_bytes
+from recordings.reader import Session
+
+
+def _folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def summarize(session: Session) -> dict[str, Any]:
+    """Streams, segments, events and sizes of a session as plain data."""
+    attrs = session.attrs
+    streams = {}
+    for name, s in session.streams.items():
+        n = len(s)
+        gaps = s.gaps
+        streams[name] = {
+            "type": s.type,
+            "channels": len(s.labels),
+            "labels": s.labels,
+            "units": sorted(set(s.units)),
+            "nominal_rate": s.nominal_rate,
+            "samples": n,
+            "duration_s": round(s.duration, 3),
+            "effective_rate": round((n - 1) / s.duration, 3) if s.duration > 0 else 0.0,
+            "gaps": len(gaps),
+            "gap_seconds": round(float((gaps[:, 1] - gaps[:, 0]).sum()), 3) if len(gaps) else 0.0,
+            "samples_lost": s.samples_lost,
+            "clock_offsets": len(s.clock_offsets),
+        }
+    segments = {}
+    for name in session.segment_names():
+        seg = session.segment(name)
+        host = seg.column("host_time")
+        segments[name] = {
+            "trial": int(seg.attrs.get("trial", -1)),
+            "frames": seg.n_frames,
+            "width": int(seg.attrs["width"]),
+            "height": int(seg.attrs["height"]),
+            "pixel_format": seg.pixel_format,
+            "duration_s": round(float(host[-1] - host[0]), 3) if len(host) > 1 else 0.0,
+            "dropped_frames": seg.dropped_frames,
+            "lost_frames": seg.lost_frames,
+            "complete": seg.complete,
+            "bytes": seg.path.stat().st_size,
+        }
+    events = session.events
+    kinds: dict[str, int] = {}
+    for e in events:
+        kinds[e.kind] = kinds.get(e.kind, 0) + 1
+    start, stop = attrs.get("start_time"), attrs.get("stop_time")
+    return {
+        "folder": str(session.folder),
+        "participant": session.metadata.participant,
+        "session": session.metadata.session,
+        "consent_level": session.metadata.consent_level,
+        "protocol": session.metadata.protocol_name,
+        "simulated": session.metadata.simulated,
+        "software_version": session.metadata.software_version,
+        "start_utc": attrs.get("start_utc", ""),
+        "duration_s": round(float(stop - start), 3) if stop is not None else None,
+        "complete": session.complete,
+        "closed_cleanly": session.closed_cleanly,
+        "streams": streams,
+        "segments": segments,
+        "frames": sum(s["frames"] for s in segments.values()),
+        "dropped_frames": sum(s["dropped_frames"] for s in segments.values()),
+        "events": len(events),
+        "event_kinds": kinds,
+        "trials": len(session.trials),
+        "bytes": _folder_bytes(session.folder),
+    }
+
+
+def format_summary(info: dict[str, Any]) -> str:
+    """Human-readable text of summarize()'s result."""
+    state = "complete" if info["complete"] else "INCOMPLETE (recording did not close normally)"
+    lines = [
+        f"Session {info['folder']}",
+        f"  participant {info['participant']}, session {info['session']}, "
+        f"consent level {info['consent_level']}, protocol {info['protocol'] or '-'}"
+        + (" [simulated]" if info["simulated"] else ""),
+        f"  started {info['start_utc']}, duration {info['duration_s']} s, {state}",
+        f"  size {human_bytes(info['bytes'])}, melab {info['software_version']}",
+        "  Streams:",
+    ]
+    for name, s in info["streams"].items():
+        lines.append(
+            f"    {name:<12} {s['type']:<8} {s['channels']:>3} ch  {s['nominal_rate']:>7g} Hz  "
+            f"{s['samples']:>9} samples  {s['duration_s']:>8.2f} s  gaps {s['gaps']} "
+            f"({s['gap_seconds']} s)  lost {s['samples_lost']}"
+        )
+    lines.append(
+        f"  Video segments: {len(info['segments'])}, {info['frames']} frames, "
+        f"{info['dropped_frames']} dropped"
+    )
+    for name, s in info["segments"].items():
+        lines.append(
+            f"    {name:<12} trial {s['trial']:>3}  {s['width']}x{s['height']} {s['pixel_format']}"
+            f"  {s['frames']:>6} frames  {s['duration_s']:>7.2f} s  dropped {s['dropped_frames']}"
+            f"  lost {s['lost_frames']}  {human_bytes(s['bytes'])}"
+            + ("" if s["complete"] else "  INCOMPLETE")
+        )
+    kinds = ", ".join(f"{k} {v}" for k, v in sorted(info["event_kinds"].items()))
+    lines.append(f"  Events: {info['events']} ({kinds or 'none'}); trials: {info['trials']}")
+    return "\n".join(lines)
