@@ -5,8 +5,14 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import Callable
+from pathlib import Path
 
 import h5py
+
+# Space held back in every session folder while recording: released on a full disk so that
+# HDF5 can write its last metadata and close every file cleanly.
+DEFAULT_RESERVE_BYTES = 64 << 20
+RESERVE_FILE = ".melab-reserve"
 
 # A fault hook is called before each physical write with (path, nbytes); tests raise
 # OSError(ENOSPC) from it to rehearse a full disk.
@@ -32,3 +38,23 @@ def sync_to_disk(file: h5py.File) -> None:
     os.fdatasync(fd)
     if hasattr(os, "posix_fadvise"):
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+
+
+class DiskReserve:
+    """A preallocated file holding back disk space until it is released."""
+
+    def __init__(self, path: Path, size: int) -> None:
+        self.path = path
+        if size <= 0:
+            return
+        with path.open("xb") as fh:
+            try:
+                os.posix_fallocate(fh.fileno(), 0, size)
+            except OSError:
+                fh.close()
+                path.unlink()
+                raise
+
+    def release(self) -> None:
+        """Give the space back (idempotent)."""
+        self.path.unlink(missing_ok=True)

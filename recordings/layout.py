@@ -20,3 +20,7 @@ FLUSH_INTERVAL_S = 0.5
 def segment_filename(name: str) -> str:
     """Relative path of a video segment file inside a session folder."""
     return f"{VIDEO_DIR}/{name}.h5"
+
+# SWMR needs at least the HDF5 1.10 file format; asking for no newer objects than needed keeps
+# the files readable by HDF5 1.10-1.14 (MATLAB, older h5py), not only by HDF5 2.x.
+FILE_LIBVER = ("v110", "latest")

@@ -1,4 +1,9 @@
-"""One video segment file: raw frames written as whole chunks by a background thread."""
+"""One video segment file: raw frames queued by the camera, written as whole chunks.
+
+The producer side (push_frame) only queues; the session's single writer thread calls the
+I/O side (open, write_queued, flush, finish). Keeping every HDF5 call on one thread matters:
+the HDF5 library in h5py's wheels is not thread-safe across files being closed and read.
+"""
 
 from __future__ import annotations
 
@@ -17,15 +22,17 @@ import lz4.block
 import numpy as np
 
 from drivers.base import PIXEL_FORMATS, CameraInfo, Frame
-from recordings.diskio import FaultHook, is_disk_full, sync_to_disk
-from recordings.errors import DiskFullError, WriterStoppedError
+from recordings.diskio import FaultHook, sync_to_disk
+from recordings.errors import WriterStoppedError
 from recordings.health import WriterHealth
-from recordings.layout import FLUSH_INTERVAL_S, FORMAT_VERSION, SEGMENT_FORMAT
+from recordings.layout import FILE_LIBVER, FLUSH_INTERVAL_S, FORMAT_VERSION, SEGMENT_FORMAT
 from recordings.tables import append_rows
 
 GROW_STEP = 150  # frames added to the frame dataset at a time (1 s at 150 fps)
 SYNC_EVERY = 150  # frames between fdatasync + page-cache drops
 COMPRESSIONS = (None, "lz4")
+_META_COLUMNS = (("frame_number", "i8"), ("device_time", "f8"), ("host_time", "f8"),
+                 ("gpi_level", "u4"))
 
 
 @dataclass(frozen=True)
@@ -48,7 +55,7 @@ def lz4_chunk(raw: bytes) -> bytes:
 
 
 class SegmentWriter:
-    """Writes one segment file from a bounded frame queue; push_frame never touches disk."""
+    """A segment being recorded: push_frame never touches disk, the writer thread does."""
 
     def __init__(
         self,
@@ -59,6 +66,7 @@ class SegmentWriter:
         trial: int,
         start_time: float,
         health: WriterHealth,
+        wake: threading.Event,
         compression: str | None = None,
         queue_frames: int = 256,
         fault_hook: FaultHook | None = None,
@@ -66,7 +74,9 @@ class SegmentWriter:
         if compression not in COMPRESSIONS:
             raise ValueError(f"compression {compression!r} is not one of {COMPRESSIONS}")
         if camera.pixel_format not in PIXEL_FORMATS:
-            raise ValueError(f"pixel format {camera.pixel_format!r} is not one of {PIXEL_FORMATS}")
+            raise ValueError(
+                f"pixel format {camera.pixel_format!r} is not one of {PIXEL_FORMATS}"
+            )
         self.path = path
         self.name = name
         self.camera = camera
@@ -74,24 +84,23 @@ class SegmentWriter:
         self.start_time = start_time
         self.compression = compression
         self._health = health
+        self._wake = wake
         self._fault_hook = fault_hook
-        self._queue: queue.Queue[Frame | None] = queue.Queue(maxsize=queue_frames)
+        self._queue: queue.Queue[Frame] = queue.Queue(maxsize=queue_frames)
         self._last_pushed: int | None = None
         self._gaps: list[tuple[int, int]] = []  # (frame number after the gap, frames missing)
         self.dropped_frames = 0
         self.lost_frames = 0
         self.frames_written = 0
         self.stop_time = float("nan")
-        self._closed = False
-        self._create_file()
-        self._thread = threading.Thread(target=self._run, name=f"segment-{name}", daemon=True)
-        self._thread.start()
+        self.stopping = False
+        self._file: h5py.File | None = None
 
     # --- producer side -------------------------------------------------------------
     def push_frame(self, frame: Frame, timeout: float = 0.0) -> bool:
         """Queue a frame for writing; False (and counted as lost) when the queue is full."""
         self._health.raise_if_failed()
-        if self._closed:
+        if self.stopping:
             raise WriterStoppedError(f"segment {self.name!r} is already stopped")
         if frame.image.shape != (self.camera.height, self.camera.width):
             raise ValueError(
@@ -104,13 +113,11 @@ class SegmentWriter:
             self._gaps.append((frame.frame_number, missing))
         self._last_pushed = frame.frame_number
         try:
-            if timeout > 0:
-                self._queue.put(frame, timeout=timeout)
-            else:
-                self._queue.put_nowait(frame)
+            self._queue.put(frame, timeout=timeout if timeout > 0 else None, block=timeout > 0)
         except queue.Full:
             self.lost_frames += 1
             return False
+        self._wake.set()
         return True
 
     def stats(self) -> SegmentStats:
@@ -123,25 +130,17 @@ class SegmentWriter:
             self._queue.qsize() / self._queue.maxsize,
         )
 
-    def stop(self, stop_time: float) -> SegmentStats:
-        """Write every queued frame, close the file and mark it complete."""
-        if not self._closed:
-            self._closed = True
-            self.stop_time = stop_time
-            self._queue.put(None)
-            self._thread.join()
-            if not self._health.failed:
-                self._mark_complete()
-        self._health.raise_if_failed()
-        return self.stats()
+    @property
+    def queued(self) -> int:
+        """Frames waiting to be written."""
+        return self._queue.qsize()
 
-    # --- writer thread -------------------------------------------------------------
-    def _create_file(self) -> None:
+    # --- writer-thread side ----------------------------------------------------------
+    def open(self) -> None:
+        """Create the segment file (never over an existing one) and enter SWMR mode."""
         cam = self.camera
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.path.exists():
-            raise FileExistsError(f"video segment file {self.path} exists; refusing to overwrite")
-        f = h5py.File(self.path, "x", libver="latest")
+        f = h5py.File(self.path, "x", libver=FILE_LIBVER)
         f.attrs.update(
             {
                 "format": SEGMENT_FORMAT,
@@ -169,88 +168,89 @@ class SegmentWriter:
             chunks=(1, cam.height, cam.width),
             **filter_args,
         )
-        for column, dtype in (
-            ("frame_number", "i8"),
-            ("device_time", "f8"),
-            ("host_time", "f8"),
-            ("gpi_level", "u1"),
-        ):
+        for column, dtype in _META_COLUMNS:
             f.create_dataset(column, shape=(0,), maxshape=(None,), dtype=dtype, chunks=(4096,))
         f.create_dataset("dropped", shape=(0, 2), maxshape=(None, 2), dtype="i8", chunks=(256, 2))
         f.swmr_mode = True
         self._file = f
+        self._meta: dict[str, list[float]] = {column: [] for column, _ in _META_COLUMNS}
+        self._gaps_written = 0
+        self._since_sync = 0
+        self._last_flush = time.monotonic()
 
-    def _run(self) -> None:
+    def write_queued(self, limit: int) -> int:
+        """Write up to `limit` queued frames; returns how many were written."""
+        assert self._file is not None
+        frames = self._file["frames"]
+        written = 0
+        while written < limit:
+            try:
+                frame = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            index = self.frames_written
+            if index >= frames.shape[0]:
+                frames.resize(index + GROW_STEP, axis=0)
+            raw = np.ascontiguousarray(frame.image, dtype=np.uint8).tobytes()
+            chunk = lz4_chunk(raw) if self.compression == "lz4" else raw
+            if self._fault_hook is not None:
+                self._fault_hook(str(self.path), len(chunk))
+            frames.id.write_direct_chunk((index, 0, 0), chunk)
+            self._meta["frame_number"].append(frame.frame_number)
+            self._meta["device_time"].append(frame.device_time)
+            self._meta["host_time"].append(frame.host_time)
+            self._meta["gpi_level"].append(frame.gpi_level)
+            self.frames_written += 1
+            self._since_sync += 1
+            written += 1
+        return written
+
+    def flush_due(self, now: float) -> bool:
+        """True when the periodic flush (time or frame count) is due."""
+        return now - self._last_flush >= FLUSH_INTERVAL_S or self._since_sync >= SYNC_EVERY
+
+    def flush(self) -> None:
+        """Append buffered per-frame metadata, then flush and fdatasync the file."""
+        assert self._file is not None
         f = self._file
-        frames = f["frames"]
-        meta: dict[str, list[float | int]] = {
-            k: [] for k in ("frame_number", "device_time", "host_time", "gpi_level")
-        }
-        gaps_written = 0
-        frame_bytes = self.camera.width * self.camera.height
-        last_flush = time.monotonic()
-        since_sync = 0
-        try:
-            while True:
-                try:
-                    item = self._queue.get(timeout=FLUSH_INTERVAL_S / 2)
-                except queue.Empty:
-                    item = "idle"
-                if isinstance(item, Frame):
-                    index = self.frames_written
-                    if index >= frames.shape[0]:
-                        frames.resize(index + GROW_STEP, axis=0)
-                    raw = np.ascontiguousarray(item.image, dtype=np.uint8).tobytes()
-                    chunk = lz4_chunk(raw) if self.compression == "lz4" else raw
-                    if self._fault_hook is not None:
-                        self._fault_hook(str(self.path), len(chunk))
-                    frames.id.write_direct_chunk((index, 0, 0), chunk)
-                    meta["frame_number"].append(item.frame_number)
-                    meta["device_time"].append(item.device_time)
-                    meta["host_time"].append(item.host_time)
-                    meta["gpi_level"].append(item.gpi_level)
-                    self.frames_written += 1
-                    since_sync += 1
-                now = time.monotonic()
-                done = item is None
-                if done or now - last_flush >= FLUSH_INTERVAL_S or since_sync >= SYNC_EVERY:
-                    # Per-frame metadata is appended after its frames, so its length is the
-                    # count of frames complete on disk (what a reader trusts after a crash).
-                    for column, values in meta.items():
-                        append_rows(f[column], np.asarray(values))
-                        values.clear()
-                    if len(self._gaps) > gaps_written:
-                        append_rows(f["dropped"], np.asarray(self._gaps[gaps_written:], dtype="i8"))
-                        gaps_written = len(self._gaps)
-                    if done:
-                        frames.resize(self.frames_written, axis=0)
-                    if self._fault_hook is not None:
-                        self._fault_hook(str(self.path), 0)
-                    sync_to_disk(f)
-                    last_flush, since_sync = now, 0
-                if done:
-                    break
-        except Exception as exc:  # every failure must stop the writer and be reported
-            self._health.fail(self._describe(exc, frame_bytes))
-            self._closed = True
-        finally:
-            # Closing can fail on a full disk; what was flushed earlier stays readable.
-            with contextlib.suppress(Exception):
-                f.close()
+        # Per-frame metadata goes in after its frames, so its length is the count of frames
+        # complete on disk (what a reader trusts after a crash).
+        for column, values in self._meta.items():
+            append_rows(f[column], np.asarray(values))
+            values.clear()
+        if len(self._gaps) > self._gaps_written:
+            append_rows(f["dropped"], np.asarray(self._gaps[self._gaps_written:], dtype="i8"))
+            self._gaps_written = len(self._gaps)
+        if self._fault_hook is not None:
+            self._fault_hook(str(self.path), 0)
+        sync_to_disk(f)
+        self._last_flush, self._since_sync = time.monotonic(), 0
 
-    def _describe(self, exc: Exception, frame_bytes: int) -> Exception:
-        if is_disk_full(exc):
-            return DiskFullError(
-                f"disk full while writing video segment {self.path}: recording stopped after "
-                f"{self.frames_written} frames of this segment (frame size {frame_bytes} bytes); "
-                "everything written before is kept. Free space or choose another output folder."
-            )
-        return WriterStoppedError(f"writing video segment {self.path} failed: {exc}")
-
-    def _mark_complete(self) -> None:
+    def finish(self) -> None:
+        """Write what is queued, trim the frame dataset, close and mark the file complete."""
+        assert self._file is not None
+        while self.write_queued(GROW_STEP):
+            pass
+        self._file["frames"].resize(self.frames_written, axis=0)
+        self.flush()
+        self._file.close()
+        self._file = None
         with h5py.File(self.path, "r+") as f:
-            f.attrs["complete"] = True
-            f.attrs["stop_time"] = self.stop_time
-            f.attrs["frames"] = self.frames_written
-            f.attrs["dropped_frames"] = self.dropped_frames
-            f.attrs["lost_frames"] = self.lost_frames
+            f.attrs.update(
+                {
+                    "complete": True,
+                    "stop_time": self.stop_time,
+                    "frames": self.frames_written,
+                    "dropped_frames": self.dropped_frames,
+                    "lost_frames": self.lost_frames,
+                }
+            )
+
+    def abandon(self) -> None:
+        """After an error: keep the frames already written, then close (best effort)."""
+        if self._file is not None:
+            with contextlib.suppress(Exception):
+                self.flush()
+            with contextlib.suppress(Exception):
+                self._file.close()
+            self._file = None

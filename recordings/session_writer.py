@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import datetime as dt
 import queue
@@ -9,6 +10,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,10 +19,18 @@ import h5py
 import numpy as np
 
 from drivers.base import CameraInfo, Chunk, ClockOffset, StreamGap, StreamInfo
-from recordings.diskio import FaultHook, is_disk_full, sync_to_disk
+from recordings.diskio import (
+    DEFAULT_RESERVE_BYTES,
+    RESERVE_FILE,
+    DiskReserve,
+    FaultHook,
+    is_disk_full,
+    sync_to_disk,
+)
 from recordings.errors import DiskFullError, SessionExistsError, WriterStoppedError
 from recordings.health import WriterHealth
 from recordings.layout import (
+    FILE_LIBVER,
     FLUSH_INTERVAL_S,
     FORMAT_VERSION,
     SESSION_FILE,
@@ -65,6 +75,7 @@ class SessionWriter:
         clock: Callable[[], float] | None = None,
         fault_hook: FaultHook | None = None,
         queue_items: int = 20000,
+        reserve_bytes: int = DEFAULT_RESERVE_BYTES,
     ) -> None:
         metadata.validate()
         names = [s.name for s in streams]
@@ -85,7 +96,11 @@ class SessionWriter:
         self._samples_lost: dict[str, int] = dict.fromkeys(self.streams, 0)
         self._events_lost = 0
         self._segments: dict[str, SegmentWriter] = {}
-        self._segment_names: set[str] = set()
+        self._segment_rows: dict[str, int] = {}  # segment name -> row in the index table
+        self._wake = threading.Event()
+        self._controls: collections.deque[tuple[str, SegmentWriter | None, Future[None]]] = (
+            collections.deque()
+        )
         self._closed = False
         self.start_time = clock()
         try:
@@ -95,7 +110,15 @@ class SessionWriter:
                 f"{self.folder} already exists: melab never overwrites or merges sessions. "
                 "Choose another session number or output folder."
             ) from None
-        self._file = self._create_file()
+        try:
+            self._reserve = DiskReserve(self.folder / RESERVE_FILE, reserve_bytes)
+            self._file = self._create_file()
+        except OSError as exc:
+            # Nothing was recorded yet: remove what this call created, nothing else.
+            (self.folder / RESERVE_FILE).unlink(missing_ok=True)
+            (self.folder / SESSION_FILE).unlink(missing_ok=True)
+            self.folder.rmdir()
+            raise self._describe(exc, self.folder / SESSION_FILE) from exc
         self._thread = threading.Thread(target=self._run, name="session-writer", daemon=True)
         self._thread.start()
 
@@ -156,46 +179,37 @@ class SessionWriter:
     ) -> SegmentWriter:
         """Open a new video segment file (one per trial) and return its writer."""
         self._health.raise_if_failed()
-        if name in self._segment_names:
+        if name in self._segment_rows:
             raise ValueError(f"segment {name!r} already exists in this session")
         if not name or "/" in name or name.startswith("."):
             raise ValueError(f"segment name {name!r} must be a plain file name")
-        start = self._clock()
+        path = self.folder / segment_filename(name)
+        if path.exists():
+            raise FileExistsError(f"video segment file {path} exists; refusing to overwrite")
         writer = SegmentWriter(
-            self.folder / segment_filename(name),
+            path,
             name,
             camera,
             trial=trial,
-            start_time=start,
+            start_time=self._clock(),
             health=self._health,
+            wake=self._wake,
             compression=compression,
             queue_frames=queue_frames,
             fault_hook=self._fault_hook,
         )
-        self._segment_names.add(name)
+        self._segment_rows[name] = len(self._segment_rows)
+        self._control("open", writer)
         self._segments[name] = writer
-        row = (name, segment_filename(name), trial, start, np.nan, 0, 0, 0)
-        self._put(("segment", row), block=True)
         return writer
 
     def stop_segment(self, name: str) -> SegmentStats:
         """Finish a segment: all its queued frames written, file closed and indexed."""
         writer = self._segments.pop(name)
-        try:
-            stats = writer.stop(self._clock())
-        finally:
-            row = (
-                name,
-                segment_filename(name),
-                writer.trial,
-                writer.start_time,
-                writer.stop_time,
-                writer.frames_written,
-                writer.dropped_frames,
-                writer.lost_frames,
-            )
-            self._put(("segment", row), block=True)
-        return stats
+        writer.stop_time = self._clock()
+        writer.stopping = True
+        self._control("stop", writer)
+        return writer.stats()
 
     def stats(self) -> WriterStats:
         """Live counters: samples written and lost per stream, queue fill, segments."""
@@ -215,12 +229,12 @@ class SessionWriter:
         try:
             for name in list(self._segments):
                 self.stop_segment(name)
+            self._control("close", None)
         finally:
             self._closed = True
-            with contextlib.suppress(queue.Full):  # a writer that died reads no more
-                self._queue.put(("close", None), timeout=10.0)
             self._thread.join()
         self._health.raise_if_failed()
+        self._reserve.release()
         self._finalize()
         return self.stats()
 
@@ -230,19 +244,34 @@ class SessionWriter:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _put(self, item: tuple[str, Any], block: bool = False) -> bool:
+    def _put(self, item: tuple[str, Any]) -> bool:
         self._health.raise_if_failed()
         if self._closed:
             raise WriterStoppedError(f"session {self.folder} is closed")
         try:
-            self._queue.put(item, block=block, timeout=5.0 if block else None)
+            self._queue.put_nowait(item)
         except queue.Full:
             return False
+        self._wake.set()
         return True
+
+    def _control(self, action: str, segment: SegmentWriter | None) -> None:
+        """Ask the writer thread to open/stop a segment or close; wait until it did."""
+        self._health.raise_if_failed()
+        if not self._thread.is_alive():
+            raise WriterStoppedError(f"the writer of {self.folder} is not running")
+        done: Future[None] = Future()
+        self._controls.append((action, segment, done))
+        self._wake.set()
+        try:
+            done.result(timeout=60.0)
+        except Exception:
+            self._health.raise_if_failed()
+            raise
 
     # --- writer thread -------------------------------------------------------------
     def _create_file(self) -> h5py.File:
-        f = h5py.File(self.folder / SESSION_FILE, "x", libver="latest")
+        f = h5py.File(self.folder / SESSION_FILE, "x", libver=FILE_LIBVER)
         f.attrs.update(self.metadata.to_attrs())
         f.attrs.update(
             {
@@ -288,37 +317,95 @@ class SessionWriter:
         return f
 
     def _run(self) -> None:
+        """The one thread that does every HDF5 call of this session."""
         f = self._file
         pending: dict[str, list[Any]] = defaultdict(list)
+        active: list[SegmentWriter] = []
         last_flush = time.monotonic()
+        closing = False
         try:
-            while True:
-                try:
-                    kind, payload = self._queue.get(timeout=FLUSH_INTERVAL_S / 2)
-                except queue.Empty:
-                    kind, payload = "idle", None
-                if kind in ("chunk", "offset", "gap"):
-                    stream, item = payload
-                    pending[f"{kind}:{stream}"].append(item)
-                elif kind in ("event", "trial", "segment"):
-                    pending[kind].append(payload)
-                now = time.monotonic()
-                stopping = kind == "close" or self._health.failed  # failed: a segment's error
-                if stopping or kind == "segment" or now - last_flush >= FLUSH_INTERVAL_S:
-                    self._write_pending(f, pending)
-                    if self._fault_hook is not None:
-                        self._fault_hook(str(self.folder / SESSION_FILE), 0)
-                    sync_to_disk(f)
-                    last_flush = now
-                if stopping:
-                    break
+            while not closing and not self._health.failed:
+                self._wake.wait(FLUSH_INTERVAL_S / 4)
+                self._wake.clear()
+                busy = True
+                while busy and not closing:
+                    busy = False
+                    while self._controls:
+                        closing |= self._run_control(*self._controls.popleft(), active, pending)
+                    for segment in active:  # frames first: they are the bulk and the risk
+                        busy |= self._guarded(segment, segment.write_queued, 8) > 0
+                        if segment.flush_due(time.monotonic()):
+                            self._guarded(segment, segment.flush)
+                    for _ in range(1000):
+                        try:
+                            kind, payload = self._queue.get_nowait()
+                        except queue.Empty:
+                            break
+                        busy = True
+                        key = kind if kind in ("event", "trial") else f"{kind}:{payload[0]}"
+                        pending[key].append(payload if kind in ("event", "trial") else payload[1])
+                    if closing or time.monotonic() - last_flush >= FLUSH_INTERVAL_S:
+                        self._write_pending(f, pending)
+                        if self._fault_hook is not None:
+                            self._fault_hook(str(self.folder / SESSION_FILE), 0)
+                        sync_to_disk(f)
+                        last_flush = time.monotonic()
         except Exception as exc:  # every failure must stop the writer and be reported
-            self._health.fail(self._describe(exc))
+            self._health.fail(self._describe(exc, self.folder / SESSION_FILE))
         finally:
             if self._health.failed:
-                self._write_error_event(f)
+                self._stop_after_failure(f, pending, active)
             with contextlib.suppress(Exception):  # a full disk can fail the close too
                 f.close()
+
+    def _guarded(self, segment: SegmentWriter, method: Callable[..., Any], *args: Any) -> Any:
+        """Run a segment's I/O; an error names the segment's file."""
+        try:
+            return method(*args)
+        except Exception as exc:
+            raise self._describe(exc, segment.path) from exc
+
+    def _run_control(
+        self,
+        action: str,
+        segment: SegmentWriter | None,
+        done: Future[None],
+        active: list[SegmentWriter],
+        pending: dict[str, list[Any]],
+    ) -> bool:
+        """Carry out one control request; True when it asks to close."""
+        try:
+            if action == "open" and segment is not None:
+                self._guarded(segment, segment.open)
+                active.append(segment)
+                pending["segment"].append(segment)
+            elif action == "stop" and segment is not None:
+                self._guarded(segment, segment.finish)
+                active.remove(segment)
+                pending["segment"].append(segment)
+        except Exception as exc:
+            done.set_exception(exc)
+            raise
+        done.set_result(None)
+        return action == "close"
+
+    def _stop_after_failure(
+        self, f: h5py.File, pending: dict[str, list[Any]], active: list[SegmentWriter]
+    ) -> None:
+        """Keep what can be kept after an error, record the error, release the waiters."""
+        # Freeing the reserve gives HDF5 room to write its last metadata and close cleanly.
+        self._reserve.release()
+        for segment in active:
+            segment.abandon()
+        with contextlib.suppress(Exception):  # the disk may really be full
+            self._write_pending(f, pending)
+        event = Event(self._clock(), "error", payload={"message": str(self._health.error)})
+        with contextlib.suppress(Exception):
+            append_rows(f["events"], events_to_rows([event]))
+            sync_to_disk(f)
+        while self._controls:
+            _, _, done = self._controls.popleft()
+            done.set_exception(self._health.error or WriterStoppedError("writer stopped"))
 
     def _write_pending(self, f: h5py.File, pending: dict[str, list[Any]]) -> None:
         for key, items in pending.items():
@@ -353,27 +440,39 @@ class SessionWriter:
         append_rows(group["host_time"], np.concatenate([c.host_time for c in chunks]))
         self._samples_written[stream] += len(samples)
 
-    @staticmethod
-    def _write_segment_rows(table: h5py.Dataset, rows: list[tuple[Any, ...]]) -> None:
-        names = [n.decode() if isinstance(n, bytes) else n for n in table["name"]]
-        for row in rows:
-            record = np.array([row], dtype=SEGMENT_INDEX_DTYPE)
-            if row[0] in names:  # a stopped segment updates the row its start wrote
-                table[names.index(row[0])] = record[0]
-            else:
-                append_rows(table, record)
-                names.append(row[0])
+    def _write_segment_rows(self, table: h5py.Dataset, segments: list[SegmentWriter]) -> None:
+        for seg in segments:
+            row = np.array(
+                [
+                    (
+                        seg.name,
+                        segment_filename(seg.name),
+                        seg.trial,
+                        seg.start_time,
+                        seg.stop_time,
+                        seg.frames_written,
+                        seg.dropped_frames,
+                        seg.lost_frames,
+                    )
+                ],
+                dtype=SEGMENT_INDEX_DTYPE,
+            )
+            index = self._segment_rows[seg.name]
+            if index >= table.shape[0]:
+                table.resize(index + 1, axis=0)
+            table[index] = row[0]  # a stopped segment updates the row its start wrote
 
-    def _describe(self, exc: Exception) -> Exception:
+    @staticmethod
+    def _describe(exc: Exception, path: Path) -> Exception:
         if isinstance(exc, DiskFullError | WriterStoppedError):
             return exc
         if is_disk_full(exc):
             return DiskFullError(
-                f"disk full while writing {self.folder / SESSION_FILE}: recording stopped; "
-                "everything flushed before (at most the last 0.5 s is missing) is kept. "
-                "Free space or choose another output folder."
+                f"disk full while writing {path}: recording stopped; everything written before "
+                f"(all but at most the last {FLUSH_INTERVAL_S:g} s) is kept. Free space or "
+                "choose another output folder."
             )
-        return WriterStoppedError(f"writing {self.folder / SESSION_FILE} failed: {exc}")
+        return WriterStoppedError(f"writing {path} failed: {exc}")
 
     def _finalize(self) -> None:
         """Reopen without SWMR to mark the session complete and link its segments."""
@@ -391,10 +490,3 @@ class SessionWriter:
                 file = row["file"].decode() if isinstance(row["file"], bytes) else row["file"]
                 if name not in video:
                     video[name] = h5py.ExternalLink(file, "/")
-
-    def _write_error_event(self, f: h5py.File) -> None:
-        """Record the writer's error in the session (best effort: the disk may be full)."""
-        event = Event(self._clock(), "error", payload={"message": str(self._health.error)})
-        with contextlib.suppress(Exception):
-            append_rows(f["events"], events_to_rows([event]))
-            sync_to_disk(f)
