@@ -27,6 +27,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_record(args: argparse.Namespace) -> int:
+    from app.record import record_from_args
+
+    record_from_args(args)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every melab subcommand."""
     parser = argparse.ArgumentParser(
@@ -39,9 +46,37 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print JSON instead of text")
     info.set_defaults(func=_cmd_info)
 
+    record = sub.add_parser(
+        "record",
+        help="record a session headless (simulated lab or real rig)",
+        description="Record continuous streams for the whole duration and camera frames in "
+        "segments. Real rig: --camera ximea[:SERIAL]|opencv:INDEX|file:PATH --eeg LSL_NAME "
+        "--physio LSL_NAME --trigger serial:PORT. Simulated lab: --simulate.",
+    )
+    record.add_argument("--simulate", action="store_true", help="record the simulated lab")
+    record.add_argument("--camera", help="ximea[:SERIAL] | opencv:INDEX | file:PATH | sim")
+    record.add_argument("--eeg", help="LSL stream name of the EEG (e.g. the Curry output)")
+    record.add_argument("--physio", help="LSL stream name of the peripheral physiology")
+    record.add_argument("--trigger", help="serial:PORT (e.g. serial:/dev/ttyUSB0) | sim")
+    record.add_argument("--duration", type=float, required=True, help="seconds to record")
+    record.add_argument("--out", default="sessions", help="folder that receives the session")
+    record.add_argument("--participant", default="P01", help="participant ID")
+    record.add_argument("--session", type=int, default=1, help="session number")
+    record.add_argument("--consent", type=int, default=2, choices=(1, 2),
+                        help="1: images may be published; 2: data shared, images not")
+    record.add_argument("--segment-length", type=float, default=60.0,
+                        help="seconds of camera frames per segment file")
+    record.add_argument("--lz4", action="store_true", help="compress frames with LZ4")
+    record.add_argument("--force", action="store_true", help="start even if the disk is short")
+    record.add_argument("--seed", type=int, default=1, help="simulation seed")
+    record.add_argument("--size", default="640x480",
+                        help="simulated camera WIDTHxHEIGHT (up to 2040x1088)")
+    record.add_argument("--fps", type=float, default=150.0, help="simulated camera frame rate")
+    record.set_defaults(func=_cmd_record)
+
     demo = sub.add_parser("demo", help="record a short simulated session and summarize it")
     demo.add_argument("--out", default="sessions", help="folder that receives the session")
-    demo.add_argument("--duration", type=float, default=5.0, help="seconds to record")
+    demo.add_argument("--duration", type=float, default=10.0, help="seconds to record")
     demo.add_argument("--seed", type=int, default=1, help="random seed of the simulation")
     demo.set_defaults(func=_cmd_demo)
     return parser
@@ -55,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (SessionError, ValueError, FileNotFoundError) as exc:
+    except (SessionError, ValueError, FileNotFoundError, RuntimeError) as exc:
         print(f"melab {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

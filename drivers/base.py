@@ -132,6 +132,16 @@ class ContinuousStream(Protocol):
     def close(self) -> None: ...
 
 
+@dataclass(frozen=True)
+class BoxEvent:
+    """One TTL edge the box reported: host time, the edge time on the box's clock, code."""
+
+    host_time: float  # session clock: just before the write (events), at receipt (sync)
+    box_time: float  # seconds on the box's microsecond counter when the edge was raised
+    code: int
+    kind: str  # "event" or "sync"
+
+
 @runtime_checkable
 class TriggerBox(Protocol):
     """A trigger box: sends event codes and a periodic sync pulse train as TTL edges."""
@@ -148,6 +158,10 @@ class TriggerBox(Protocol):
 
     def sent(self) -> list[tuple[float, int]]:
         """(host time, code) of every code sent so far, sync pulses included."""
+        ...
+
+    def box_events(self) -> list[BoxEvent]:
+        """Every edge the box reported, with its time on the box's own clock."""
         ...
 
     def close(self) -> None: ...

@@ -18,7 +18,7 @@ from typing import Any
 import serial
 import serial.tools.list_ports
 
-from drivers.base import DeviceError
+from drivers.base import BoxEvent, DeviceError
 from drivers.lslconfig import local_clock
 
 log = logging.getLogger(__name__)
@@ -171,16 +171,6 @@ class FrameReader:
         if self._buf:
             self._partial_since = now
         return out
-
-
-@dataclass(frozen=True)
-class BoxEvent:
-    """One TTL edge the box reported: host time, the edge time on the box's clock, code."""
-
-    host_time: float  # session clock: just before the write (events), at receipt (sync)
-    box_time: float  # seconds on the box's microsecond counter when the edge was raised
-    code: int
-    kind: str  # "event" or "sync"
 
 
 @dataclass

@@ -1,0 +1,175 @@
+"""`melab record`: a headless recording from the simulated lab or a real rig."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from drivers.base import Camera, ContinuousStream, TriggerBox
+from recordings.ground_truth import write_ground_truth
+from recordings.metadata import SessionMetadata
+from recordings.recorder import Recorder
+
+
+@dataclass
+class RecordOptions:
+    """What `melab record` was asked to do."""
+
+    folder: Path
+    metadata: SessionMetadata
+    duration: float
+    segment_length: float = 60.0
+    compression: str | None = None
+    force: bool = False
+
+
+def record_segments(recorder: Recorder, options: RecordOptions,
+                    progress: bool = True) -> None:
+    """Record for options.duration seconds, camera frames in segments of segment_length."""
+    start = time.monotonic()
+    index = 0
+    while (elapsed := time.monotonic() - start) < options.duration:
+        if recorder.camera is not None:
+            index += 1
+            recorder.start_segment(f"segment{index:03d}", trial=index)
+            recorder.event("segment_start", trial=index)
+        segment_end = min(options.duration, elapsed + options.segment_length)
+        while (elapsed := time.monotonic() - start) < segment_end:
+            time.sleep(min(0.5, segment_end - elapsed))
+            if progress:
+                s = recorder.status()
+                streams = ", ".join(f"{x.name} {x.samples}" for x in s.streams)
+                print(f"\r  {s.elapsed:6.1f} s  frames {s.frames} (dropped {s.dropped_frames},"
+                      f" lost {s.lost_frames})  {streams}   ", end="", flush=True)
+        if recorder.camera is not None:
+            recorder.event("segment_stop", trial=index)
+            recorder.stop_segment()
+    if progress:
+        print()
+
+
+def run_recording(
+    options: RecordOptions,
+    streams: dict[str, ContinuousStream],
+    camera: Camera | None,
+    trigger: TriggerBox | None,
+    progress: bool = True,
+) -> Recorder:
+    """Connect, preflight, record and close; returns the finished recorder."""
+    recorder = Recorder(options.folder, options.metadata, streams=streams, camera=camera,
+                        trigger=trigger, compression=options.compression,
+                        on_message=lambda m: print(f"\n  ! {m}"))
+    recorder.connect()
+    check = recorder.preflight(options.duration, options.duration, force=options.force)
+    if progress:
+        print(f"  disk: {check.describe()}")
+    recorder.start()
+    try:
+        record_segments(recorder, options, progress)
+    finally:
+        recorder.stop()
+    return recorder
+
+
+def record_simulated(options: RecordOptions, seed: int = 1, width: int = 640,
+                     height: int = 480, fps: float = 150.0, progress: bool = True) -> Path:
+    """Record from the simulated lab and store its ground truth in the session."""
+    from drivers.sim.lab import SimLabConfig, SimulatedLab
+
+    lab = SimulatedLab(SimLabConfig(seed=seed, duration=max(20.0, options.duration + 5.0),
+                                    width=width, height=height, fps=fps))
+    lab.start()
+    try:
+        options.metadata.simulated = True
+        run_recording(
+            options,
+            {"eeg": lab.eeg_stream(), "physio": lab.physio_stream()},
+            lab.camera(),
+            lab.trigger_box(),
+            progress,
+        )
+    finally:
+        lab.stop()
+    write_ground_truth(options.folder, lab.ground_truth())
+    return options.folder
+
+
+def new_session_folder(out: str | Path, participant: str, session: int = 1) -> Path:
+    """A fresh session folder name under out: participant, session number, start time."""
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path(out) / f"{participant}_s{session:02d}_{stamp}"
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'2040x1088' -> (2040, 1088), with a clear error otherwise."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"size {text!r} must look like WIDTHxHEIGHT, e.g. 2040x1088") from None
+    return width, height
+
+
+def camera_from_spec(spec: str) -> Camera:
+    """A camera driver from ximea[:SERIAL] | opencv:INDEX | file:PATH."""
+    kind, _, value = spec.partition(":")
+    if kind == "ximea":
+        from drivers.ximea import XimeaCamera, XimeaSettings
+
+        return XimeaCamera(XimeaSettings(serial=value or None))
+    if kind == "opencv":
+        from drivers.opencv_camera import OpenCVCamera
+
+        return OpenCVCamera(int(value or 0))
+    if kind == "file":
+        from drivers.opencv_camera import OpenCVCamera
+
+        return OpenCVCamera(value)
+    raise ValueError(
+        f"camera {spec!r} is not one of ximea[:SERIAL], opencv:INDEX, file:PATH "
+        "(use --simulate for the simulated lab)"
+    )
+
+
+def record_from_args(args: argparse.Namespace) -> Path:
+    """Run `melab record` from parsed command-line arguments; prints the summary."""
+    from recordings.reader import open_session
+    from recordings.summary import format_summary, summarize
+
+    metadata = SessionMetadata(args.participant, session=args.session, consent_level=args.consent)
+    metadata.validate()
+    folder = new_session_folder(args.out, args.participant, args.session)
+    options = RecordOptions(folder, metadata, args.duration, args.segment_length,
+                            "lz4" if args.lz4 else None, args.force)
+    sim_parts = [n for n in ("camera", "trigger") if getattr(args, n) == "sim"]
+    if args.simulate or sim_parts:
+        if not args.simulate:
+            raise ValueError(f"--{sim_parts[0]} sim needs --simulate (the whole lab simulated)")
+        width, height = parse_size(args.size)
+        record_simulated(options, args.seed, width, height, args.fps)
+    else:
+        streams: dict[str, ContinuousStream] = {}
+        from drivers.lsl import LslInlet
+
+        if args.eeg:
+            streams["eeg"] = LslInlet(name=args.eeg)
+        if args.physio:
+            streams["physio"] = LslInlet(name=args.physio)
+        camera = camera_from_spec(args.camera) if args.camera else None
+        trigger = None
+        if args.trigger:
+            kind, _, port = args.trigger.partition(":")
+            if kind != "serial" or not port:
+                raise ValueError(f"trigger {args.trigger!r} must be serial:PORT")
+            from drivers.trigger import SerialTriggerBox
+
+            trigger = SerialTriggerBox(port)
+        if not streams and camera is None:
+            raise ValueError("nothing to record: give --camera, --eeg and/or --physio, "
+                             "or --simulate")
+        run_recording(options, streams, camera, trigger)
+    with open_session(folder) as session:
+        print(format_summary(summarize(session)))
+    return folder

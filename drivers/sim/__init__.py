@@ -1,0 +1,1 @@
+"""Simulated lab: deterministic face, EEG, physiology, clocks and scenarios."""

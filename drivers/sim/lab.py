@@ -1,0 +1,294 @@
+"""The simulated lab: one physical timeline driving LSL outlets, a camera and a trigger box.
+
+Every simulated device reaches melab the way the real one does: the "SynAmps" and "MP160"
+streams are real LSL outlets on loopback, the trigger box is a SerialTriggerBox talking over
+a real pty pair (socat) to a simulated box, and the camera implements drivers.base.Camera.
+Physical time t is the session clock minus the lab's start time t0.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from drivers.base import CameraInfo, Frame, StreamInfo
+from drivers.lsl import LslInlet, LslOutlet
+from drivers.lslconfig import local_clock
+from drivers.sim.clocks import DeviceClock
+from drivers.sim.eeg import EEG_LABELS_64, simulate_eeg
+from drivers.sim.face import Expression, FaceRenderer
+from drivers.sim.physio import PHYSIO_LABELS, PHYSIO_UNITS, simulate_physio
+from drivers.sim.ptypair import PtyPair
+from drivers.sim.scenario import Scenario, make_scenario
+from drivers.sim_trigger_box import Edge, SimTriggerBox
+from drivers.trigger import SerialTriggerBox
+
+CAMERA_SYNC_BIT = 0x80  # trigger-box line 8 feeds the camera's GPI (docs/trigger-protocol.md)
+
+
+@dataclass
+class SimLabConfig:
+    """What to simulate; everything random is drawn from `seed`."""
+
+    seed: int = 1
+    duration: float = 60.0  # seconds of scenario (the lab stops producing after it)
+    width: int = 640
+    height: int = 480
+    fps: float = 150.0
+    pixel_format: str = "bayer_rg8"
+    eeg_channels: int = 64
+    rate: float = 1000.0
+    chunk_interval: float = 0.02  # seconds between LSL pushes
+    micro_per_minute: float = 3.0
+    macro_per_minute: float = 1.0
+    name_prefix: str = ""  # distinguishes concurrent labs (tests)
+    clocks: dict[str, DeviceClock] = field(default_factory=dict)
+
+    def clock(self, role: str) -> DeviceClock:
+        """The given clock for a device, or one drawn from the seed."""
+        if role in self.clocks:
+            return self.clocks[role]
+        rng = np.random.default_rng([self.seed, sum(map(ord, role))])
+        return DeviceClock(
+            offset_s=float(rng.uniform(10, 1000)),
+            drift_ppm=float(rng.uniform(-50, 50)),
+            latency_s={"camera": 0.004, "trigger": 0.0}.get(role, 0.02),
+            jitter_s={"camera": 0.001, "trigger": 0.0}.get(role, 0.005),
+        )
+
+
+class SimulatedLab:
+    """Runs the simulated devices in real time; hand its drivers to the Recorder."""
+
+    def __init__(self, config: SimLabConfig | None = None) -> None:
+        self.config = cfg = config or SimLabConfig()
+        self.scenario: Scenario = make_scenario(
+            cfg.seed, cfg.duration, micro_per_minute=cfg.micro_per_minute,
+            macro_per_minute=cfg.macro_per_minute,
+        )
+        self.clocks = {role: cfg.clock(role) for role in ("eeg", "physio", "camera", "trigger")}
+        prefix = cfg.name_prefix
+        self.eeg_info = StreamInfo(
+            f"{prefix}SynAmps", "EEG", f"{prefix}sim-synamps-{cfg.seed}",
+            (*EEG_LABELS_64[: cfg.eeg_channels], "TRIGGER"), ("µV",) * cfg.eeg_channels + ("",),
+            cfg.rate,
+        )
+        self.physio_info = StreamInfo(
+            f"{prefix}MP160", "Physio", f"{prefix}sim-mp160-{cfg.seed}",
+            (*PHYSIO_LABELS, "DIGITAL"), (*PHYSIO_UNITS, ""), cfg.rate,
+        )
+        self._signals = {
+            "eeg": simulate_eeg(self.scenario, cfg.rate, cfg.eeg_channels),
+            "physio": simulate_physio(self.scenario, cfg.rate)[0],
+        }
+        self._edges: list[Edge] = []
+        self._edge_arrays: tuple[np.ndarray, np.ndarray, np.ndarray] = (
+            np.zeros(0), np.zeros(0, np.int64), np.zeros(0))
+        self._edge_lock = threading.Lock()
+        self.t0 = 0.0
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._outlets: dict[str, LslOutlet] = {}
+        self._pty: PtyPair | None = None
+        self._box: SimTriggerBox | None = None
+
+    # --- running -----------------------------------------------------------------------
+    def start(self) -> None:
+        """Open the LSL outlets, start the simulated box and begin physical time."""
+        self.t0 = local_clock()
+        self._outlets = {"eeg": LslOutlet(self.eeg_info), "physio": LslOutlet(self.physio_info)}
+        self._pty = PtyPair()
+        box_clock = self.clocks["trigger"]
+        self._box = SimTriggerBox(self._pty.b, on_edge=self._on_edge,
+                                  box_offset=box_clock.offset_s, drift_ppm=box_clock.drift_ppm)
+        self._box.start()
+        for role in ("eeg", "physio"):
+            thread = threading.Thread(target=self._push_loop, args=(role,),
+                                      name=f"sim-{role}", daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def stop(self) -> None:
+        """Stop producing; close outlets, the box and the pty pair."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+        for outlet in self._outlets.values():
+            outlet.close()
+        if self._box is not None:
+            self._box.stop()
+        if self._pty is not None:
+            self._pty.close()
+
+    def now(self) -> float:
+        """Physical time (seconds since start)."""
+        return local_clock() - self.t0
+
+    # --- the drivers melab records from ------------------------------------------------
+    def eeg_stream(self) -> LslInlet:
+        """An LSL inlet for the simulated SynAmps."""
+        return LslInlet(name=self.eeg_info.name)
+
+    def physio_stream(self) -> LslInlet:
+        """An LSL inlet for the simulated MP160."""
+        return LslInlet(name=self.physio_info.name)
+
+    def trigger_box(self) -> SerialTriggerBox:
+        """The real serial trigger-box driver, wired to the simulated box."""
+        assert self._pty is not None, "start() the lab first"
+        return SerialTriggerBox(self._pty.a)
+
+    def camera(self) -> SimCamera:
+        """The simulated face camera."""
+        return SimCamera(self)
+
+    # --- signal generation -------------------------------------------------------------
+    def _on_edge(self, edge: Edge) -> None:
+        with self._edge_lock:
+            self._edges.append(edge)
+
+    def edges(self) -> list[tuple[float, int, float]]:
+        """(physical time, code, width) of every TTL pulse so far."""
+        with self._edge_lock:
+            return [(e.host_time - self.t0, e.code, e.width) for e in self._edges]
+
+    def level_at(self, t_phys: np.ndarray, mask: int = 0xFF) -> np.ndarray:
+        """The trigger lines (masked) at physical times; pulses never overlap (the box's rule)."""
+        with self._edge_lock:
+            if len(self._edge_arrays[0]) != len(self._edges):
+                self._edge_arrays = (
+                    np.array([e.host_time - self.t0 for e in self._edges]),
+                    np.array([e.code for e in self._edges]),
+                    np.array([e.width for e in self._edges]),
+                )
+            starts, codes, widths = self._edge_arrays
+        t = np.asarray(t_phys, dtype=np.float64)
+        last = np.searchsorted(starts, t, side="right") - 1
+        safe = np.clip(last, 0, None)
+        on = (last >= 0) & (t < starts[safe] + widths[safe]) if len(starts) else last >= 0
+        levels = np.where(on, codes[safe] & mask, 0) if len(starts) else np.zeros(len(t))
+        return levels.astype(np.float32)
+
+    def sample_times(self, role: str, first: int, count: int) -> np.ndarray:
+        """Physical times of samples first..first+count of a device ticking on its own clock."""
+        rate = self.config.rate * self.clocks[role].rate
+        return (first + np.arange(count)) / rate
+
+    def _push_loop(self, role: str) -> None:
+        cfg = self.config
+        clock = self.clocks[role]
+        outlet = self._outlets[role]
+        signal = self._signals[role]
+        rng = np.random.default_rng([cfg.seed, 7, len(role)])
+        sent = 0
+        while not self._stop.is_set():
+            # Samples reach the host `latency + jitter` after they were taken.
+            delay = clock.latency_s + float(rng.exponential(clock.jitter_s or 1e-9))
+            due = int((self.now() - delay) * cfg.rate * clock.rate) - sent
+            due = min(due, len(signal) - sent)
+            if due > 0:
+                t = self.sample_times(role, sent, due)
+                block = np.empty((due, signal.shape[1] + 1), np.float32)
+                block[:, :-1] = signal[sent: sent + due]
+                block[:, -1] = self.level_at(t)
+                outlet.push(block, clock.device_time(t))
+                sent += due
+            elif sent >= len(signal):
+                return
+            time.sleep(cfg.chunk_interval)
+
+    # --- ground truth ------------------------------------------------------------------
+    def ground_truth(self) -> dict[str, Any]:
+        """Everything a scorer needs: scenario, clocks, edges, frame timing (session clock)."""
+        cfg = self.config
+        scenario = self.scenario.to_dict()
+        for expression in scenario["expressions"]:
+            for point in ("onset", "apex", "offset"):  # camera frame numbers (1-based)
+                expression[f"{point}_frame"] = round(expression[point] * cfg.fps) + 1
+                expression[f"{point}_session_time"] = self.t0 + expression[point]
+        return {
+            "t0": self.t0,
+            "scenario": scenario,
+            "clocks": {role: c.to_dict() for role, c in self.clocks.items()},
+            "sample_rate": {role: cfg.rate * self.clocks[role].rate for role in ("eeg", "physio")},
+            "camera": {"fps": cfg.fps, "frame_time": "t_phys = (frame_number - 1) / fps",
+                       "width": cfg.width, "height": cfg.height},
+            "edges": self.edges(),
+            "streams": {"eeg": self.eeg_info.name, "physio": self.physio_info.name},
+        }
+
+
+class SimCamera:
+    """A simulated 150 fps face camera implementing drivers.base.Camera."""
+
+    def __init__(self, lab: SimulatedLab) -> None:
+        cfg = lab.config
+        self._lab = lab
+        self._clock = lab.clocks["camera"]
+        self._renderer = FaceRenderer(cfg.width, cfg.height, cfg.pixel_format, seed=cfg.seed)
+        self._expressions = sorted(lab.scenario.expressions, key=lambda e: e.onset)
+        self._onsets = [e.onset for e in self._expressions]
+        self._longest = max((e.offset - e.onset for e in self._expressions), default=0.0)
+        self._next = 0
+        self._dropped = 0
+        self._info = CameraInfo(
+            model="melab simulated camera", serial=f"SIM{cfg.seed:04d}", width=cfg.width,
+            height=cfg.height, pixel_format=cfg.pixel_format, frame_rate=cfg.fps,
+            settings={"gpi_sync_mask": 1, "exposure_us": int(0.8e6 / cfg.fps), "simulated": True},
+        )
+
+    @property
+    def info(self) -> CameraInfo:
+        """Camera description."""
+        return self._info
+
+    @property
+    def dropped_frames(self) -> int:
+        """Frames skipped because nobody read them in time (like a full camera buffer)."""
+        return self._dropped
+
+    def open(self) -> None:
+        """Nothing to open: the lab is already running."""
+
+    def start(self) -> None:
+        """Begin with the next frame period of physical time."""
+        self._next = int(np.ceil(self._lab.now() * self._info.frame_rate))
+
+    def stop(self) -> None:
+        """Stop acquisition (nothing to release)."""
+
+    def close(self) -> None:
+        """Close the camera (nothing to release)."""
+
+    def active(self, t: float) -> list[Expression]:
+        """Expressions under way at physical time t."""
+        first = bisect_right(self._onsets, t - self._longest)
+        last = bisect_right(self._onsets, t)
+        return [e for e in self._expressions[first:last] if e.onset <= t <= e.offset]
+
+    def read(self, timeout: float) -> Frame | None:
+        """The next frame once its exposure has ended, or None after timeout seconds."""
+        fps = self._info.frame_rate
+        now = self._lab.now()
+        behind = int(now * fps) - self._next
+        if behind > fps:  # the reader stalled for over a second: the buffer overflowed
+            self._dropped += behind
+            self._next += behind
+        t_exposure = self._next / fps
+        ready = t_exposure + 1 / fps + self._clock.latency_s
+        if ready - now > timeout:
+            time.sleep(timeout)
+            return None
+        if ready > now:
+            time.sleep(ready - now)
+        image = self._renderer.render(t_exposure, self.active(t_exposure))
+        gpi = int(self._lab.level_at(np.array([t_exposure]), CAMERA_SYNC_BIT)[0] > 0)
+        frame = Frame(image, self._next + 1, float(self._clock.device_time(t_exposure)),
+                      local_clock(), gpi)
+        self._next += 1
+        return frame

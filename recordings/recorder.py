@@ -1,0 +1,330 @@
+"""The recorder: moves data from devices into a session; the same for real and simulated rigs."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from drivers.base import Camera, Chunk, ContinuousStream, DeviceError, StreamInfo, TriggerBox
+from drivers.lslconfig import local_clock
+from recordings.metadata import SessionMetadata
+from recordings.preflight import (
+    DiskCheck,
+    RecordingPlan,
+    StreamPlan,
+    VideoPlan,
+    check_disk_space,
+)
+from recordings.segment_writer import SegmentWriter
+from recordings.session_writer import SessionWriter, WriterStats
+
+TRIGGER_STREAM = StreamInfo(
+    name="TriggerBox",
+    type="Trigger",
+    source_id="melab-trigger-log",
+    channel_labels=("code",),
+    channel_units=("",),
+    nominal_rate=0.0,
+)
+POLL_INTERVAL_S = 0.01  # streams are read every 10 ms: well under LSL's outage threshold
+
+
+class RecorderError(RuntimeError):
+    """The recorder could not start or continue; the message names the devices concerned."""
+
+
+@dataclass(frozen=True)
+class StreamLiveStatus:
+    """Live figures of one stream for the console."""
+
+    name: str
+    samples: int
+    rate: float  # effective Hz over the last seconds
+    last_sample_age: float  # seconds since the last sample arrived
+    connected: bool
+    samples_lost: int
+
+
+@dataclass(frozen=True)
+class RecorderStatus:
+    """What the console shows while recording."""
+
+    elapsed: float
+    streams: list[StreamLiveStatus]
+    frames: int
+    camera_fps: float
+    dropped_frames: int
+    lost_frames: int
+    queue_fill: float
+    disk_free: int
+    recording_time_left: float  # seconds at the current data rate
+    messages: list[str] = field(default_factory=list)
+
+
+class Recorder:
+    """Records continuous streams for the whole session and camera segments on command."""
+
+    def __init__(
+        self,
+        folder: str | Path,
+        metadata: SessionMetadata,
+        *,
+        streams: Mapping[str, ContinuousStream],
+        camera: Camera | None = None,
+        trigger: TriggerBox | None = None,
+        sync_period: float = 1.0,
+        compression: str | None = None,
+        clock: Callable[[], float] = local_clock,
+        on_message: Callable[[str], None] | None = None,
+    ) -> None:
+        self.folder = Path(folder)
+        self.metadata = metadata
+        self.streams = dict(streams)
+        self.camera = camera
+        self.trigger = trigger
+        self.sync_period = sync_period
+        self.compression = compression
+        self._clock = clock
+        self._on_message = on_message
+        self.messages: list[str] = []
+        self.writer: SessionWriter | None = None
+        self._segment: SegmentWriter | None = None
+        self._segment_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._frames = 0
+        self._frame_times: list[float] = []
+        self._trigger_logged = 0
+        self._start_time = 0.0
+        self._camera_error: Exception | None = None
+
+    # --- set-up ----------------------------------------------------------------------
+    def connect(self, timeout: float = 5.0) -> list[str]:
+        """Open every device; raise RecorderError naming each one that is missing."""
+        problems = []
+        for role, stream in self.streams.items():
+            try:
+                stream.open(timeout)
+            except DeviceError as exc:
+                problems.append(f"{role}: {exc}")
+        for role, device in (("camera", self.camera), ("trigger box", self.trigger)):
+            if device is None:
+                continue
+            try:
+                device.open()
+            except DeviceError as exc:
+                problems.append(f"{role}: {exc}")
+        if problems:
+            raise RecorderError(
+                "cannot record, devices missing or failing:\n  " + "\n  ".join(problems)
+            )
+        return [f"{role}: {s.info.name} ({s.info.type})" for role, s in self.streams.items()]
+
+    def plan(self, duration: float, video_seconds: float) -> RecordingPlan:
+        """What a session of this length will write (for the disk preflight)."""
+        streams = [StreamPlan(s.info.channel_count, s.info.nominal_rate or 10.0)
+                   for s in self.streams.values()]
+        video = []
+        if self.camera is not None:
+            cam = self.camera.info
+            video.append(VideoPlan(cam.width, cam.height, cam.frame_rate, video_seconds))
+        return RecordingPlan(duration=duration, streams=streams, video=video)
+
+    def preflight(self, duration: float, video_seconds: float, force: bool = False) -> DiskCheck:
+        """Disk-space check for the planned session (raises DiskSpaceError unless it fits)."""
+        return check_disk_space(self.folder, self.plan(duration, video_seconds), force=force)
+
+    # --- recording -------------------------------------------------------------------
+    def start(self) -> None:
+        """Create the session and start reading every device in the background."""
+        infos = [s.info for s in self.streams.values()]
+        if self.trigger is not None:
+            infos.append(TRIGGER_STREAM)
+        devices: dict[str, dict[str, Any]] = {
+            role: {"name": s.info.name, "type": s.info.type, "source_id": s.info.source_id,
+                   "nominal_rate": s.info.nominal_rate, "channels": s.info.channel_count}
+            for role, s in self.streams.items()
+        }
+        if self.camera is not None:
+            cam = self.camera.info
+            devices["camera"] = {"model": cam.model, "serial": cam.serial, "width": cam.width,
+                                 "height": cam.height, "pixel_format": cam.pixel_format,
+                                 "frame_rate": cam.frame_rate, "settings": cam.settings}
+        if self.trigger is not None:
+            devices["trigger"] = {"type": type(self.trigger).__name__,
+                                  "sync_period": self.sync_period}
+        self.metadata.devices = {**devices, **self.metadata.devices}
+        self.writer = SessionWriter(self.folder, self.metadata, infos, clock=self._clock)
+        self._start_time = self._clock()
+        for role, stream in self.streams.items():
+            self._spawn(f"stream-{role}", self._stream_loop, role, stream)
+        if self.camera is not None:
+            self.camera.start()
+            self._spawn("camera", self._camera_loop, self.camera)
+        if self.trigger is not None:
+            self.trigger.start_sync(self.sync_period)
+        self.writer.add_event("recording_start")
+
+    def event(self, kind: str, *, code: int = 0, trial: int = -1,
+              payload: dict[str, Any] | None = None) -> float:
+        """Log an event; with a code, send it through the trigger box first. Returns its time."""
+        assert self.writer is not None, "start() the recorder first"
+        when = self._clock()
+        if code and self.trigger is not None:
+            when = self.trigger.send(code)
+        self.writer.add_event(kind, when, trial=trial, code=code, payload=payload)
+        return when
+
+    def start_segment(self, name: str, trial: int = -1) -> None:
+        """Start writing camera frames into a new segment file."""
+        assert self.writer is not None and self.camera is not None
+        segment = self.writer.start_segment(name, self.camera.info, trial=trial,
+                                            compression=self.compression)
+        with self._segment_lock:
+            self._segment = segment
+
+    def stop_segment(self) -> None:
+        """Finish the current camera segment."""
+        assert self.writer is not None
+        with self._segment_lock:
+            segment, self._segment = self._segment, None
+        if segment is not None:
+            self.writer.stop_segment(segment.name)
+
+    def stop(self) -> WriterStats:
+        """Stop every device thread, write everything and close the session."""
+        assert self.writer is not None
+        if self.trigger is not None:
+            try:
+                self.trigger.stop_sync()
+            except DeviceError as exc:
+                self._tell(f"trigger box: {exc}")
+        self.stop_segment()
+        self.writer.add_event("recording_stop")
+        time.sleep(2 * POLL_INTERVAL_S)  # the stream loops pick up their last samples
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+        self._log_trigger_edges()
+        stats = self.writer.close()
+        for stream in self.streams.values():
+            stream.close()
+        if self.camera is not None:
+            self.camera.stop()
+            self.camera.close()
+        if self.trigger is not None:
+            self.trigger.close()
+        if self._camera_error is not None:
+            raise RecorderError(f"camera failed during the recording: {self._camera_error}")
+        return stats
+
+    def status(self) -> RecorderStatus:
+        """Live status: per stream rate and last-sample age, frames, queue fill, disk."""
+        assert self.writer is not None
+        stats = self.writer.stats()
+        now = self._clock()
+        streams = []
+        for role, stream in self.streams.items():
+            live = stream.status() if hasattr(stream, "status") else None
+            streams.append(StreamLiveStatus(
+                name=role,
+                samples=stats.samples_written.get(stream.info.name, 0),
+                rate=getattr(live, "effective_rate", 0.0),
+                last_sample_age=getattr(live, "last_sample_age", float("nan")),
+                connected=getattr(live, "connected", True),
+                samples_lost=stats.samples_lost.get(stream.info.name, 0),
+            ))
+        recent = [t for t in self._frame_times if now - t <= 2.0]
+        seg = stats.segments[0] if stats.segments else None
+        free = shutil.disk_usage(self.folder).free
+        rate = self._bytes_per_second()
+        return RecorderStatus(
+            elapsed=now - self._start_time,
+            streams=streams,
+            frames=self._frames,
+            camera_fps=len(recent) / 2.0,
+            dropped_frames=self.camera.dropped_frames if self.camera is not None else 0,
+            lost_frames=seg.lost_frames if seg else 0,
+            queue_fill=max(stats.queue_fill, seg.queue_fill if seg else 0.0),
+            disk_free=free,
+            recording_time_left=free / rate if rate > 0 else float("inf"),
+            messages=list(self.messages),
+        )
+
+    # --- device threads --------------------------------------------------------------
+    def _spawn(self, name: str, target: Callable[..., None], *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _stream_loop(self, role: str, stream: ContinuousStream) -> None:
+        assert self.writer is not None
+        name = stream.info.name
+        while True:
+            stopping = self._stop.is_set()
+            chunk = stream.read()
+            if chunk is not None and len(chunk):
+                self.writer.push_chunk(name, chunk)
+            for offset in stream.clock_offsets():
+                self.writer.push_clock_offset(name, offset)
+            for gap in stream.gaps():
+                self.writer.push_gap(name, gap)
+                self._tell(f"{role}: no data for {gap.end - gap.start:.2f} s; recording goes on")
+            if self.trigger is not None and role == next(iter(self.streams)):
+                self._log_trigger_edges()
+            if stopping:
+                return
+            time.sleep(POLL_INTERVAL_S)
+
+    def _camera_loop(self, camera: Camera) -> None:
+        while not self._stop.is_set():
+            try:
+                frame = camera.read(timeout=0.1)
+            except DeviceError as exc:
+                self._camera_error = exc
+                self._tell(f"camera: {exc}")
+                return
+            if frame is None:
+                continue
+            self._frames += 1
+            self._frame_times.append(frame.host_time)
+            if len(self._frame_times) > 1000:
+                del self._frame_times[:500]
+            with self._segment_lock:
+                segment = self._segment
+            if segment is not None:
+                segment.push_frame(frame)
+
+    def _log_trigger_edges(self) -> None:
+        """Store new trigger-box edges as samples of the TriggerBox stream (box clock)."""
+        assert self.writer is not None and self.trigger is not None
+        events = self.trigger.box_events()
+        new = events[self._trigger_logged:]
+        if not new:
+            return
+        self._trigger_logged = len(events)
+        self.writer.push_chunk(TRIGGER_STREAM.name, Chunk(
+            np.array([[e.code] for e in new], dtype=np.float32),
+            np.array([e.box_time for e in new]),
+            np.array([e.host_time for e in new]),
+        ))
+
+    # --- helpers ---------------------------------------------------------------------
+    def _bytes_per_second(self) -> float:
+        rate = sum(4 * s.info.channel_count * s.info.nominal_rate for s in self.streams.values())
+        if self.camera is not None:
+            cam = self.camera.info
+            rate += cam.width * cam.height * cam.frame_rate
+        return rate
+
+    def _tell(self, message: str) -> None:
+        self.messages.append(message)
+        if self._on_message is not None:
+            self._on_message(message)

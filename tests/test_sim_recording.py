@@ -1,0 +1,93 @@
+"""A simulated-lab recording through the real recorder: LSL on loopback, a pty trigger box."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.record import RecordOptions, record_simulated
+from drivers.lsl import LslInlet
+from drivers.sim.eeg import EEG_LABELS_64
+from recordings.ground_truth import read_ground_truth
+from recordings.metadata import SessionMetadata
+from recordings.reader import open_session
+from recordings.recorder import Recorder, RecorderError
+
+SYNC = 255
+
+
+@pytest.fixture(scope="module")
+def simulated_session(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("sim") / "SIM01_s01"
+    options = RecordOptions(folder, SessionMetadata("SIM01"), duration=4.0, segment_length=2.0)
+    record_simulated(options, seed=3, width=320, height=240, progress=False)
+    return folder
+
+
+def test_every_stream_recorded_with_names_units_rates(simulated_session):
+    with open_session(simulated_session) as s:
+        assert s.complete and s.metadata.simulated
+        eeg, physio = s.streams["SynAmps"], s.streams["MP160"]
+        assert eeg.labels == [*EEG_LABELS_64, "TRIGGER"] and eeg.units[:2] == ["µV", "µV"]
+        assert physio.labels == ["ECG", "EDA", "RSP", "SKT", "PPG", "DIGITAL"]
+        assert physio.units[:5] == ["mV", "µS", "V", "°C", "V"]
+        for stream in (eeg, physio):
+            assert stream.nominal_rate == 1000.0
+            assert 3700 <= len(stream) <= 4300  # 4 s at 1000 Hz
+            device = stream.times("device_time")[:]
+            # The device clock ticks at 1000 Hz on its own (drifting) clock, without gaps.
+            np.testing.assert_allclose(np.diff(device), 1e-3, rtol=1e-4)
+            assert len(stream.gaps) == 0 and stream.samples_lost == 0
+            assert len(stream.clock_offsets) >= 1
+
+
+def test_trigger_edges_reach_eeg_physio_and_camera(simulated_session):
+    with open_session(simulated_session) as s:
+        trigger_log = s.streams["TriggerBox"]
+        codes = trigger_log.samples[:, 0]
+        assert np.count_nonzero(codes == SYNC) >= 3  # a 1 s sync train over 4 s
+        for name, channel in (("SynAmps", "TRIGGER"), ("MP160", "DIGITAL")):
+            stream = s.streams[name]
+            levels = stream.samples[:, stream.labels.index(channel)]
+            high = np.concatenate(([0], (levels == SYNC).astype(int), [0]))
+            rising = np.flatnonzero(np.diff(high) == 1)
+            falling = np.flatnonzero(np.diff(high) == -1)
+            # Every logged sync pulse is in the stream (the last may fall after its last sample).
+            logged = np.count_nonzero(codes == SYNC)
+            assert logged - 1 <= len(rising) <= logged
+            # A 10 ms pulse at 1000 Hz lasts 10 samples.
+            np.testing.assert_array_equal((falling - rising)[:-1], 10)
+        gpi = np.concatenate([s.segment(n).column("gpi_level") for n in s.segment_names()])
+        assert gpi.max() == 1 and 0 < gpi.sum() < len(gpi) // 10
+
+
+def test_camera_segments_have_no_dropped_frames(simulated_session):
+    with open_session(simulated_session) as s:
+        assert s.segment_names() == ["segment001", "segment002"]
+        for name in s.segment_names():
+            seg = s.segment(name)
+            assert seg.complete and seg.dropped_frames == 0 and seg.lost_frames == 0
+            assert 280 <= seg.n_frames <= 310  # 2 s at 150 fps
+            numbers = seg.column("frame_number")
+            np.testing.assert_array_equal(np.diff(numbers), 1)
+            assert seg.frame(0).shape == (240, 320) and seg.pixel_format == "bayer_rg8"
+
+
+def test_ground_truth_is_stored_and_marked(simulated_session):
+    with open_session(simulated_session) as s:
+        truth = read_ground_truth(s.file)
+        assert s.file["ground_truth"].attrs["simulation_ground_truth"]
+    assert truth is not None
+    assert set(truth["clocks"]) == {"eeg", "physio", "camera", "trigger"}
+    assert truth["scenario"]["seed"] == 3 and truth["scenario"]["episodes"]
+    for e in truth["scenario"]["expressions"]:
+        assert e["onset_frame"] <= e["apex_frame"] <= e["offset_frame"]
+    assert all(e[1] in range(1, 256) for e in truth["edges"])
+
+
+def test_missing_device_is_named_and_nothing_is_recorded(tmp_path):
+    recorder = Recorder(tmp_path / "s", SessionMetadata("P01"),
+                        streams={"eeg": LslInlet(name="no-such-eeg-stream")})
+    with pytest.raises(RecorderError, match=r"eeg:.*no-such-eeg-stream"):
+        recorder.connect(timeout=0.3)
+    assert not (tmp_path / "s").exists()
