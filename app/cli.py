@@ -58,7 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("--eeg", help="LSL stream name of the EEG (e.g. the Curry output)")
     record.add_argument("--physio", help="LSL stream name of the peripheral physiology")
     record.add_argument("--trigger", help="serial:PORT (e.g. serial:/dev/ttyUSB0) | sim")
-    record.add_argument("--duration", type=float, required=True, help="seconds to record")
+    record.add_argument("--replay", metavar="SESSION",
+                        help="play a recorded session back as the lab and record it again")
+    record.add_argument("--duration", type=float, default=0.0,
+                        help="seconds to record (a replay defaults to the session's length)")
     record.add_argument("--out", default="sessions", help="folder that receives the session")
     record.add_argument("--participant", default="P01", help="participant ID")
     record.add_argument("--session", type=int, default=1, help="session number")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +35,8 @@ def record_segments(recorder: Recorder, options: RecordOptions,
     while (elapsed := time.monotonic() - start) < options.duration:
         if recorder.camera is not None:
             index += 1
-            recorder.start_segment(f"segment{index:03d}", trial=index)
+            if not recorder.segment_active:  # the first one opens with the recording
+                recorder.start_segment(segment_name(index), trial=index)
             recorder.event("segment_start", trial=index)
         segment_end = min(options.duration, elapsed + options.segment_length)
         while (elapsed := time.monotonic() - start) < segment_end:
@@ -51,12 +53,18 @@ def record_segments(recorder: Recorder, options: RecordOptions,
         print()
 
 
+def segment_name(index: int) -> str:
+    """File name of the index-th camera segment of a headless recording."""
+    return f"segment{index:03d}"
+
+
 def run_recording(
     options: RecordOptions,
     streams: dict[str, ContinuousStream],
     camera: Camera | None,
     trigger: TriggerBox | None,
     progress: bool = True,
+    on_connected: Callable[[], None] | None = None,
 ) -> Recorder:
     """Connect, preflight, record and close; returns the finished recorder."""
     recorder = Recorder(options.folder, options.metadata, streams=streams, camera=camera,
@@ -66,7 +74,9 @@ def run_recording(
     check = recorder.preflight(options.duration, options.duration, force=options.force)
     if progress:
         print(f"  disk: {check.describe()}")
-    recorder.start()
+    if on_connected is not None:
+        on_connected()
+    recorder.start(first_segment=(segment_name(1), 1) if camera is not None else None)
     try:
         record_segments(recorder, options, progress)
     finally:
@@ -95,6 +105,32 @@ def record_simulated(options: RecordOptions, seed: int = 1, width: int = 640,
         lab.stop()
     write_ground_truth(options.folder, lab.ground_truth())
     return options.folder
+
+
+def record_replay(options: RecordOptions, session: Path, progress: bool = True) -> Path:
+    """Re-record a recorded session played back through LSL outlets and a replay camera."""
+    from drivers.replay import ReplayLab
+
+    lab = ReplayLab(session)
+    options.metadata.notes = f"replay of {session}"
+    options.metadata.simulated = lab_is_simulated(session)
+    if options.duration <= 0:
+        options.duration = lab.duration
+    lab.open()
+    try:
+        run_recording(options, lab.streams(), lab.camera(), None, progress,
+                      on_connected=lab.start)
+    finally:
+        lab.stop()
+    return options.folder
+
+
+def lab_is_simulated(session: Path) -> bool:
+    """Whether a recorded session came from the simulated lab."""
+    from recordings.reader import open_session
+
+    with open_session(session) as s:
+        return s.metadata.simulated
 
 
 def new_session_folder(out: str | Path, participant: str, session: int = 1) -> Path:
@@ -144,7 +180,11 @@ def record_from_args(args: argparse.Namespace) -> Path:
     options = RecordOptions(folder, metadata, args.duration, args.segment_length,
                             "lz4" if args.lz4 else None, args.force)
     sim_parts = [n for n in ("camera", "trigger") if getattr(args, n) == "sim"]
-    if args.simulate or sim_parts:
+    if args.replay:
+        record_replay(options, Path(args.replay))
+    elif args.duration <= 0:
+        raise ValueError("--duration is required (seconds to record)")
+    elif args.simulate or sim_parts:
         if not args.simulate:
             raise ValueError(f"--{sim_parts[0]} sim needs --simulate (the whole lab simulated)")
         width, height = parse_size(args.size)

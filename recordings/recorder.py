@@ -142,8 +142,11 @@ class Recorder:
         return check_disk_space(self.folder, self.plan(duration, video_seconds), force=force)
 
     # --- recording -------------------------------------------------------------------
-    def start(self) -> None:
-        """Create the session and start reading every device in the background."""
+    def start(self, first_segment: tuple[str, int] | None = None) -> None:
+        """Create the session and start reading every device in the background.
+
+        first_segment (name, trial) opens a camera segment before the first frame is read.
+        """
         infos = [s.info for s in self.streams.values()]
         if self.trigger is not None:
             infos.append(TRIGGER_STREAM)
@@ -166,6 +169,8 @@ class Recorder:
         for role, stream in self.streams.items():
             self._spawn(f"stream-{role}", self._stream_loop, role, stream)
         if self.camera is not None:
+            if first_segment is not None:
+                self.start_segment(*first_segment)
             self.camera.start()
             self._spawn("camera", self._camera_loop, self.camera)
         if self.trigger is not None:
@@ -190,6 +195,11 @@ class Recorder:
         with self._segment_lock:
             self._segment = segment
 
+    @property
+    def segment_active(self) -> bool:
+        """True while camera frames go into a segment."""
+        return self._segment is not None
+
     def stop_segment(self) -> None:
         """Finish the current camera segment."""
         assert self.writer is not None
@@ -212,7 +222,8 @@ class Recorder:
         self._stop.set()
         for thread in self._threads:
             thread.join()
-        self._log_trigger_edges()
+        if self.trigger is not None:
+            self._log_trigger_edges()
         stats = self.writer.close()
         for stream in self.streams.values():
             stream.close()
