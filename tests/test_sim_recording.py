@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -117,3 +119,41 @@ def test_replayed_session_re_records_the_same_samples_and_frames(simulated_sessi
                 replayed.column(column), np.concatenate([f.column(column) for f in frames]))
         np.testing.assert_array_equal(
             replayed.frames(), np.concatenate([f.frames() for f in frames]))
+
+
+def test_live_status_and_a_stream_outage_during_recording(tmp_path):
+    from drivers.sim.lab import SimLabConfig, SimulatedLab
+
+    lab = SimulatedLab(SimLabConfig(seed=4, duration=20, width=160, height=120,
+                                    name_prefix="outage"))
+    lab.start()
+    told = []
+    try:
+        recorder = Recorder(tmp_path / "s", SessionMetadata("P02", simulated=True),
+                            streams={"eeg": lab.eeg_stream(), "physio": lab.physio_stream()},
+                            camera=lab.camera(), trigger=lab.trigger_box(),
+                            on_message=told.append)
+        recorder.connect()
+        recorder.start(first_segment=("trial001", 1))
+        time.sleep(2.0)
+        status = recorder.status()
+        lab.interrupt("physio", 1.5)
+        time.sleep(3.5)
+        recorder.stop()
+    finally:
+        lab.stop()
+    assert status.camera_fps == pytest.approx(150, abs=15) and status.frames >= 250
+    assert status.dropped_frames == 0 and status.lost_frames == 0
+    assert 0 <= status.queue_fill < 0.5 and status.disk_free > 0
+    assert status.recording_time_left > 60
+    by_name = {s.name: s for s in status.streams}
+    for role in ("eeg", "physio"):
+        assert by_name[role].rate == pytest.approx(1000, rel=0.1)
+        assert by_name[role].last_sample_age < 0.5 and by_name[role].connected
+    assert any("physio" in m and "no data" in m for m in told)
+    with open_session(tmp_path / "s") as s:
+        gaps = s.streams["outageMP160"].gaps
+        assert len(gaps) == 1 and 1.2 < gaps[0, 1] - gaps[0, 0] < 2.5
+        assert len(s.streams["outageSynAmps"].gaps) == 0
+        host = s.streams["outageMP160"].times()[:]
+        assert np.max(np.diff(host)) > 1.2  # the outage is a hole, not made-up samples

@@ -94,6 +94,7 @@ class SimulatedLab:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._outlets: dict[str, LslOutlet] = {}
+        self._paused: dict[str, float] = {}  # role -> physical time its outage ends
         self._pty: PtyPair | None = None
         self._box: SimTriggerBox | None = None
 
@@ -124,6 +125,10 @@ class SimulatedLab:
             self._box.stop()
         if self._pty is not None:
             self._pty.close()
+
+    def interrupt(self, role: str, seconds: float) -> None:
+        """Make a stream vanish for `seconds` (like an unplugged amplifier), then come back."""
+        self._paused[role] = self.now() + seconds
 
     def now(self) -> float:
         """Physical time (seconds since start)."""
@@ -187,6 +192,13 @@ class SimulatedLab:
         rng = np.random.default_rng([cfg.seed, 7, len(role)])
         sent = 0
         while not self._stop.is_set():
+            if role in self._paused:  # an outage: the outlet disappears, samples are lost
+                outlet.close()
+                while self.now() < self._paused[role] and not self._stop.is_set():
+                    time.sleep(cfg.chunk_interval)
+                del self._paused[role]
+                sent = int(self.now() * cfg.rate * clock.rate)
+                outlet = self._outlets[role] = LslOutlet(outlet.info)
             # Samples reach the host `latency + jitter` after they were taken.
             delay = clock.latency_s + float(rng.exponential(clock.jitter_s or 1e-9))
             due = int((self.now() - delay) * cfg.rate * clock.rate) - sent
