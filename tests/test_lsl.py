@@ -322,3 +322,24 @@ def test_marker_stream_round_trip(outlets):
         assert inlet.connected  # irregular streams are never flagged out for silence
     finally:
         inlet.close()
+
+
+def test_the_melab_command_configures_lsl_before_anything_else(tmp_path):
+    # Every entry point goes through app.cli.main (the `melab` console script).
+    script = (
+        "import sys\n"
+        "from app.cli import main\n"
+        "from drivers.lslconfig import is_configured\n"
+        "assert not is_configured()\n"
+        f"main(['info', {str(tmp_path)!r}])\n"
+        "print('configured', is_configured())\n"
+        "import pylsl\n"  # liblsl reads its configuration at the first outlet
+        "info = pylsl.StreamInfo('probe-cli', 'Probe', 1, 10, 'float32', 'probe-cli')\n"
+        "outlet = pylsl.StreamOutlet(info)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "LSLAPICFG"}
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert "configured True" in done.stdout.splitlines()
+    assert "Configuration loaded from content" in done.stderr
