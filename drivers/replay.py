@@ -8,15 +8,15 @@ at their recorded timing.
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
 from drivers.base import CameraInfo, DeviceError, Frame, StreamInfo
-from drivers.lsl import LslInlet, LslOutlet
+from drivers.lsl import LslInlet
 from drivers.lslconfig import local_clock
+from drivers.outlet_threads import OutletThreads
 from recordings.reader import Session, open_session
 
 BLOCK_FRAMES = 150  # frames read from disk at a time
@@ -41,32 +41,22 @@ class ReplayLab:
                 tuple(view.labels), tuple(view.units), view.nominal_rate,
             )
         self.t0 = 0.0
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self._outlets: dict[str, LslOutlet] = {}
+        self._feeds = OutletThreads("replay")
 
     def open(self) -> None:
         """Open the LSL outlets (recorders can connect before playback starts)."""
-        self._outlets = {name: LslOutlet(info) for name, info in self.infos.items()}
+        self._feeds.open(self.infos)
 
     def start(self) -> None:
         """Start the replay clock: data flows from now on at its recorded timing."""
-        if not self._outlets:
+        if not self._feeds.outlets:
             self.open()
         self.t0 = local_clock()
-        for name in self.infos:
-            thread = threading.Thread(target=self._push_loop, args=(name,),
-                                      name=f"replay-{name}", daemon=True)
-            self._threads.append(thread)
-            thread.start()
+        self._feeds.start(self._push_loop)
 
     def stop(self) -> None:
         """Stop pushing and close the outlets and the session."""
-        self._stop.set()
-        for thread in self._threads:
-            thread.join()
-        for outlet in self._outlets.values():
-            outlet.close()
+        self._feeds.stop()
         self._session.close()
 
     def due(self, host_time: float) -> float:
@@ -95,11 +85,11 @@ class ReplayLab:
 
     def _push_loop(self, name: str) -> None:
         view = self._session.streams[name]
-        outlet = self._outlets[name]
+        outlet = self._feeds.outlets[name]
         host = view.times("host_time")
         total = len(view)
         sent = 0
-        while sent < total and not self._stop.is_set():
+        while sent < total and not self._feeds.stopping.is_set():
             now = local_clock()
             end = min(total, sent + 4096)
             block_host = host[sent:end]

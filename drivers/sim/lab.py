@@ -19,6 +19,7 @@ import numpy as np
 from drivers.base import CameraInfo, Frame, StreamInfo
 from drivers.lsl import LslInlet, LslOutlet
 from drivers.lslconfig import local_clock
+from drivers.outlet_threads import OutletThreads
 from drivers.sim.clocks import DeviceClock
 from drivers.sim.eeg import EEG_LABELS_64, simulate_eeg
 from drivers.sim.face import Expression, FaceRenderer
@@ -91,9 +92,7 @@ class SimulatedLab:
             np.zeros(0), np.zeros(0, np.int64), np.zeros(0))
         self._edge_lock = threading.Lock()
         self.t0 = 0.0
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self._outlets: dict[str, LslOutlet] = {}
+        self._feeds = OutletThreads("sim")
         self._paused: dict[str, float] = {}  # role -> physical time its outage ends
         self._pty: PtyPair | None = None
         self._box: SimTriggerBox | None = None
@@ -102,25 +101,17 @@ class SimulatedLab:
     def start(self) -> None:
         """Open the LSL outlets, start the simulated box and begin physical time."""
         self.t0 = local_clock()
-        self._outlets = {"eeg": LslOutlet(self.eeg_info), "physio": LslOutlet(self.physio_info)}
+        self._feeds.open({"eeg": self.eeg_info, "physio": self.physio_info})
         self._pty = PtyPair()
         box_clock = self.clocks["trigger"]
         self._box = SimTriggerBox(self._pty.b, on_edge=self._on_edge,
                                   box_offset=box_clock.offset_s, drift_ppm=box_clock.drift_ppm)
         self._box.start()
-        for role in ("eeg", "physio"):
-            thread = threading.Thread(target=self._push_loop, args=(role,),
-                                      name=f"sim-{role}", daemon=True)
-            self._threads.append(thread)
-            thread.start()
+        self._feeds.start(self._push_loop)
 
     def stop(self) -> None:
         """Stop producing; close outlets, the box and the pty pair."""
-        self._stop.set()
-        for thread in self._threads:
-            thread.join()
-        for outlet in self._outlets.values():
-            outlet.close()
+        self._feeds.stop()
         if self._box is not None:
             self._box.stop()
         if self._pty is not None:
@@ -187,18 +178,18 @@ class SimulatedLab:
     def _push_loop(self, role: str) -> None:
         cfg = self.config
         clock = self.clocks[role]
-        outlet = self._outlets[role]
+        outlet = self._feeds.outlets[role]
         signal = self._signals[role]
         rng = np.random.default_rng([cfg.seed, 7, len(role)])
         sent = 0
-        while not self._stop.is_set():
+        while not self._feeds.stopping.is_set():
             if role in self._paused:  # an outage: the outlet disappears, samples are lost
                 outlet.close()
-                while self.now() < self._paused[role] and not self._stop.is_set():
+                while self.now() < self._paused[role] and not self._feeds.stopping.is_set():
                     time.sleep(cfg.chunk_interval)
                 del self._paused[role]
                 sent = int(self.now() * cfg.rate * clock.rate)
-                outlet = self._outlets[role] = LslOutlet(outlet.info)
+                outlet = self._feeds.outlets[role] = LslOutlet(outlet.info)
             # Samples reach the host `latency + jitter` after they were taken.
             delay = clock.latency_s + float(rng.exponential(clock.jitter_s or 1e-9))
             due = int((self.now() - delay) * cfg.rate * clock.rate) - sent
