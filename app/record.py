@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,11 +42,13 @@ def record_segments(recorder: Recorder, options: RecordOptions,
         segment_end = min(options.duration, elapsed + options.segment_length)
         while (elapsed := time.monotonic() - start) < segment_end:
             time.sleep(min(0.5, segment_end - elapsed))
-            if progress:
+            # A terminal gets a live line; a log file gets one line every 5 s.
+            if progress and (sys.stdout.isatty() or int(elapsed * 2) % 10 == 0):
                 s = recorder.status()
                 streams = ", ".join(f"{x.name} {x.samples}" for x in s.streams)
+                end = "" if sys.stdout.isatty() else "\n"
                 print(f"\r  {s.elapsed:6.1f} s  frames {s.frames} (dropped {s.dropped_frames},"
-                      f" lost {s.lost_frames})  {streams}   ", end="", flush=True)
+                      f" lost {s.lost_frames})  {streams}   ", end=end, flush=True)
         if recorder.camera is not None:
             recorder.event("segment_stop", trial=index)
             recorder.stop_segment()
