@@ -34,6 +34,12 @@ def _cmd_record(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_protocol_check(args: argparse.Namespace) -> int:
+    from protocols.check import check_command
+
+    return check_command(args.file, args.stimuli)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every melab subcommand."""
     parser = argparse.ArgumentParser(
@@ -82,6 +88,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration", type=float, default=10.0, help="seconds to record")
     demo.add_argument("--seed", type=int, default=1, help="random seed of the simulation")
     demo.set_defaults(func=_cmd_demo)
+
+    protocol = sub.add_parser("protocol", help="work with protocol files")
+    protocol_sub = protocol.add_subparsers(dest="protocol_command", required=True)
+    check = protocol_sub.add_parser(
+        "check", help="validate a protocol file, its stimulus manifest and clips",
+        description="List every problem (file:line) of a protocol; exit 1 if it cannot run.")
+    check.add_argument("file", help="protocol file, or the name of a packaged one (cmrr, demo)")
+    check.add_argument("--stimuli", metavar="DIR",
+                       help="stimulus folder (overrides [stimuli].folder in the file)")
+    check.set_defaults(func=_cmd_protocol_check)
     return parser
 
 

@@ -1,0 +1,267 @@
+"""Semantic checks of a loaded protocol: clips, counts, order constraints, timings, codes."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from protocols.clipcheck import probe_clip
+from protocols.loader import Library
+from protocols.model import EMOTIONS, NEUTRAL, SEGMENT_MODES, Protocol
+from protocols.order import order_is_feasible
+from protocols.problems import Problem
+from protocols.source import TomlSource
+
+SYNC_CODE = 255  # reserved for the trigger box's sync train (docs/trigger-protocol.md)
+CAMERA_LINE_BIT = 128  # line 8 feeds the camera GPI: codes with it set reach the camera
+DURATION_TOLERANCE_S = 0.5
+
+
+def validate(protocol: Protocol, source: TomlSource, library: Library, *,
+             check_clips: bool = True) -> list[Problem]:
+    """Every semantic problem of the protocol (schema problems are found by check_keys)."""
+    problems = check_blocks(protocol, source, library)
+    problems += check_timings(protocol, source)
+    problems += check_randomisation(protocol, source)
+    problems += check_codes(protocol, source)
+    problems += check_texts(protocol, source)
+    if library.source is not None:
+        problems += check_library(protocol, library)
+        if check_clips:
+            problems += check_files(protocol, source, library)
+    return problems
+
+
+def check_library(protocol: Protocol, library: Library) -> list[Problem]:
+    """Emotion names, rating ranges and durations of every manifest entry."""
+    assert library.source is not None
+    problems = []
+    for clip_id, clip in protocol.clips.items():
+        row = library.rows[clip_id]
+
+        def at(key: str, message: str, row: int = row) -> Problem:
+            assert library.source is not None
+            return library.source.problem(("clip", row, key), message)
+
+        if clip.emotion not in (*EMOTIONS, NEUTRAL):
+            problems.append(at("emotion", f"clip {clip_id!r}: unknown emotion {clip.emotion!r} "
+                                          f"(known: {', '.join((*EMOTIONS, NEUTRAL))})"))
+        for key, value in (("valence", clip.valence), ("arousal", clip.arousal)):
+            if not 1.0 <= value <= 9.0:
+                problems.append(at(key, f"clip {clip_id!r}: {key} {value:g} is outside 1..9"))
+        if clip.duration <= 0:
+            problems.append(at("duration", f"clip {clip_id!r}: duration must be > 0 s"))
+        elif (clip.emotion != NEUTRAL and protocol.timings.max_stimulus_s > 0
+              and clip.duration > protocol.timings.max_stimulus_s):
+            problems.append(at("duration", f"clip {clip_id!r} lasts {clip.duration:g} s, longer "
+                                           f"than timings.max_stimulus_s "
+                                           f"({protocol.timings.max_stimulus_s:g} s)"))
+        if not clip.file:
+            problems.append(at("file", f"clip {clip_id!r}: empty file name"))
+    return problems
+
+
+def _used_clips(protocol: Protocol) -> list[str]:
+    seen: dict[str, None] = {}
+    for clip_id in (*protocol.practice, *protocol.main, *protocol.neutral):
+        if clip_id in protocol.clips:
+            seen.setdefault(clip_id)
+    return list(seen)
+
+
+def check_files(protocol: Protocol, source: TomlSource, library: Library) -> list[Problem]:
+    """Every clip the protocol uses exists, decodes, and lasts what the manifest says."""
+    assert library.source is not None
+    used = _used_clips(protocol)
+    folder = protocol.stimulus_folder
+    if not folder.is_dir():
+        return [source.problem(
+            ("stimuli", "folder"),
+            f"stimulus folder {folder} does not exist: none of the {len(used)} clips the "
+            f"protocol uses can be found (set [stimuli].folder or pass --stimuli DIR)")]
+    problems = []
+    for clip_id in used:
+        clip = protocol.clips[clip_id]
+        where = ("clip", library.rows[clip_id], "file")
+        probe = probe_clip(clip.path)
+        if not probe.ok:
+            state = "missing" if probe.error == "file not found" else "undecodable"
+            problems.append(library.source.problem(
+                where, f"clip {clip_id!r} is {state}: {clip.path} ({probe.error})"))
+            continue
+        tolerance = max(DURATION_TOLERANCE_S, 0.05 * clip.duration)
+        if probe.duration > 0 and abs(probe.duration - clip.duration) > tolerance:
+            problems.append(library.source.problem(
+                ("clip", library.rows[clip_id], "duration"),
+                f"clip {clip_id!r} lasts {probe.duration:.2f} s but the manifest says "
+                f"{clip.duration:g} s"))
+    return problems
+
+
+def check_blocks(protocol: Protocol, source: TomlSource, library: Library) -> list[Problem]:
+    """Practice, main design and neutral clips: known ids, right emotions, right counts."""
+    problems: list[Problem] = []
+    known = library.source is not None  # without a manifest, ids cannot be checked
+
+    def unknown(path: tuple[str, str], clip_id: str) -> Problem:
+        return Problem(source.path, source.value_line(path, clip_id),
+                       f"{'.'.join(path)}: clip {clip_id!r} is not in the stimulus manifest "
+                       f"{protocol.manifest}")
+
+    def duplicates(path: tuple[str, str], ids: tuple[str, ...]) -> None:
+        for clip_id, count in Counter(ids).items():
+            if count > 1:
+                problems.append(Problem(source.path, source.value_line(path, clip_id),
+                                        f"{'.'.join(path)}: clip {clip_id!r} listed {count} "
+                                        "times"))
+
+    for clip_id in protocol.practice:
+        path = ("practice", "clips")
+        if known and clip_id not in protocol.clips:
+            problems.append(unknown(path, clip_id))
+        elif clip_id in protocol.main:
+            problems.append(Problem(source.path, source.value_line(path, clip_id),
+                                    f"practice clip {clip_id!r} is also in design.clips: "
+                                    "practice clips must not be used later"))
+        elif known and protocol.clips[clip_id].emotion == NEUTRAL:
+            problems.append(Problem(source.path, source.value_line(path, clip_id),
+                                    f"practice clip {clip_id!r} is a neutral clip"))
+    duplicates(("practice", "clips"), protocol.practice)
+
+    for emotion in protocol.emotions:
+        if emotion not in EMOTIONS:
+            problems.append(Problem(source.path, source.value_line(("design", "emotions"),
+                                                                   emotion),
+                                    f"design.emotions: unknown emotion {emotion!r} "
+                                    f"(known: {', '.join(EMOTIONS)})"))
+    for emotion, count in Counter(protocol.emotions).items():
+        if count > 1:
+            problems.append(source.problem(("design", "emotions"),
+                                           f"design.emotions lists {emotion!r} {count} times"))
+    if "clips_per_emotion" in source.data.get("design", {}) and protocol.clips_per_emotion < 1:
+        problems.append(source.problem(("design", "clips_per_emotion"),
+                                       "design.clips_per_emotion must be at least 1"))
+
+    counts: Counter[str] = Counter()
+    for clip_id in protocol.main:
+        path = ("design", "clips")
+        if known and clip_id not in protocol.clips:
+            problems.append(unknown(path, clip_id))
+            continue
+        if not known:
+            continue
+        emotion = protocol.clips[clip_id].emotion
+        counts[emotion] += 1
+        if emotion not in protocol.emotions:
+            hint = " (neutral clips go in design.neutral)" if emotion == NEUTRAL else ""
+            problems.append(Problem(source.path, source.value_line(path, clip_id),
+                                    f"design.clips: clip {clip_id!r} is {emotion!r}, which is "
+                                    f"not in design.emotions{hint}"))
+    duplicates(("design", "clips"), protocol.main)
+    if known and protocol.clips_per_emotion >= 1:
+        for emotion in protocol.emotions:
+            if counts[emotion] != protocol.clips_per_emotion:
+                problems.append(source.problem(
+                    ("design", "clips"),
+                    f"design.clips has {counts[emotion]} {emotion!r} clip(s), expected "
+                    f"{protocol.clips_per_emotion} (design.clips_per_emotion)"))
+
+    if "design" in source.data and "neutral" in source.data["design"] and not protocol.neutral:
+        problems.append(source.problem(("design", "neutral"),
+                                       "design.neutral must name at least one neutral clip"))
+    for clip_id in protocol.neutral:
+        path = ("design", "neutral")
+        if known and clip_id not in protocol.clips:
+            problems.append(unknown(path, clip_id))
+            continue
+        if not known:
+            continue
+        clip = protocol.clips[clip_id]
+        if clip.emotion != NEUTRAL:
+            problems.append(Problem(source.path, source.value_line(path, clip_id),
+                                    f"design.neutral: clip {clip_id!r} is {clip.emotion!r}, "
+                                    "not neutral"))
+        elif 0 < clip.duration < protocol.timings.neutral_s - 0.05:
+            problems.append(Problem(source.path, source.value_line(path, clip_id),
+                                    f"neutral clip {clip_id!r} lasts {clip.duration:g} s, "
+                                    f"shorter than timings.neutral_s "
+                                    f"({protocol.timings.neutral_s:g} s)"))
+    return problems
+
+
+def check_timings(protocol: Protocol, source: TomlSource) -> list[Problem]:
+    """Phase timings are positive and within sensible limits."""
+    problems = []
+    given = source.data.get("timings", {})
+    limits = {"self_report_s": (1.0, 600.0), "neutral_s": (1.0, 600.0),
+              "max_stimulus_s": (1.0, 3600.0), "clip_grace_s": (0.5, 60.0)}
+    for key, (low, high) in limits.items():
+        value = getattr(protocol.timings, key)
+        if key in given and isinstance(given[key], int | float) and not low <= value <= high:
+            problems.append(source.problem(("timings", key),
+                                           f"timings.{key} = {value:g} s is outside "
+                                           f"{low:g}..{high:g} s"))
+    seconds = protocol.reminder.seconds
+    if "seconds" in source.data.get("reminder", {}) and not 0.2 <= seconds <= 60.0:
+        problems.append(source.problem(("reminder", "seconds"),
+                                       f"reminder.seconds = {seconds:g} is outside 0.2..60 s"))
+    return problems
+
+
+def check_randomisation(protocol: Protocol, source: TomlSource) -> list[Problem]:
+    """The run limit is at least 1, some order of the design can meet it, the seed is >= 0."""
+    problems = []
+    given = source.data.get("randomisation", {})
+    limit = protocol.randomisation.max_run
+    where = ("randomisation", "max_same_emotion_in_a_row")
+    emotions = [protocol.clips[c].emotion for c in protocol.main if c in protocol.clips]
+    if "max_same_emotion_in_a_row" not in given:
+        pass  # reported as missing by the schema check
+    elif limit < 1:
+        problems.append(source.problem(
+            where, "randomisation.max_same_emotion_in_a_row must be >= 1"))
+    elif emotions and not order_is_feasible(Counter(emotions), limit):
+        problems.append(source.problem(
+            where, f"no order of design.clips keeps at most {limit} clips of one emotion "
+                   "in a row"))
+    if protocol.randomisation.seed is not None and protocol.randomisation.seed < 0:
+        problems.append(source.problem(("randomisation", "seed"),
+                                       "randomisation.seed must be >= 0"))
+    return problems
+
+
+def check_codes(protocol: Protocol, source: TomlSource) -> list[Problem]:
+    """Codes are 0..254, none is the sync code, no two events share one; warn on line 8."""
+    problems = []
+    entries = [(("codes", n), c) for n, c in protocol.codes.events.items()]
+    entries += [(("codes", "stimulus_onset", n), c) for n, c in protocol.codes.onset.items()]
+    owner: dict[int, tuple[str, ...]] = {}
+    for path, code in entries:
+        name = ".".join(path)
+        if code == SYNC_CODE:
+            problems.append(source.problem(path, f"{name} = 255 is reserved for the sync train"))
+        elif not 0 <= code <= 254:
+            problems.append(source.problem(path, f"{name} = {code} is outside 0..254"))
+        elif code & CAMERA_LINE_BIT:
+            problems.append(source.problem(
+                path, f"{name} = {code} sets line 8, which reaches the camera's sync input; "
+                      "keep event codes in 1..127", severity="warning"))
+        if code and code in owner:
+            problems.append(source.problem(path, f"duplicate trigger code {code}: {name} and "
+                                                 f"{'.'.join(owner[code])}"))
+        owner.setdefault(code, path)
+    return problems
+
+
+def check_texts(protocol: Protocol, source: TomlSource) -> list[Problem]:
+    """Texts and the reminder prompt are not empty; the camera segment mode is known."""
+    problems = []
+    for name, text in protocol.texts.items():
+        if name in source.data.get("texts", {}) and not text.strip():
+            problems.append(source.problem(("texts", name), f"texts.{name} is empty"))
+    if "text" in source.data.get("reminder", {}) and not protocol.reminder.text.strip():
+        problems.append(source.problem(("reminder", "text"), "reminder.text is empty"))
+    if protocol.segment not in SEGMENT_MODES:
+        problems.append(source.problem(("camera", "segment"),
+                                       f"camera.segment {protocol.segment!r} is not one of "
+                                       f"{', '.join(SEGMENT_MODES)}"))
+    return problems
