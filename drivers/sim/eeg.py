@@ -37,7 +37,8 @@ REGIONS: dict[str, tuple[float, float]] = {
 _AMP_DEFAULT = {"delta": 2.5, "theta": 1.5, "alpha": 1.5, "beta": 1.5, "gamma": 0.5}
 _AMP = {("alpha", "occipital"): 5.0, ("alpha", "parietal"): 4.0, ("alpha", "central"): 2.0,
         ("theta", "frontal_mid"): 2.5, ("beta", "central"): 2.5, ("delta", "frontal_mid"): 3.0,
-        ("gamma", "temporal_left"): 0.9, ("gamma", "temporal_right"): 0.9}
+        ("gamma", "temporal_left"): 0.9, ("gamma", "temporal_right"): 0.9,
+        ("alpha", "frontal_left"): 2.5, ("alpha", "frontal_right"): 2.5}
 
 # Relative amplitude change after an apex. Common to all: posterior alpha desynchronises
 # and frontal-midline theta rises (effortful suppression). Valence shows as frontal alpha
@@ -60,6 +61,7 @@ _EMOTION_MOD: dict[str, dict[tuple[str, str], float]] = {
     "contempt": {("alpha", "frontal_right"): -0.2, ("beta", "temporal_right"): 0.4,
                  ("theta", "frontal_right"): 0.3},
 }
+_EMOTION_GAIN = 1.6  # scales the emotion-specific part of _EMOTION_MOD
 RESPONSE_S = (0.2, 3.0)  # band-power change window after an apex (start, end), seconds
 _CONTROL_RATE = 50.0  # Hz of the envelope curves
 _BLOCK = 32768  # samples per output block: bounds temporaries at ~20 MB
@@ -109,7 +111,7 @@ def modulation_profile(emotion: str) -> dict[tuple[str, str], float]:
     """Relative amplitude change per (band, region) after an apex of this emotion."""
     mod = dict(_COMMON)
     for k, v in _EMOTION_MOD.get(emotion, {}).items():
-        mod[k] = mod.get(k, 0.0) + v
+        mod[k] = mod.get(k, 0.0) + _EMOTION_GAIN * v
     return mod
 
 
@@ -118,6 +120,7 @@ def simulate_eeg(scenario: Scenario, rate: float = 1000.0, channels: int = 64,
     """EEG samples (n, channels) float32 in µV, channel order EEG_LABELS_64[:channels].
 
     Sample k is at physical time start + k / rate (see simulate_physio for drifting clocks).
+    Fewer channels simulate a smaller cap, not a slice of the 64-channel output.
     """
     if not 1 <= channels <= len(EEG_LABELS_64):
         raise ValueError(f"channels must be 1..{len(EEG_LABELS_64)}")
