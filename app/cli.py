@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 
+from app.analysis_commands import add_analysis_commands
 from recordings.errors import SessionError
 
 
@@ -17,6 +18,14 @@ def _cmd_info(args: argparse.Namespace) -> int:
     with open_session(args.session) as session:
         info = summarize(session)
     print(json.dumps(info, indent=2) if args.json else format_summary(info))
+    return 0
+
+
+def _cmd_sync(args: argparse.Namespace) -> int:
+    from recordings.sync import synchronize
+
+    report = synchronize(args.session)
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.format())
     return 0
 
 
@@ -52,6 +61,15 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print JSON instead of text")
     info.set_defaults(func=_cmd_info)
 
+    sync = sub.add_parser(
+        "sync", help="put every sample and frame on the session clock (trigger edges)",
+        description="Match the trigger edges of every device to the trigger box's log, fit each "
+        "device clock, and store session_time beside the raw timestamps (docs/sync.md). "
+        "Running it again replaces the earlier result; raw data is never changed.")
+    sync.add_argument("session", help="session folder")
+    sync.add_argument("--json", action="store_true", help="print JSON instead of text")
+    sync.set_defaults(func=_cmd_sync)
+
     record = sub.add_parser(
         "record",
         help="record a session headless (simulated lab or real rig)",
@@ -82,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="simulated camera WIDTHxHEIGHT (up to 2040x1088)")
     record.add_argument("--fps", type=float, default=150.0, help="simulated camera frame rate")
     record.set_defaults(func=_cmd_record)
+
+    add_analysis_commands(sub)
 
     demo = sub.add_parser("demo", help="record a short simulated session and summarize it")
     demo.add_argument("--out", default="sessions", help="folder that receives the session")

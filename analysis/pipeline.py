@@ -1,0 +1,265 @@
+"""`melab analyze`: spotting, concordance and recognition over sessions, written to files."""
+
+from __future__ import annotations
+
+import csv
+import json
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from analysis.annotations import Annotation, read_annotations
+from analysis.clips import (
+    Clip,
+    Signals,
+    iter_clips,
+    read_signals,
+    session_annotations,
+    sessions_under,
+    stream_of_type,
+)
+from analysis.concordance import ClipData, MEInterval, concordance_table, write_concordance_csv
+from analysis.evaluation import Interval, SpottingCounts, evaluate_spotting
+from analysis.features_eeg import eeg_band_powers, eeg_channels
+from analysis.features_physio import FEATURES_BY_CHANNEL, heart_rate_series, physio_features
+from analysis.flow import flow_features
+from analysis.recognition import recognize
+from analysis.spotting import SpotParams, SpottedInterval, candidate_clip_filter, spot
+from recordings.reader import open_session
+
+Progress = Callable[[float, str], None]
+
+
+class AnalysisCancelled(RuntimeError):
+    """The user cancelled the analysis."""
+
+
+@dataclass
+class AnalysisOptions:
+    """Parameters of the whole analysis (docs/analysis.md explains each)."""
+
+    spot: SpotParams = field(default_factory=SpotParams)
+    window: float = 10.0  # seconds of physiology/EEG centred on each ME apex
+    epochs: tuple[float, ...] = (3.0, 5.0, 10.0, 15.0)
+    classifier: str = "svm_linear"
+    tasks: tuple[str, ...] = ("3class", "7class")
+
+
+@dataclass
+class SpotRow:
+    """One spotted interval (a row of spotting.csv)."""
+
+    subject: str
+    session: str
+    trial: str
+    type: str
+    onset_frame: int
+    apex_frame: int
+    offset_frame: int
+    score: float
+    kept_by_filter: bool
+
+
+@dataclass
+class _Collected:
+    rows: list[SpotRow] = field(default_factory=list)
+    candidates: dict[tuple[str, str, str], list[Interval]] = field(default_factory=dict)
+    filtered: dict[tuple[str, str, str], list[Interval]] = field(default_factory=dict)
+    truths: dict[tuple[str, str, str], list[Interval]] = field(default_factory=dict)
+    features: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    emotions: list[str] = field(default_factory=list)
+    subjects: list[str] = field(default_factory=list)
+    concordance: list[ClipData] = field(default_factory=list)
+
+
+def analyze(
+    paths: Sequence[str | Path],
+    out: str | Path,
+    annotation_files: Sequence[str | Path] = (),
+    options: AnalysisOptions | None = None,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> dict[str, Any]:
+    """Analyse sessions; write spotting.csv, spotting_summary.json, recognition.json,
+    concordance.csv and report.html into `out`; return the summary."""
+    options = options or AnalysisOptions()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    folders = sessions_under([Path(p) for p in paths])
+    external = _read_external(annotation_files, folders)
+    collected = _Collected()
+    for i, folder in enumerate(folders):
+        _check(cancel)
+        _tell(progress, i / len(folders), f"session {folder.name}")
+        with open_session(folder) as session:
+            annotations = session_annotations(session, external)
+            physio = read_signals(stream_of_type(session, "Physio"))
+            eeg = read_signals(stream_of_type(session, "EEG"))
+            for clip in iter_clips(session):
+                _check(cancel)
+                _tell(progress, (i + 0.5) / len(folders), f"spotting {folder.name}/{clip.name}")
+                _analyse_clip(clip, annotations, physio, eeg, options, collected)
+            collected.concordance.append(_concordance_clip(annotations, physio, eeg))
+    _tell(progress, 0.9, "recognition and concordance")
+    summary = _write_outputs(out, collected, options, len(folders))
+    _tell(progress, 1.0, "done")
+    return summary
+
+
+def _read_external(files: Sequence[str | Path], folders: list[Path]) -> list[Annotation]:
+    if not files:
+        return []
+    with open_session(folders[0]) as first:
+        fps = float(first.segment(first.segment_names()[0]).attrs["frame_rate"]) \
+            if first.segment_names() else None
+    return read_annotations([Path(f) for f in files], fps=fps)
+
+
+def _check(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise AnalysisCancelled("analysis cancelled")
+
+
+def _tell(progress: Progress | None, fraction: float, message: str) -> None:
+    if progress is not None:
+        progress(fraction, message)
+
+
+def _frame_index(clip: Clip, frame_number: int | None) -> int | None:
+    """Index in the clip of a camera frame number, or None when outside the clip."""
+    if frame_number is None or frame_number < 0:
+        return None
+    i = int(np.searchsorted(clip.frame_numbers, frame_number))
+    return i if i < len(clip.frame_numbers) and clip.frame_numbers[i] == frame_number else None
+
+
+def _analyse_clip(clip: Clip, annotations: list[Annotation], physio: Signals | None,
+                  eeg: Signals | None, options: AnalysisOptions, out: _Collected) -> None:
+    key = (clip.subject, clip.session, clip.trial)
+    spotted = spot(clip.crops, clip.fps, options.spot, face=clip.face)
+    kept = set(spotted)
+    ecg = physio.channel("ECG") if physio is not None else None
+    if ecg is not None and len(spotted):
+        t_rel, hr = heart_rate_series(ecg, physio.rate)
+        kept = set(candidate_clip_filter(spotted, clip.fps, physio.times[0] + t_rel, hr,
+                                         clip_start=float(clip.times[0]),
+                                         clip_end=float(clip.times[-1])))
+    out.rows += [_row(clip, s, s in kept) for s in spotted]
+    out.candidates[key] = [Interval(s.onset, s.offset, s.kind) for s in spotted]
+    out.filtered[key] = [Interval(s.onset, s.offset, s.kind) for s in spotted if s in kept]
+    truths = out.truths.setdefault(key, [])
+    for a in annotations:
+        if a.trial != clip.trial:
+            continue
+        onset, offset = _frame_index(clip, a.onset_frame), _frame_index(clip, a.offset_frame)
+        if onset is None or offset is None:
+            continue
+        truths.append(Interval(onset, offset, a.kind))
+        apex = _frame_index(clip, a.apex_frame)
+        if a.kind == "micro" and apex is not None and a.emotion:
+            _add_sample(clip, onset, apex, physio, eeg, a, options, out)
+
+
+def _row(clip: Clip, s: SpottedInterval, kept: bool) -> SpotRow:
+    return SpotRow(clip.subject, clip.session, clip.trial, s.kind, int(clip.frame_numbers[s.onset]),
+                   int(clip.frame_numbers[s.apex]), int(clip.frame_numbers[s.offset]),
+                   round(float(s.score), 3), kept)
+
+
+def _add_sample(clip: Clip, onset: int, apex: int, physio: Signals | None, eeg: Signals | None,
+                a: Annotation, options: AnalysisOptions, out: _Collected) -> None:
+    """One recognition sample per ME: its features in every modality."""
+    apex_time = float(clip.times[apex])
+    features = {"ME": flow_features(clip.crops[onset], clip.crops[apex])}
+    if eeg is not None:
+        data, _ = eeg_channels(eeg.samples, eeg.labels)
+        center = np.array([apex_time - eeg.times[0]])
+        powers = eeg_band_powers(data, eeg.rate, center, options.window)[0]
+        features["EEG"] = np.log10(np.maximum(powers, 1e-12)).reshape(-1)
+    if physio is not None:
+        center = np.array([apex_time - physio.times[0]])
+        values = physio_features(physio.physio(), physio.rate, center, options.window)
+        for channel, names in FEATURES_BY_CHANNEL.items():
+            present = [n for n in names if n in values]
+            if present:
+                features[channel] = np.array([values[n][0] for n in present], dtype=float)
+    for modality, vector in features.items():
+        out.features.setdefault(modality, []).append(vector)
+    out.emotions.append(a.emotion)
+    out.subjects.append(a.subject)
+
+
+def _concordance_clip(annotations: list[Annotation], physio: Signals | None,
+                      eeg: Signals | None) -> ClipData:
+    start = physio.times[0] if physio is not None else (eeg.times[0] if eeg is not None else 0.0)
+    mes = [MEInterval(a.onset_s - start, a.apex_s - start, a.offset_s - start)
+           for a in annotations
+           if a.kind == "micro" and None not in (a.onset_s, a.apex_s, a.offset_s)]
+    blockers = [(a.onset_s - start, a.offset_s - start) for a in annotations
+                if a.kind == "macro" and None not in (a.onset_s, a.offset_s)]
+    return ClipData(mes=mes, physio=physio.physio() if physio is not None else None,
+                    physio_rate=physio.rate if physio is not None else 1000.0,
+                    eeg=eeg.samples if eeg is not None else None,
+                    eeg_rate=eeg.rate if eeg is not None else 1000.0,
+                    eeg_labels=eeg.labels if eeg is not None else (), blockers=blockers)
+
+
+def spotting_summary(candidates: dict, filtered: dict, truths: dict) -> dict[str, float]:
+    """MEGC figures (pooled counts) without and with the Candidate Clip Filter."""
+    summary: dict[str, float] = {}
+    for suffix, cands in (("", candidates), ("_ccf", filtered)):
+        counts: dict[str, SpottingCounts] = evaluate_spotting(cands, truths)
+        for kind, c in counts.items():
+            summary[f"{kind}_f1{suffix}"] = round(c.f1, 4)
+            summary[f"{kind}_precision{suffix}"] = round(c.precision, 4)
+            summary[f"{kind}_recall{suffix}"] = round(c.recall, 4)
+            summary[f"{kind}_tp{suffix}"] = c.tp
+            summary[f"{kind}_fp{suffix}"] = c.fp
+            summary[f"{kind}_fn{suffix}"] = c.fn
+    return summary
+
+
+def _recognition(collected: _Collected, options: AnalysisOptions) -> dict[str, Any]:
+    subjects = sorted(set(collected.subjects))
+    if len(subjects) < 2:
+        return {"skipped": f"leave-one-subject-out needs >= 2 subjects, have {len(subjects)}"}
+    features = {m: np.vstack(v) for m, v in collected.features.items()
+                if len(v) == len(collected.emotions)}
+    result: dict[str, Any] = {"samples": len(collected.emotions), "subjects": subjects}
+    for task in options.tasks:
+        loso = recognize(features, collected.emotions, collected.subjects, task,
+                         classifier=options.classifier)
+        result[task] = loso.as_dict()
+    return result
+
+
+def _write_outputs(out: Path, collected: _Collected, options: AnalysisOptions,
+                   n_sessions: int) -> dict[str, Any]:
+    from analysis.report import write_report
+
+    with (out / "spotting.csv").open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(list(SpotRow.__dataclass_fields__))
+        writer.writerows([list(vars(r).values()) for r in collected.rows])
+    spotting = spotting_summary(collected.candidates, collected.filtered, collected.truths)
+    (out / "spotting_summary.json").write_text(json.dumps(spotting, indent=2))
+    recognition = _recognition(collected, options)
+    (out / "recognition.json").write_text(json.dumps(recognition, indent=2, default=_plain))
+    rows = concordance_table([c for c in collected.concordance if c.mes], options.epochs)
+    write_concordance_csv(rows, out / "concordance.csv")
+    summary = {"sessions": n_sessions, "spotting": spotting, "recognition": recognition,
+               "concordance_rows": len(rows), "spotted": len(collected.rows)}
+    write_report(out, summary, rows, collected.rows)
+    return summary
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serializable: {type(value)}")

@@ -1,0 +1,108 @@
+"""report.html: the analysis results as tables and plots a person reads in a browser."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: the analysis runs headless and in worker threads
+import matplotlib.pyplot as plt
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>" for row in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return "" if value != value else f"{value:.4g}"
+    return str(value)
+
+
+def _recognition_plot(out: Path, task: str, scores: dict[str, Any]) -> str:
+    names = list(scores)
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.bar(names, [scores[n]["uf1"] for n in names], color="#4477aa")
+    ax.set_ylabel("UF1")
+    ax.set_ylim(0, 1)
+    ax.set_title(f"{task}: UF1 per modality (LOSO)")
+    fig.tight_layout()
+    path = out / f"recognition_{task}.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path.name
+
+
+def _confusion_plot(out: Path, task: str, fused: dict[str, Any]) -> str:
+    fig, ax = plt.subplots(figsize=(4, 4))
+    matrix = fused["confusion"]
+    ax.imshow(matrix, cmap="Blues")
+    labels = fused["labels"]
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    for i, row in enumerate(matrix):
+        for j, v in enumerate(row):
+            ax.text(j, i, str(v), ha="center", va="center")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"{task} fused")
+    fig.tight_layout()
+    path = out / f"confusion_{task}.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path.name
+
+
+def write_report(out: Path, summary: dict[str, Any], concordance: Sequence[Any],
+                 spotted: Sequence[Any]) -> Path:
+    """Write report.html (and its PNG plots) into out."""
+    spot = summary["spotting"]
+    parts = [
+        "<h1>melab analysis</h1>",
+        f"<p>{summary['sessions']} session(s); {summary['spotted']} intervals spotted.</p>",
+        "<h2>Spotting (MEGC rules: IoU &ge; 0.5, counts pooled over clips)</h2>",
+        _table(["", "precision", "recall", "F1", "TP", "FP", "FN"], [
+            [f"{kind}{' + CCF' if sfx else ''}", spot[f"{kind}_precision{sfx}"],
+             spot[f"{kind}_recall{sfx}"], spot[f"{kind}_f1{sfx}"], spot[f"{kind}_tp{sfx}"],
+             spot[f"{kind}_fp{sfx}"], spot[f"{kind}_fn{sfx}"]]
+            for sfx in ("", "_ccf") for kind in ("micro", "macro", "overall")
+        ]),
+    ]
+    recognition = summary["recognition"]
+    parts.append("<h2>Recognition (leave-one-subject-out)</h2>")
+    if "skipped" in recognition:
+        parts.append(f"<p>{html.escape(recognition['skipped'])}</p>")
+    for task in ("3class", "7class"):
+        if task not in recognition:
+            continue
+        scores = recognition[task]
+        parts.append(f"<h3>{task}</h3>")
+        parts.append(_table(["modality", "Acc", "F1", "UF1", "UAR"], [
+            [m, s["acc"], s["f1"], s["uf1"], s["uar"]] for m, s in scores.items()
+        ]))
+        parts.append(f'<img src="{_recognition_plot(out, task, scores)}">')
+        if "fused" in scores:
+            parts.append(f'<img src="{_confusion_plot(out, task, scores["fused"])}">')
+    significant = [r for r in concordance if r.significance][:40]
+    parts.append("<h2>Concordance (paired t-tests, before vs after each ME apex)</h2>")
+    parts.append(f"<p>{len(concordance)} tests, {len(significant)} shown (p &lt; 0.05); "
+                 "all in concordance.csv.</p>")
+    parts.append(_table(["feature", "epoch (s)", "before", "after", "t", "p", ""], [
+        [r.feature, r.epoch_s, r.mean_before, r.mean_after, r.t, r.p, r.significance]
+        for r in significant
+    ]))
+    style = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin:1em 0}"
+             "td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}")
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>melab analysis</title>"
+            f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")
+    path = out / "report.html"
+    path.write_text(page, encoding="utf-8")
+    return path

@@ -1,0 +1,66 @@
+"""The whole analysis end to end on a small simulated dataset (melab analyze)."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from app.cli import main
+from drivers.sim.dataset import DatasetConfig, write_dataset
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    out = tmp_path_factory.mktemp("dataset")
+    write_dataset(out, DatasetConfig(participants=2, duration=140.0, trials=2, eeg_channels=16))
+    return out
+
+
+@pytest.fixture(scope="module")
+def results(dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("results")
+    assert main(["analyze", str(dataset), "--out", str(out)]) == 0
+    return out
+
+
+def test_analyze_writes_every_result_file(results):
+    for name in ("spotting.csv", "spotting_summary.json", "recognition.json",
+                 "concordance.csv", "report.html"):
+        assert (results / name).stat().st_size > 0, name
+    rows = list(csv.DictReader((results / "spotting.csv").open()))
+    assert rows and set(rows[0]) == {"subject", "session", "trial", "type", "onset_frame",
+                                     "apex_frame", "offset_frame", "score", "kept_by_filter"}
+    assert {r["subject"] for r in rows} == {"S01", "S02"}
+    for r in rows:
+        assert int(r["onset_frame"]) <= int(r["apex_frame"]) <= int(r["offset_frame"])
+        assert r["type"] in ("micro", "macro") and r["kept_by_filter"] in ("True", "False")
+    html = (results / "report.html").read_text()
+    assert "Spotting" in html and "Recognition" in html and "<img" in html
+
+
+def test_spotting_finds_the_simulated_expressions(results):
+    summary = json.loads((results / "spotting_summary.json").read_text())
+    for key in ("micro_f1", "micro_precision", "micro_recall", "macro_f1", "overall_f1",
+                "micro_f1_ccf", "micro_precision_ccf", "micro_recall_ccf", "overall_f1_ccf"):
+        assert 0.0 <= summary[key] <= 1.0, key
+    assert summary["micro_f1"] >= 0.6
+    # The filter only removes candidates: it never adds true positives.
+    assert summary["micro_tp_ccf"] <= summary["micro_tp"]
+    assert summary["micro_fp_ccf"] <= summary["micro_fp"]
+
+
+def test_recognition_reports_every_modality_and_the_fusion(results):
+    recognition = json.loads((results / "recognition.json").read_text())
+    for task in ("3class", "7class"):
+        scores = recognition[task]
+        assert {"ME", "EEG", "ECG", "EDA", "fused"} <= set(scores)
+        for s in scores.values():
+            assert {"acc", "f1", "uf1", "uar"} <= set(s)
+            assert 0.0 <= s["uf1"] <= 1.0
+
+
+def test_simulate_dataset_refuses_a_folder_with_sessions(dataset, capsys):
+    assert main(["simulate-dataset", "--participants", "1", "--out", str(dataset)]) == 2
+    assert "not empty" in capsys.readouterr().err
