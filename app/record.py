@@ -84,7 +84,24 @@ def run_recording(
         record_segments(recorder, options, progress)
     finally:
         recorder.stop()
+    sync_recording(options.folder, progress)
     return recorder
+
+
+def sync_recording(folder: Path, progress: bool = True) -> None:
+    """Synchronize a just-closed session (docs/sync.md); warnings are always printed."""
+    from recordings.sync import synchronize
+
+    try:
+        report = synchronize(folder)
+    except Exception as exc:  # the recording itself is complete and safe: say so, go on
+        print(f"  ! sync failed: {exc}; the recording is complete, run `melab sync {folder}`")
+        return
+    if progress:
+        print(report.format())
+    else:
+        for warning in report.warnings:
+            print(f"  ! sync: {warning}")
 
 
 def record_simulated(options: RecordOptions, seed: int = 1, width: int = 640,

@@ -140,6 +140,8 @@ class BoxEvent:
     box_time: float  # seconds on the box's microsecond counter when the edge was raised
     code: int
     kind: str  # "event" or "sync"
+    # Events: seconds from just before the write to the ACK's receipt (NaN for sync pulses).
+    round_trip: float = float("nan")
 
 
 @runtime_checkable

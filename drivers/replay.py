@@ -9,6 +9,7 @@ at their recorded timing.
 from __future__ import annotations
 
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -32,12 +33,13 @@ class ReplayLab:
         self._start = float(self._session.attrs["start_time"])
         self._prefix = name_prefix
         self.infos: dict[str, StreamInfo] = {}
+        instance = uuid.uuid4().hex[:8]  # unique source_ids: no clash with other processes
         for name, view in self._session.streams.items():
             if view.type == TRIGGER_LOG_TYPE or view.group.attrs["channel_format"] == "string":
                 continue
             self.infos[name] = StreamInfo(
                 f"{name_prefix}{name}", view.type,
-                f"{name_prefix}{view.group.attrs['source_id']}",
+                f"{name_prefix}{view.group.attrs['source_id']}-replay-{instance}",
                 tuple(view.labels), tuple(view.units), view.nominal_rate,
             )
         self.t0 = 0.0
@@ -66,7 +68,7 @@ class ReplayLab:
     def streams(self) -> dict[str, LslInlet]:
         """Inlets for the replayed streams, keyed by role (eeg, physio, or the stream name)."""
         roles = {"EEG": "eeg", "Physio": "physio"}
-        return {roles.get(info.type, info.name): LslInlet(name=info.name)
+        return {roles.get(info.type, info.name): LslInlet(source_id=info.source_id)
                 for info in self.infos.values()}
 
     def camera(self) -> ReplayCamera | None:

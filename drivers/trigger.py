@@ -412,8 +412,8 @@ class SerialTriggerBox:
                 return
             if reply.kind == Reply.ACK and pending.command == Command.EVENT:
                 bisect.insort(self._sent, (pending.host_time, pending.code))
-                self._box_events.append(
-                    BoxEvent(pending.host_time, box_time, pending.code, "event"))
+                self._box_events.append(BoxEvent(pending.host_time, box_time, pending.code,
+                                                 "event", now - pending.host_time))
             pending.reply = reply
             pending.done.set()
 

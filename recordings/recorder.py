@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import shutil
 import threading
 import time
@@ -12,7 +13,15 @@ from typing import Any
 
 import numpy as np
 
-from drivers.base import Camera, Chunk, ContinuousStream, DeviceError, StreamInfo, TriggerBox
+from drivers.base import (
+    Camera,
+    Chunk,
+    ContinuousStream,
+    DeviceError,
+    Frame,
+    StreamInfo,
+    TriggerBox,
+)
 from drivers.lslconfig import local_clock
 from recordings.metadata import SessionMetadata
 from recordings.preflight import (
@@ -29,11 +38,19 @@ TRIGGER_STREAM = StreamInfo(
     name="TriggerBox",
     type="Trigger",
     source_id="melab-trigger-log",
-    channel_labels=("code",),
-    channel_units=("",),
+    channel_labels=("code", "round_trip_s"),  # round trip: NaN for sync pulses
+    channel_units=("", "s"),
     nominal_rate=0.0,
 )
 POLL_INTERVAL_S = 0.01  # streams are read every 10 ms: well under LSL's outage threshold
+# Not a whole number of 150 fps frame periods (1 s would be exactly 150): successive sync edges
+# fall at different phases of the camera frames, which lets sync time frames to well under one
+# frame (docs/sync.md).
+SYNC_PERIOD_S = 1.001
+# Clock probes: this event code goes out at start and every few seconds; its round trip ties
+# the box clock to the session clock (docs/sync.md). 127: the camera line (8) never sees it.
+PROBE_CODE = 127
+PROBE_INTERVAL_S = (1.0, 2.0)
 
 
 class RecorderError(RuntimeError):
@@ -79,10 +96,12 @@ class Recorder:
         streams: Mapping[str, ContinuousStream],
         camera: Camera | None = None,
         trigger: TriggerBox | None = None,
-        sync_period: float = 1.0,
+        sync_period: float = SYNC_PERIOD_S,
         compression: str | None = None,
         clock: Callable[[], float] = local_clock,
         on_message: Callable[[str], None] | None = None,
+        on_frame: Callable[[Frame], None] | None = None,
+        on_chunk: Callable[[str, Chunk], None] | None = None,
     ) -> None:
         self.folder = Path(folder)
         self.metadata = metadata
@@ -93,6 +112,10 @@ class Recorder:
         self.compression = compression
         self._clock = clock
         self._on_message = on_message
+        # Display taps (the console's live views): called from the device threads with a
+        # reference to each frame / chunk; they must only store it and return at once.
+        self._on_frame = on_frame
+        self._on_chunk = on_chunk
         self.messages: list[str] = []
         self.writer: SessionWriter | None = None
         self._segment: SegmentWriter | None = None
@@ -162,7 +185,9 @@ class Recorder:
                                  "frame_rate": cam.frame_rate, "settings": cam.settings}
         if self.trigger is not None:
             devices["trigger"] = {"type": type(self.trigger).__name__,
-                                  "sync_period": self.sync_period}
+                                  "sync_period": self.sync_period, "probe_code": PROBE_CODE,
+                                  "pulse_width_ms": getattr(self.trigger, "pulse_width_ms", None),
+                                  "baud": getattr(self.trigger, "baud", None)}
         self.metadata.devices = {**devices, **self.metadata.devices}
         self.writer = SessionWriter(self.folder, self.metadata, infos, clock=self._clock)
         self._start_time = self._clock()
@@ -174,7 +199,9 @@ class Recorder:
             self.camera.start()
             self._spawn("camera", self._camera_loop, self.camera)
         if self.trigger is not None:
+            self._probe()  # the first clock probe while the lines are still idle
             self.trigger.start_sync(self.sync_period)
+            self._spawn("trigger-probe", self._probe_loop)
         self.writer.add_event("recording_start")
 
     def event(self, kind: str, *, code: int = 0, trial: int = -1,
@@ -283,6 +310,8 @@ class Recorder:
             chunk = stream.read()
             if chunk is not None and len(chunk):
                 self.writer.push_chunk(name, chunk)
+                if self._on_chunk is not None:
+                    self._on_chunk(role, chunk)
             for offset in stream.clock_offsets():
                 self.writer.push_clock_offset(name, offset)
             for gap in stream.gaps():
@@ -312,6 +341,24 @@ class Recorder:
                 segment = self._segment
             if segment is not None:
                 segment.push_frame(frame)
+            if self._on_frame is not None:
+                self._on_frame(frame)
+
+    def _probe_loop(self) -> None:
+        """Send the clock-probe code at random intervals until the recording stops."""
+        rng = random.Random()
+        while not self._stop.wait(rng.uniform(*PROBE_INTERVAL_S)):
+            if not self._probe():
+                return
+
+    def _probe(self) -> bool:
+        assert self.trigger is not None
+        try:
+            self.trigger.send(PROBE_CODE)
+        except DeviceError as exc:
+            self._tell(f"trigger box: clock probe failed, probes stopped: {exc}")
+            return False
+        return True
 
     def _log_trigger_edges(self) -> None:
         """Store new trigger-box edges as samples of the TriggerBox stream (box clock)."""
@@ -322,7 +369,7 @@ class Recorder:
             return
         self._trigger_logged = len(events)
         self.writer.push_chunk(TRIGGER_STREAM.name, Chunk(
-            np.array([[e.code] for e in new], dtype=np.float32),
+            np.array([[e.code, e.round_trip] for e in new], dtype=np.float32),
             np.array([e.box_time for e in new]),
             np.array([e.host_time for e in new]),
         ))

@@ -7,6 +7,7 @@ from typing import Any
 
 from recordings.preflight import human_bytes
 from recordings.reader import Session
+from recordings.sync import describe, read_sync
 
 
 def _folder_bytes(folder: Path) -> int:
@@ -75,6 +76,7 @@ def summarize(session: Session) -> dict[str, Any]:
         "event_kinds": kinds,
         "trials": len(session.trials),
         "bytes": _folder_bytes(session.folder),
+        "sync": read_sync(session.file),
     }
 
 
@@ -109,4 +111,7 @@ def format_summary(info: dict[str, Any]) -> str:
         )
     kinds = ", ".join(f"{k} {v}" for k, v in sorted(info["event_kinds"].items()))
     lines.append(f"  Events: {info['events']} ({kinds or 'none'}); trials: {info['trials']}")
+    sync = info.get("sync") or {}
+    lines.append("  Sync:" + ("" if sync else " not computed (run `melab sync`)"))
+    lines += [f"    {describe(name, s)}" for name, s in sync.items()]
     return "\n".join(lines)

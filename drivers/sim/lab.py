@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,13 +75,16 @@ class SimulatedLab:
         )
         self.clocks = {role: cfg.clock(role) for role in ("eeg", "physio", "camera", "trigger")}
         prefix = cfg.name_prefix
+        # A unique source_id per lab: inlets find this lab's streams even when another
+        # process on the machine runs a simulated lab with the same stream names.
+        instance = uuid.uuid4().hex[:8]
         self.eeg_info = StreamInfo(
-            f"{prefix}SynAmps", "EEG", f"{prefix}sim-synamps-{cfg.seed}",
+            f"{prefix}SynAmps", "EEG", f"{prefix}sim-synamps-{cfg.seed}-{instance}",
             (*EEG_LABELS_64[: cfg.eeg_channels], "TRIGGER"), ("µV",) * cfg.eeg_channels + ("",),
             cfg.rate,
         )
         self.physio_info = StreamInfo(
-            f"{prefix}MP160", "Physio", f"{prefix}sim-mp160-{cfg.seed}",
+            f"{prefix}MP160", "Physio", f"{prefix}sim-mp160-{cfg.seed}-{instance}",
             (*PHYSIO_LABELS, "DIGITAL"), (*PHYSIO_UNITS, ""), cfg.rate,
         )
         self._signals = {
@@ -128,11 +132,11 @@ class SimulatedLab:
     # --- the drivers melab records from ------------------------------------------------
     def eeg_stream(self) -> LslInlet:
         """An LSL inlet for the simulated SynAmps."""
-        return LslInlet(name=self.eeg_info.name)
+        return LslInlet(source_id=self.eeg_info.source_id)
 
     def physio_stream(self) -> LslInlet:
         """An LSL inlet for the simulated MP160."""
-        return LslInlet(name=self.physio_info.name)
+        return LslInlet(source_id=self.physio_info.source_id)
 
     def trigger_box(self) -> SerialTriggerBox:
         """The real serial trigger-box driver, wired to the simulated box."""
