@@ -32,6 +32,8 @@ FRAME_TIMEOUT_S = 0.05  # the box drops a partial frame older than this
 
 EVENT_CODE_MIN, EVENT_CODE_MAX = 1, 254
 SYNC_CODE = 255  # all 8 lines high: never an event code
+# The recorder's clock probes (docs/sync.md); 127 leaves line 8, the camera's, low.
+PROBE_CODE = 127
 DEFAULT_PULSE_WIDTH_MS = 10
 PULSE_WIDTH_RANGE_MS = (1, 1000)
 SYNC_PERIOD_RANGE_MS = (10, 60_000)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from drivers.trigger import PROBE_CODE, SYNC_CODE
 from protocols.clipcheck import probe_clip
 from protocols.loader import Library
 from protocols.model import EMOTIONS, NEUTRAL, SEGMENT_MODES, Protocol
@@ -11,7 +12,6 @@ from protocols.order import order_is_feasible
 from protocols.problems import Problem
 from protocols.source import TomlSource
 
-SYNC_CODE = 255  # reserved for the trigger box's sync train (docs/trigger-protocol.md)
 CAMERA_LINE_BIT = 128  # line 8 feeds the camera GPI: codes with it set reach the camera
 DURATION_TOLERANCE_S = 0.5
 
@@ -230,7 +230,7 @@ def check_randomisation(protocol: Protocol, source: TomlSource) -> list[Problem]
 
 
 def check_codes(protocol: Protocol, source: TomlSource) -> list[Problem]:
-    """Codes are 0..254, none is the sync code, no two events share one; warn on line 8."""
+    """Codes are 0..254, none is a reserved code, no two events share one; warn on line 8."""
     problems = []
     entries = [(("codes", n), c) for n, c in protocol.codes.events.items()]
     entries += [(("codes", "stimulus_onset", n), c) for n, c in protocol.codes.onset.items()]
@@ -239,6 +239,9 @@ def check_codes(protocol: Protocol, source: TomlSource) -> list[Problem]:
         name = ".".join(path)
         if code == SYNC_CODE:
             problems.append(source.problem(path, f"{name} = 255 is reserved for the sync train"))
+        elif code == PROBE_CODE:
+            problems.append(source.problem(
+                path, f"{name} = {PROBE_CODE} is reserved for the recorder's clock probes"))
         elif not 0 <= code <= 254:
             problems.append(source.problem(path, f"{name} = {code} is outside 0..254"))
         elif code & CAMERA_LINE_BIT:

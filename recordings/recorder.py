@@ -23,6 +23,7 @@ from drivers.base import (
     TriggerBox,
 )
 from drivers.lslconfig import local_clock
+from drivers.trigger import PROBE_CODE
 from recordings.metadata import SessionMetadata
 from recordings.preflight import (
     DiskCheck,
@@ -47,9 +48,6 @@ POLL_INTERVAL_S = 0.01  # streams are read every 10 ms: well under LSL's outage 
 # fall at different phases of the camera frames, which lets sync time frames to well under one
 # frame (docs/sync.md).
 SYNC_PERIOD_S = 1.001
-# Clock probes: this event code goes out at start and every few seconds; its round trip ties
-# the box clock to the session clock (docs/sync.md). 127: the camera line (8) never sees it.
-PROBE_CODE = 127
 PROBE_INTERVAL_S = (1.0, 2.0)
 
 

@@ -330,7 +330,7 @@ def test_live_simulated_lab_recording_is_synchronized_to_its_ground_truth(tmp_pa
     from app.record import RecordOptions, record_simulated
     from recordings.ground_truth import read_ground_truth
     from recordings.metadata import SessionMetadata
-    from recordings.recorder import PROBE_CODE
+    from drivers.trigger import PROBE_CODE
 
     folder = tmp_path / "LIVE_s01"
     options = RecordOptions(folder, SessionMetadata("LIVE01"), duration=8.0, segment_length=3.0)
