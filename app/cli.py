@@ -32,7 +32,34 @@ def _cmd_sync(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from app.demo import run_demo
 
-    run_demo(args.out, duration=args.duration, seed=args.seed)
+    run_demo(args.out, seed=args.seed, autopilot=True if args.autopilot else None)
+    return 0
+
+
+def _cmd_gui(args: argparse.Namespace) -> int:
+    from app.console_app import has_display, run_console
+    from app.console_rig import Rig, real_rig, simulated_rig
+    from app.console_setup import SessionSetup
+    from app.record import parse_size
+
+    if not has_display():
+        print("melab gui: error: no display (DISPLAY/WAYLAND_DISPLAY unset, or Qt runs "
+              "offscreen); `melab demo` runs the console headless", file=sys.stderr)
+        return 2
+    if args.simulate:
+        width, height = parse_size(args.size)
+
+        def make_rig(seconds: float) -> Rig:
+            return simulated_rig(seconds, seed=args.seed, width=width, height=height,
+                                 fps=args.fps)
+    else:
+        real_rig(args.camera, args.eeg, args.physio, args.trigger)  # fail early on bad names
+
+        def make_rig(seconds: float) -> Rig:
+            return real_rig(args.camera, args.eeg, args.physio, args.trigger)
+    setup = SessionSetup(participant=args.participant, protocol=args.protocol,
+                         stimuli=args.stimuli or "", output=args.out)
+    run_console(make_rig, setup)
     return 0
 
 
@@ -103,11 +130,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_analysis_commands(sub)
 
-    demo = sub.add_parser("demo", help="record a short simulated session and summarize it")
+    demo = sub.add_parser(
+        "demo", help="run the demo protocol in the console on the simulated lab",
+        description="Opens the console on the simulated lab and runs the demo protocol "
+        "(practice + 3 short trials). Without a display it runs offscreen, an autopilot "
+        "playing the participant, and prints the session summary.")
     demo.add_argument("--out", default="sessions", help="folder that receives the session")
-    demo.add_argument("--duration", type=float, default=10.0, help="seconds to record")
     demo.add_argument("--seed", type=int, default=1, help="random seed of the simulation")
+    demo.add_argument("--autopilot", action="store_true",
+                      help="play the participant automatically also on a display")
     demo.set_defaults(func=_cmd_demo)
+
+    gui = sub.add_parser(
+        "gui", help="the experimenter's console (Qt)",
+        description="Session set-up, device panel, live views, protocol control and analysis. "
+        "Real rig: --camera ximea[:SERIAL]|opencv:INDEX|file:PATH --eeg LSL_NAME --physio "
+        "LSL_NAME --trigger serial:PORT. Simulated lab: --simulate.")
+    gui.add_argument("--simulate", action="store_true", help="record the simulated lab")
+    gui.add_argument("--camera", help="ximea[:SERIAL] | opencv:INDEX | file:PATH")
+    gui.add_argument("--eeg", help="LSL stream name of the EEG")
+    gui.add_argument("--physio", help="LSL stream name of the peripheral physiology")
+    gui.add_argument("--trigger", help="serial:PORT (e.g. serial:/dev/ttyUSB0)")
+    gui.add_argument("--protocol", default="cmrr", help="protocol file or name (cmrr, demo)")
+    gui.add_argument("--stimuli", metavar="DIR", help="stimulus folder (overrides the protocol's)")
+    gui.add_argument("--out", default="sessions", help="folder that receives sessions")
+    gui.add_argument("--participant", default="", help="participant ID to fill in")
+    gui.add_argument("--seed", type=int, default=1, help="simulation seed")
+    gui.add_argument("--size", default="640x480", help="simulated camera WIDTHxHEIGHT")
+    gui.add_argument("--fps", type=float, default=150.0, help="simulated camera frame rate")
+    gui.set_defaults(func=_cmd_gui)
 
     protocol = sub.add_parser("protocol", help="work with protocol files")
     protocol_sub = protocol.add_subparsers(dest="protocol_command", required=True)
