@@ -39,9 +39,17 @@ EMOTIONS = ("happiness", "surprise", "sadness", "fear", "anger", "disgust", "con
 # Labels used by public datasets besides the seven basic emotions (CASME II, CAS(ME)^2, SAMM).
 EXTRA_EMOTIONS = ("others", "repression", "tense", "positive", "negative")
 _EMOTION_SYNONYMS = {
-    "happy": "happiness", "happieness": "happiness", "joy": "happiness",
-    "surprised": "surprise", "sad": "sadness", "fearful": "fear", "afraid": "fear",
-    "angry": "anger", "disgusted": "disgust", "contemptuous": "contempt", "other": "others",
+    "happy": "happiness",
+    "happieness": "happiness",
+    "joy": "happiness",
+    "surprised": "surprise",
+    "sad": "sadness",
+    "fearful": "fear",
+    "afraid": "fear",
+    "angry": "anger",
+    "disgusted": "disgust",
+    "contemptuous": "contempt",
+    "other": "others",
 }
 _MISSING = {"", "/", "-", "na", "n/a", "nan", "none", "?"}
 _AU_TOKEN = re.compile(r"^(?:AU)?\s*([LRU])?\s*(?:AU)?\s*(\d{1,2})\s*([A-E])?$")
@@ -54,8 +62,17 @@ _TIME_DIVISOR = {"s": 1.0, "ms": 1000.0}  # divide: 1900 / 1000 is exactly 1.9
 _HEADERS: dict[str, tuple[str, ...]] = {
     "subject": ("subject", "sub", "subjectid", "participant", "participantid"),
     "session": ("session", "sessionid", "sess"),
-    "trial": ("trial", "trialid", "clip", "clipname", "filename", "video", "videoname",
-              "sequence", "episode"),
+    "trial": (
+        "trial",
+        "trialid",
+        "clip",
+        "clipname",
+        "filename",
+        "video",
+        "videoname",
+        "sequence",
+        "episode",
+    ),
     "aus": ("actionunits", "actionunit", "aus", "au", "facs", "aucode", "aucodes"),
     "emotion": ("estimatedemotion", "emotion", "emotions", "emotionlabel", "label"),
     "coder": ("coder", "annotator", "rater"),
@@ -63,7 +80,8 @@ _HEADERS: dict[str, tuple[str, ...]] = {
 for _point in ("onset", "apex", "offset"):
     _HEADERS[f"{_point}_frame"] = (f"{_point}frame", _point, f"{_point}f", f"{_point}frames")
     _HEADERS[f"{_point}_s"] = tuple(
-        f"{_point}{suffix}" for suffix in ("s", "sec", "secs", "seconds", "time", "times"))
+        f"{_point}{suffix}" for suffix in ("s", "sec", "secs", "seconds", "time", "times")
+    )
     _HEADERS[f"{_point}_ms"] = (f"{_point}ms", f"{_point}timems")
 
 
@@ -134,8 +152,11 @@ def classify_kind(onset: float, apex: float | None, offset: float | None) -> str
 
 def classify_frames(onset: int, apex: int | None, offset: int | None, fps: float) -> str | None:
     """classify_kind on frame numbers: elapsed time between frames = difference / fps."""
-    return classify_kind(0.0, None if apex is None else (apex - onset) / fps,
-                         None if offset is None else (offset - onset) / fps)
+    return classify_kind(
+        0.0,
+        None if apex is None else (apex - onset) / fps,
+        None if offset is None else (offset - onset) / fps,
+    )
 
 
 # ------------------------------------------------------------------------------ value parsing
@@ -171,8 +192,9 @@ def parse_emotion(text: str) -> str:
         return ""
     label = _EMOTION_SYNONYMS.get(label, label)
     if label not in EMOTIONS + EXTRA_EMOTIONS:
-        raise ValueError(f"unknown emotion {text!r} (expected one of "
-                         f"{', '.join(EMOTIONS + EXTRA_EMOTIONS)})")
+        raise ValueError(
+            f"unknown emotion {text!r} (expected one of {', '.join(EMOTIONS + EXTRA_EMOTIONS)})"
+        )
     return label
 
 
@@ -190,8 +212,10 @@ def _parse_frame(text: str, name: str) -> int | None:
     try:
         number = float(text)
     except ValueError:
-        raise ValueError(f"{name} {text!r} is not a frame number (a time column needs a "
-                         f"unit in its header, e.g. 'onset_s')") from None
+        raise ValueError(
+            f"{name} {text!r} is not a frame number (a time column needs a "
+            f"unit in its header, e.g. 'onset_s')"
+        ) from None
     if not number.is_integer() or number < 0:
         raise ValueError(f"{name} {text!r} is not a frame number (whole number >= 0)")
     return int(number)
@@ -209,8 +233,7 @@ def _parse_seconds(text: str, name: str, divisor: float) -> float | None:
     return value
 
 
-def _check_order(onset: float | None, apex: float | None, offset: float | None,
-                 unit: str) -> None:
+def _check_order(onset: float | None, apex: float | None, offset: float | None, unit: str) -> None:
     if onset is None:
         return
     if apex is not None and apex < onset:
@@ -252,8 +275,10 @@ def _read_rows(path: Path, sheet: str | None) -> list[tuple[int, list[str]]]:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
         try:
             ws = book[sheet] if sheet else book.worksheets[0]
-            return [(i, [_cell_text(v) for v in row])
-                    for i, row in enumerate(ws.iter_rows(values_only=True), start=1)]
+            return [
+                (i, [_cell_text(v) for v in row])
+                for i, row in enumerate(ws.iter_rows(values_only=True), start=1)
+            ]
         finally:
             book.close()
     text = path.read_text(encoding="utf-8-sig")  # Excel writes a BOM in UTF-8 CSV
@@ -265,8 +290,9 @@ def _read_rows(path: Path, sheet: str | None) -> list[tuple[int, list[str]]]:
     return [(i, [c.strip() for c in row]) for i, row in enumerate(rows, start=1)]
 
 
-def _row_annotation(cells: Mapping[str, str], fps: float | None, defaults: Mapping[str, str],
-                    has: set[str]) -> Annotation:
+def _row_annotation(
+    cells: Mapping[str, str], fps: float | None, defaults: Mapping[str, str], has: set[str]
+) -> Annotation:
     """One annotation from a row's text by field name; ValueError with the reason otherwise."""
     subject = cells.get("subject", "")
     if not subject:
@@ -274,8 +300,10 @@ def _row_annotation(cells: Mapping[str, str], fps: float | None, defaults: Mappi
     trial = cells.get("trial", "")
     if "trial" in has and not trial:
         raise ValueError("trial/clip name is empty")
-    frames = {p: _parse_frame(cells.get(f"{p}_frame", ""), f"{p} frame")
-              for p in ("onset", "apex", "offset")}
+    frames = {
+        p: _parse_frame(cells.get(f"{p}_frame", ""), f"{p} frame")
+        for p in ("onset", "apex", "offset")
+    }
     onset_f = frames["onset"]
     for point in ("apex", "offset"):  # CAS(ME)^2 writes an unknown frame as 0
         if frames[point] == 0 and onset_f:
@@ -283,8 +311,7 @@ def _row_annotation(cells: Mapping[str, str], fps: float | None, defaults: Mappi
     seconds: dict[str, float | None] = {}
     for p in ("onset", "apex", "offset"):
         unit = "ms" if f"{p}_ms" in has and f"{p}_s" not in has else "s"
-        seconds[p] = _parse_seconds(cells.get(f"{p}_{unit}", ""), f"{p} time",
-                                    _TIME_DIVISOR[unit])
+        seconds[p] = _parse_seconds(cells.get(f"{p}_{unit}", ""), f"{p} time", _TIME_DIVISOR[unit])
     if onset_f is None and seconds["onset"] is None:
         raise ValueError("no onset (frame or time)")
     _check_order(onset_f, frames["apex"], frames["offset"], "frame")
@@ -298,16 +325,29 @@ def _row_annotation(cells: Mapping[str, str], fps: float | None, defaults: Mappi
     if kind is None:
         raise ValueError("neither apex nor offset known: cannot tell micro from macro")
     return Annotation(
-        subject=subject, session=cells.get("session", "") or defaults["session"], trial=trial,
-        onset_frame=onset_f, apex_frame=frames["apex"], offset_frame=frames["offset"],
-        onset_s=seconds["onset"], apex_s=seconds["apex"], offset_s=seconds["offset"],
-        aus=parse_aus(cells.get("aus", "")), emotion=parse_emotion(cells.get("emotion", "")),
-        kind=kind, coder=cells.get("coder", "") or defaults["coder"],
+        subject=subject,
+        session=cells.get("session", "") or defaults["session"],
+        trial=trial,
+        onset_frame=onset_f,
+        apex_frame=frames["apex"],
+        offset_frame=frames["offset"],
+        onset_s=seconds["onset"],
+        apex_s=seconds["apex"],
+        offset_s=seconds["offset"],
+        aus=parse_aus(cells.get("aus", "")),
+        emotion=parse_emotion(cells.get("emotion", "")),
+        kind=kind,
+        coder=cells.get("coder", "") or defaults["coder"],
     )
 
 
-def _read_file(path: Path, fps: float | None, defaults: Mapping[str, str], sheet: str | None,
-               issues: list[AnnotationIssue]) -> list[Annotation]:
+def _read_file(
+    path: Path,
+    fps: float | None,
+    defaults: Mapping[str, str],
+    sheet: str | None,
+    issues: list[AnnotationIssue],
+) -> list[Annotation]:
     name = str(path)
     try:
         rows = [(i, r) for i, r in _read_rows(path, sheet) if any(r)]  # skip blank rows
@@ -319,23 +359,31 @@ def _read_file(path: Path, fps: float | None, defaults: Mapping[str, str], sheet
         return []
     # The header is the first row naming a subject and an onset column; rows above it are
     # titles or notes (SAMM's sheet starts with a block of them).
-    start = next((k for k, (_, r) in enumerate(rows[:_HEADER_SEARCH_ROWS])
-                  if _header_ok(_map_columns(r))), None)
+    start = next(
+        (k for k, (_, r) in enumerate(rows[:_HEADER_SEARCH_ROWS]) if _header_ok(_map_columns(r))),
+        None,
+    )
     if start is None:
         header_row, header = rows[0]
         found = _map_columns(header)
         missing = [] if "subject" in found else ["subject"]
         if not found.keys() & _ONSET_FIELDS:
             missing.append("onset (frame or seconds)")
-        issues.append(AnnotationIssue(name, header_row, f"header has no column for "
-                                      f"{', '.join(missing)}: {header}"))
+        issues.append(
+            AnnotationIssue(
+                name, header_row, f"header has no column for {', '.join(missing)}: {header}"
+            )
+        )
         return []
     columns = _map_columns(rows[start][1])
     rows = rows[start:]
     has = set(columns)
     if fps is None and not has & {"onset_s", "onset_ms"}:
-        issues.append(AnnotationIssue(name, 0, "frame-based file: give the clip's fps to "
-                                      "tell micro from macro"))
+        issues.append(
+            AnnotationIssue(
+                name, 0, "frame-based file: give the clip's fps to tell micro from macro"
+            )
+        )
         fps = 1.0  # placeholder so the rows' own problems are still all reported
     out = []
     for number, row in rows[1:]:
@@ -347,9 +395,14 @@ def _read_file(path: Path, fps: float | None, defaults: Mapping[str, str], sheet
     return out
 
 
-def read_annotations(paths: str | Path | Iterable[str | Path], *, fps: float | None = None,
-                     coder: str = "", session: str | int = "",
-                     sheet: str | None = None) -> list[Annotation]:
+def read_annotations(
+    paths: str | Path | Iterable[str | Path],
+    *,
+    fps: float | None = None,
+    coder: str = "",
+    session: str | int = "",
+    sheet: str | None = None,
+) -> list[Annotation]:
     """Import coding files (CSV/XLSX); raise one AnnotationError listing every bad row.
 
     fps converts frame numbers to time for the micro/macro rule (needed unless rows carry
@@ -372,8 +425,9 @@ def read_annotations(paths: str | Path | Iterable[str | Path], *, fps: float | N
 # ---------------------------------------------------------------------------- ground truth
 
 
-def annotations_from_ground_truth(truth: Mapping[str, Any], subject: str,
-                                  session: str | int) -> list[Annotation]:
+def annotations_from_ground_truth(
+    truth: Mapping[str, Any], subject: str, session: str | int
+) -> list[Annotation]:
     """Annotations of a simulated session's expressions (drivers/sim/lab.py ground_truth()).
 
     Frames are the camera frame numbers (*_frame), seconds are on the session clock
@@ -385,18 +439,34 @@ def annotations_from_ground_truth(truth: Mapping[str, Any], subject: str,
     episodes = scenario.get("episodes", [])
     out = []
     for e in scenario["expressions"]:
-        trial = next((str(ep["trial"]) for ep in episodes
-                      if ep["start"] <= e["onset"] < ep["neutral_end"]), "")
-        times = {p: float(e.get(f"{p}_session_time", t0 + e[p])) for p in
-                 ("onset", "apex", "offset")}
-        frames = {p: (int(e[f"{p}_frame"]) if f"{p}_frame" in e else None)
-                  for p in ("onset", "apex", "offset")}
-        out.append(Annotation(
-            subject=subject, session=str(session), trial=trial,
-            onset_frame=frames["onset"], apex_frame=frames["apex"],
-            offset_frame=frames["offset"], onset_s=times["onset"], apex_s=times["apex"],
-            offset_s=times["offset"], aus=tuple(str(a) for a in e.get("aus", ())),
-            emotion=str(e["emotion"]), kind=str(e["kind"]), coder="ground_truth"))
+        trial = next(
+            (str(ep["trial"]) for ep in episodes if ep["start"] <= e["onset"] < ep["neutral_end"]),
+            "",
+        )
+        times = {
+            p: float(e.get(f"{p}_session_time", t0 + e[p])) for p in ("onset", "apex", "offset")
+        }
+        frames = {
+            p: (int(e[f"{p}_frame"]) if f"{p}_frame" in e else None)
+            for p in ("onset", "apex", "offset")
+        }
+        out.append(
+            Annotation(
+                subject=subject,
+                session=str(session),
+                trial=trial,
+                onset_frame=frames["onset"],
+                apex_frame=frames["apex"],
+                offset_frame=frames["offset"],
+                onset_s=times["onset"],
+                apex_s=times["apex"],
+                offset_s=times["offset"],
+                aus=tuple(str(a) for a in e.get("aus", ())),
+                emotion=str(e["emotion"]),
+                kind=str(e["kind"]),
+                coder="ground_truth",
+            )
+        )
     return out
 
 
@@ -442,20 +512,26 @@ class Agreement:
 
 def annotation_iou(a: Annotation, b: Annotation) -> float:
     """Overlap of two annotations: frame IoU if both have frames, else time IoU, else 0."""
+
     def end(onset: Any, apex: Any, offset: Any) -> Any:
         return offset if offset is not None else apex if apex is not None else onset
 
     if a.onset_frame is not None and b.onset_frame is not None:
-        return frame_iou((a.onset_frame, end(a.onset_frame, a.apex_frame, a.offset_frame)),
-                         (b.onset_frame, end(b.onset_frame, b.apex_frame, b.offset_frame)))
+        return frame_iou(
+            (a.onset_frame, end(a.onset_frame, a.apex_frame, a.offset_frame)),
+            (b.onset_frame, end(b.onset_frame, b.apex_frame, b.offset_frame)),
+        )
     if a.onset_s is not None and b.onset_s is not None:
-        return time_iou((a.onset_s, end(a.onset_s, a.apex_s, a.offset_s)),
-                        (b.onset_s, end(b.onset_s, b.apex_s, b.offset_s)))
+        return time_iou(
+            (a.onset_s, end(a.onset_s, a.apex_s, a.offset_s)),
+            (b.onset_s, end(b.onset_s, b.apex_s, b.offset_s)),
+        )
     return 0.0
 
 
-def coder_agreement(coder_a: Sequence[Annotation], coder_b: Sequence[Annotation],
-                    min_iou: float = 0.0) -> Agreement:
+def coder_agreement(
+    coder_a: Sequence[Annotation], coder_b: Sequence[Annotation], min_iou: float = 0.0
+) -> Agreement:
     """Match two coders' expressions per clip by overlap, then score AU agreement (eq. 3).
 
     Pairs are formed greedily by descending IoU (one-to-one, same subject/session/trial);
@@ -477,20 +553,35 @@ def coder_agreement(coder_a: Sequence[Annotation], coder_b: Sequence[Annotation]
         used_a.add(i)
         used_b.add(j)
         a, b = coder_a[i], coder_b[j]
-        pairs.append(MatchedPair(a, b, iou, len(set(a.aus) & set(b.aus)),
-                                 len(set(a.aus)) + len(set(b.aus))))
-    return Agreement(pairs, [a for i, a in enumerate(coder_a) if i not in used_a],
-                     [b for j, b in enumerate(coder_b) if j not in used_b])
+        pairs.append(
+            MatchedPair(a, b, iou, len(set(a.aus) & set(b.aus)), len(set(a.aus)) + len(set(b.aus)))
+        )
+    return Agreement(
+        pairs,
+        [a for i, a in enumerate(coder_a) if i not in used_a],
+        [b for j, b in enumerate(coder_b) if j not in used_b],
+    )
 
 
 # -------------------------------------------------------------------------------- storage
 
-ANNOTATION_DTYPE = np.dtype([
-    ("subject", STRING), ("session", STRING), ("trial", STRING),
-    ("onset_frame", "i8"), ("apex_frame", "i8"), ("offset_frame", "i8"),
-    ("onset_s", "f8"), ("apex_s", "f8"), ("offset_s", "f8"),
-    ("aus", STRING), ("emotion", STRING), ("kind", STRING), ("coder", STRING),
-])
+ANNOTATION_DTYPE = np.dtype(
+    [
+        ("subject", STRING),
+        ("session", STRING),
+        ("trial", STRING),
+        ("onset_frame", "i8"),
+        ("apex_frame", "i8"),
+        ("offset_frame", "i8"),
+        ("onset_s", "f8"),
+        ("apex_s", "f8"),
+        ("offset_s", "f8"),
+        ("aus", STRING),
+        ("emotion", STRING),
+        ("kind", STRING),
+        ("coder", STRING),
+    ]
+)
 _FRAMES = ("onset_frame", "apex_frame", "offset_frame")
 _SECONDS = ("onset_s", "apex_s", "offset_s")
 _TEXT = ("subject", "session", "trial", "emotion", "kind", "coder")
@@ -498,8 +589,9 @@ _TEXT = ("subject", "session", "trial", "emotion", "kind", "coder")
 
 def _check_source(source: str) -> None:
     if not source or "/" in source or source.startswith("."):
-        raise ValueError(f"annotation source must be a plain name (no '/', not starting "
-                         f"with '.'): {source!r}")
+        raise ValueError(
+            f"annotation source must be a plain name (no '/', not starting with '.'): {source!r}"
+        )
 
 
 def _to_rows(annotations: Sequence[Annotation]) -> np.ndarray:
@@ -532,8 +624,13 @@ def _from_row(row: np.void) -> Annotation:
     return Annotation(**values)
 
 
-def store_annotations(session_folder: str | Path, annotations: Sequence[Annotation],
-                      source: str, *, overwrite: bool = False) -> None:
+def store_annotations(
+    session_folder: str | Path,
+    annotations: Sequence[Annotation],
+    source: str,
+    *,
+    overwrite: bool = False,
+) -> None:
     """Write annotations as the table /annotations/<source> of a closed session.h5.
 
     source names the coding (e.g. 'coder1', 'consensus', 'ground_truth'); an existing table
@@ -544,8 +641,10 @@ def store_annotations(session_folder: str | Path, annotations: Sequence[Annotati
     try:
         f = h5py.File(path, "r+", libver=FILE_LIBVER)
     except OSError as exc:
-        raise OSError(f"{path}: cannot open for adding annotations (still recording, or "
-                      f"crashed? a crashed file must be recovered first): {exc}") from exc
+        raise OSError(
+            f"{path}: cannot open for adding annotations (still recording, or "
+            f"crashed? a crashed file must be recovered first): {exc}"
+        ) from exc
     with f:
         fmt = f.attrs.get("format", "")
         fmt = fmt.decode() if isinstance(fmt, bytes) else str(fmt)
@@ -554,17 +653,21 @@ def store_annotations(session_folder: str | Path, annotations: Sequence[Annotati
         group = f.require_group("annotations")
         if source in group:
             if not overwrite:
-                raise ValueError(f"{path} already holds annotations {source!r}; "
-                                 f"pass overwrite=True to replace them")
+                raise ValueError(
+                    f"{path} already holds annotations {source!r}; "
+                    f"pass overwrite=True to replace them"
+                )
             del group[source]
-        table = group.create_dataset(source, data=_to_rows(annotations),
-                                     maxshape=(None,), chunks=(256,))
+        table = group.create_dataset(
+            source, data=_to_rows(annotations), maxshape=(None,), chunks=(256,)
+        )
         table.attrs["missing"] = "frames -1, seconds NaN, text empty"
         table.attrs["aus_separator"] = "+"
 
 
-def load_annotations(session_folder: str | Path,
-                     source: str | None = None) -> dict[str, list[Annotation]]:
+def load_annotations(
+    session_folder: str | Path, source: str | None = None
+) -> dict[str, list[Annotation]]:
     """Annotations stored in a session, by source name (only `source` if given)."""
     f, _ = open_h5(Path(session_folder) / SESSION_FILE, SESSION_FORMAT)
     with f:
@@ -572,7 +675,8 @@ def load_annotations(session_folder: str | Path,
         names = sorted(group) if group is not None else []
         if source is not None:
             if source not in names:
-                raise KeyError(f"{session_folder}: no annotations named {source!r} "
-                               f"(stored: {names})")
+                raise KeyError(
+                    f"{session_folder}: no annotations named {source!r} (stored: {names})"
+                )
             names = [source]
         return {name: [_from_row(r) for r in group[name][:]] for name in names}

@@ -58,10 +58,12 @@ def iter_clips(session: Session) -> Iterator[Clip]:
         if seg.n_frames < 2:
             continue
         face = face_crop_raw(seg.frame(0), seg.pixel_format)
-        crops = np.concatenate([
-            crop_frames(seg.frames(start, start + BLOCK_FRAMES), seg.pixel_format, face)
-            for start in range(0, seg.n_frames, BLOCK_FRAMES)
-        ])
+        crops = np.concatenate(
+            [
+                crop_frames(seg.frames(start, start + BLOCK_FRAMES), seg.pixel_format, face)
+                for start in range(0, seg.n_frames, BLOCK_FRAMES)
+            ]
+        )
         column = "session_time" if "session_time" in seg.file else "host_time"
         yield Clip(
             subject=meta.participant,
@@ -103,8 +105,12 @@ def read_signals(view: StreamView | None) -> Signals | None:
     """A stream's samples and times (on its best clock), or None."""
     if view is None or len(view) == 0:
         return None
-    return Signals(np.asarray(view.samples[:], dtype=np.float64), view.labels,
-                   view.times(time_column(view))[:], view.nominal_rate)
+    return Signals(
+        np.asarray(view.samples[:], dtype=np.float64),
+        view.labels,
+        view.times(time_column(view))[:],
+        view.nominal_rate,
+    )
 
 
 def sessions_under(paths: list[Path]) -> list[Path]:

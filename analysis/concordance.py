@@ -91,8 +91,12 @@ class ConcordanceRow:
     p_fdr: float = np.nan
 
 
-def valid_pairs(mes: Sequence[MEInterval], length: float, duration: float,
-                blockers: Sequence[tuple[float, float]] = ()) -> np.ndarray:
+def valid_pairs(
+    mes: Sequence[MEInterval],
+    length: float,
+    duration: float,
+    blockers: Sequence[tuple[float, float]] = (),
+) -> np.ndarray:
     """Indices of MEs whose before/after epochs of `length` s are inside the clip and free."""
     keep = []
     for i, me in enumerate(mes):
@@ -114,8 +118,9 @@ def significance_marks(p: float) -> str:
     return "***" if p < 0.001 else "**" if p < 0.01 else "*" if p < 0.05 else ""
 
 
-def epoch_features(clip: ClipData, lengths: Sequence[float] = EPOCH_LENGTHS
-                   ) -> dict[float, tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]:
+def epoch_features(
+    clip: ClipData, lengths: Sequence[float] = EPOCH_LENGTHS
+) -> dict[float, tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]:
     """Per length: (before, after) feature name -> values over the clip's valid MEs."""
     derived = derive_physio(clip.physio, clip.physio_rate) if clip.physio else None
     eeg, labels = clip.eeg, list(clip.eeg_labels)
@@ -142,17 +147,22 @@ def epoch_features(clip: ClipData, lengths: Sequence[float] = EPOCH_LENGTHS
     return out
 
 
-def _eeg_features(eeg: np.ndarray, rate: float, labels: Sequence[str], start: np.ndarray,
-                  stop: np.ndarray) -> dict[str, np.ndarray]:
+def _eeg_features(
+    eeg: np.ndarray, rate: float, labels: Sequence[str], start: np.ndarray, stop: np.ndarray
+) -> dict[str, np.ndarray]:
     power = band_powers_between(eeg, rate, start, stop)  # (windows, channels, bands)
     with np.errstate(divide="ignore"):
         db = 10.0 * np.log10(power)
-    return {f"EEG_{band}_{ch}_dB": db[:, c, b]
-            for b, band in enumerate(BAND_NAMES) for c, ch in enumerate(labels)}
+    return {
+        f"EEG_{band}_{ch}_dB": db[:, c, b]
+        for b, band in enumerate(BAND_NAMES)
+        for c, ch in enumerate(labels)
+    }
 
 
-def paired_row(feature: str, epoch_s: float, before: np.ndarray,
-               after: np.ndarray) -> ConcordanceRow:
+def paired_row(
+    feature: str, epoch_s: float, before: np.ndarray, after: np.ndarray
+) -> ConcordanceRow:
     """Paired t-test of one feature at one epoch length over pairs where both are finite."""
     b = np.asarray(before, dtype=np.float64)
     a = np.asarray(after, dtype=np.float64)
@@ -167,19 +177,26 @@ def paired_row(feature: str, epoch_s: float, before: np.ndarray,
             res = st.ttest_rel(b, a)
         t, p = float(res.statistic), float(res.pvalue)
     return ConcordanceRow(
-        feature=feature, epoch_s=float(epoch_s),
+        feature=feature,
+        epoch_s=float(epoch_s),
         mean_before=float(b.mean()) if n else np.nan,
         sd_before=float(b.std(ddof=1)) if n > 1 else np.nan,
         mean_after=float(a.mean()) if n else np.nan,
         sd_after=float(a.std(ddof=1)) if n > 1 else np.nan,
-        t=t, p=p, significance=significance_marks(p), n_pairs=n)
+        t=t,
+        p=p,
+        significance=significance_marks(p),
+        n_pairs=n,
+    )
 
 
-def concordance_table(clips: Iterable[ClipData],
-                      lengths: Sequence[float] = EPOCH_LENGTHS) -> list[ConcordanceRow]:
+def concordance_table(
+    clips: Iterable[ClipData], lengths: Sequence[float] = EPOCH_LENGTHS
+) -> list[ConcordanceRow]:
     """Table 3: paired t-tests before vs after ME apexes, pooled over clips, per length."""
     pooled: dict[float, dict[str, tuple[list[np.ndarray], list[np.ndarray]]]] = {
-        float(L): {} for L in lengths}
+        float(L): {} for L in lengths
+    }
     order: list[str] = []  # features in first-seen order (Table 6, then EEG)
     for clip in clips:
         for length, (before, after) in epoch_features(clip, lengths).items():
@@ -208,8 +225,9 @@ def _with_fdr(rows: list[ConcordanceRow]) -> list[ConcordanceRow]:
     adj = np.full(len(rows), np.nan)
     if ok.any():
         adj[ok] = st.false_discovery_control(p[ok], method="bh")
-    return [ConcordanceRow(*astuple(r)[:-1], p_fdr=float(q)) for r, q in zip(rows, adj,
-                                                                             strict=True)]
+    return [
+        ConcordanceRow(*astuple(r)[:-1], p_fdr=float(q)) for r, q in zip(rows, adj, strict=True)
+    ]
 
 
 def write_concordance_csv(rows: Sequence[ConcordanceRow], path: str | Path) -> None:
@@ -219,5 +237,13 @@ def write_concordance_csv(rows: Sequence[ConcordanceRow], path: str | Path) -> N
         w = csv.writer(fh)
         w.writerow(names)
         for r in rows:
-            w.writerow(["" if isinstance(v, float) and not np.isfinite(v) else
-                        f"{v:.6g}" if isinstance(v, float) else v for v in astuple(r)])
+            w.writerow(
+                [
+                    ""
+                    if isinstance(v, float) and not np.isfinite(v)
+                    else f"{v:.6g}"
+                    if isinstance(v, float)
+                    else v
+                    for v in astuple(r)
+                ]
+            )

@@ -108,9 +108,11 @@ def _as_interval(item: Interval | Sequence[int | str], kind: str = "micro") -> I
     return Interval(int(item[0]), int(item[1]), kind)
 
 
-def match_clip(candidates: Sequence[Interval | Sequence[int]],
-               truths: Sequence[Interval | Sequence[int]],
-               threshold: float = IOU_THRESHOLD) -> SpottingCounts:
+def match_clip(
+    candidates: Sequence[Interval | Sequence[int]],
+    truths: Sequence[Interval | Sequence[int]],
+    threshold: float = IOU_THRESHOLD,
+) -> SpottingCounts:
     """TP/FP/FN of one clip's candidates against its ground truth (kinds ignored here)."""
     cands = [_as_interval(c) for c in candidates]
     gts = [_as_interval(g) for g in truths]
@@ -133,9 +135,11 @@ def match_clip(candidates: Sequence[Interval | Sequence[int]],
     return SpottingCounts(tp=tp, fp=len(cands) - tp, fn=len(gts) - tp)
 
 
-def evaluate_spotting(candidates: Mapping[Hashable, Iterable[Interval | Sequence]],
-                      truths: Mapping[Hashable, Iterable[Interval | Sequence]],
-                      threshold: float = IOU_THRESHOLD) -> dict[str, SpottingCounts]:
+def evaluate_spotting(
+    candidates: Mapping[Hashable, Iterable[Interval | Sequence]],
+    truths: Mapping[Hashable, Iterable[Interval | Sequence]],
+    threshold: float = IOU_THRESHOLD,
+) -> dict[str, SpottingCounts]:
     """Pooled counts per kind: {'micro', 'macro', 'overall'} over all clips.
 
     Both mappings go from a clip key to that clip's intervals (Interval objects or
@@ -146,8 +150,9 @@ def evaluate_spotting(candidates: Mapping[Hashable, Iterable[Interval | Sequence
         cands = [_as_interval(c) for c in candidates.get(clip, ())]
         gts = [_as_interval(g) for g in truths.get(clip, ())]
         for kind in KINDS:
-            counts = match_clip([c for c in cands if c.kind == kind],
-                                [g for g in gts if g.kind == kind], threshold)
+            counts = match_clip(
+                [c for c in cands if c.kind == kind], [g for g in gts if g.kind == kind], threshold
+            )
             result[kind] = result[kind].add(counts)
     result["overall"] = result["micro"].add(result["macro"])
     return result
@@ -167,5 +172,6 @@ def intervals_from_annotations(
         if a.onset_frame is None or end is None:
             raise ValueError(f"annotation has no frame interval to score: {a}")
         out.setdefault((a.subject, a.session, a.trial), []).append(
-            Interval(a.onset_frame, end, a.kind))
+            Interval(a.onset_frame, end, a.kind)
+        )
     return out

@@ -8,7 +8,9 @@ than they move. Crops are grey 128x128, the size the paper's flow and spotting w
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import cv2
 import numpy as np
@@ -23,13 +25,13 @@ CROP_SIZE = 128
 BACKDROP_HSV_LOW = (35, 70, 40)
 BACKDROP_HSV_HIGH = (90, 255, 255)
 _DETECT_HEIGHT = 400  # frames are shrunk to about this height for the Haar cascades (speed)
-# Where eyes sit in a Haar frontal-face box when the eye cascade finds none (centre x, y and
-# size as fractions of the box; measured on the cascade's boxes of the simulated faces).
+# Where eyes sit in a Haar frontal-face box when the eye cascade finds none (centres as
+# fractions of the box; measured on the cascade's boxes of the simulated faces).
 _EYE_PRIOR = ((0.31, 0.39), (0.69, 0.39))
 _EYE_PRIOR_SIZE = 0.185  # side of the eye cascade's (square) box as a fraction of the face box
 # The eye cascade's square box is centred on the eye but much taller than the eye opening;
 # what a blink moves (lids and lashes) fills about this fraction of its width and height.
-_EYE_SPAN = (0.85, 0.55)
+_EYE_SPAN = (1.0, 0.7)
 
 Box = tuple[int, int, int, int]  # x, y, w, h
 
@@ -128,7 +130,7 @@ def detect_face(gray: np.ndarray, fg: np.ndarray | None = None) -> Box | None:
         # A face on the backdrop is a false detection: weight size by foreground coverage.
         x, y, bw, bh = box
         cover = 1.0 if fg is None else float(fg[y : y + bh, x : x + bw].mean())
-        score = box[2] * box[3] * cover
+        score = bw * bh * cover
         if cover > 0.5 and score > best_score:
             best, best_score = box, score
     return best
@@ -163,23 +165,28 @@ def _even_box(box: Box, frame_w: int, frame_h: int) -> Box:
     return x0, y0, x1 - x0, y1 - y0
 
 
+def _eye_box_in_crop(eye: Box, sx: float, sy: float) -> Box:
+    """A Haar eye box (face-box pixels) -> the eye opening in crop pixels."""
+    ex, ey, ew, eh = eye
+    cx, cy = (ex + ew / 2) * sx, (ey + eh / 2) * sy
+    hw, hh = _EYE_SPAN[0] * ew * sx / 2, _EYE_SPAN[1] * eh * sy / 2
+    x0, y0 = int(np.floor(cx - hw)), int(np.floor(cy - hh))
+    return x0, y0, int(np.ceil(cx + hw)) - x0, int(np.ceil(cy + hh)) - y0
+
+
+def default_eye_boxes(size: int = CROP_SIZE) -> tuple[Box, ...]:
+    """Eye openings in a crop of a Haar face box when no eye was found (geometric prior)."""
+    side = _EYE_PRIOR_SIZE * size
+    prior = [(cx * size - side / 2, cy * size - side / 2, side, side) for cx, cy in _EYE_PRIOR]
+    return tuple(_eye_box_in_crop(b, 1.0, 1.0) for b in prior)  # type: ignore[arg-type]
+
+
 def _eye_boxes_in_crop(gray: np.ndarray, box: Box, size: int) -> tuple[Box, ...]:
     x, y, w, h = box
     eyes = detect_eyes(gray[y : y + h, x : x + w])
     if len(eyes) < 2:  # one or none found: trust the geometric prior for both eyes
-        side = _EYE_PRIOR_SIZE * w
-        eyes = [
-            (int(cx * w - side / 2), int(cy * h - side / 2), int(side), int(side))
-            for cx, cy in _EYE_PRIOR
-        ]
-    sx, sy = size / w, size / h
-    out = []
-    for ex, ey, ew, eh in eyes:
-        cx, cy = (ex + ew / 2) * sx, (ey + eh / 2) * sy
-        hw, hh = _EYE_SPAN[0] * ew * sx / 2, _EYE_SPAN[1] * eh * sy / 2
-        x0, y0 = int(np.floor(cx - hw)), int(np.floor(cy - hh))
-        out.append((x0, y0, int(np.ceil(cx + hw)) - x0, int(np.ceil(cy + hh)) - y0))
-    return tuple(out)
+        return default_eye_boxes(size)
+    return tuple(_eye_box_in_crop(e, size / w, size / h) for e in eyes)
 
 
 def face_crop(first_frame: np.ndarray, size: int = CROP_SIZE) -> FaceCrop:
@@ -215,6 +222,20 @@ def crop_frames(raw_frames: np.ndarray, pixel_format: str, crop: FaceCrop) -> np
     return crop_regions(raw_frames[:, y : y + h, x : x + w], pixel_format, crop.size)
 
 
+def iter_crops(
+    frames: Any, pixel_format: str, crop: FaceCrop, block: int = 150
+) -> Iterator[np.ndarray]:
+    """Grey face crops (b, size, size) of a frame stack, block by block.
+
+    `frames` is anything sliced as frames[a:b, y0:y1, x0:x1], e.g. a segment's h5py
+    "frames" dataset: only the face region is then copied out of each stored frame.
+    """
+    x, y, w, h = crop.x, crop.y, crop.w, crop.h
+    for start in range(0, len(frames), block):
+        region = frames[start : start + block, y : y + h, x : x + w]
+        yield crop_regions(np.asarray(region), pixel_format, crop.size)
+
+
 def crop_regions(raw_regions: np.ndarray, pixel_format: str, size: int = CROP_SIZE) -> np.ndarray:
     """Raw face regions already cut at even offsets (n, h, w) -> grey crops (n, size, size)."""
     if raw_regions.ndim != 3 or raw_regions.dtype != np.uint8:
@@ -223,8 +244,9 @@ def crop_regions(raw_regions: np.ndarray, pixel_format: str, size: int = CROP_SI
     out = np.empty((n, size, size), np.uint8)
     bayer = pixel_format != "mono8"
     # Averaging each 2x2 Bayer cell (R + 2G + B) is a luminance image at half resolution with
-    # no demosaicing artefacts, and ~10x cheaper than a full debayer. Used only when the
-    # half-resolution face is still larger than the crop, i.e. when nothing is lost by it.
+    # no demosaicing artefacts: 0.23 ms per full-frame face against 0.77 ms for a demosaic
+    # to grey. Used only when the half-resolution face is still larger than the crop, i.e.
+    # when nothing is lost by it.
     half = bayer and h // 2 >= size and w // 2 >= size
     for i in range(n):
         region = raw_regions[i]

@@ -15,8 +15,11 @@ import numpy as np
 import scipy.signal as ss
 
 BANDS: dict[str, tuple[float, float]] = {
-    "delta": (0.5, 4.0), "theta": (4.0, 8.0), "alpha": (8.0, 14.0),
-    "beta": (14.0, 30.0), "gamma": (30.0, 47.0),
+    "delta": (0.5, 4.0),
+    "theta": (4.0, 8.0),
+    "alpha": (8.0, 14.0),
+    "beta": (14.0, 30.0),
+    "gamma": (30.0, 47.0),
 }
 BAND_NAMES: tuple[str, ...] = tuple(BANDS)
 SEGMENT_S = 2.0  # Welch segment: 0.5 Hz resolution, enough for the 0.5-4 Hz delta band
@@ -29,8 +32,9 @@ def eeg_channels(samples: np.ndarray, labels: Sequence[str]) -> tuple[np.ndarray
     return np.asarray(samples)[:, keep], [labels[i] for i in keep]
 
 
-def band_powers_between(eeg: np.ndarray, rate: float, starts: np.ndarray,
-                        stops: np.ndarray) -> np.ndarray:
+def band_powers_between(
+    eeg: np.ndarray, rate: float, starts: np.ndarray, stops: np.ndarray
+) -> np.ndarray:
     """Band power (windows, channels, bands) over [start, stop) s; NaN for empty windows."""
     x = np.asarray(eeg)
     if x.ndim == 1:
@@ -46,8 +50,14 @@ def band_powers_between(eeg: np.ndarray, rate: float, starts: np.ndarray,
         # Below one cycle of the delta band's lower edge the spectrum has no bin to offer.
         if n < 2 or nper < rate / BANDS["delta"][0]:
             continue
-        f, psd = ss.welch(x[i0:i1].astype(np.float64), fs=rate, window="hann", nperseg=nper,
-                          detrend="constant", axis=0)
+        f, psd = ss.welch(
+            x[i0:i1].astype(np.float64),
+            fs=rate,
+            window="hann",
+            nperseg=nper,
+            detrend="constant",
+            axis=0,
+        )
         df = f[1] - f[0]
         for b, (f_lo, f_hi) in enumerate(BANDS.values()):
             sel = (f >= f_lo) & (f < f_hi)
@@ -55,8 +65,9 @@ def band_powers_between(eeg: np.ndarray, rate: float, starts: np.ndarray,
     return out
 
 
-def eeg_band_powers(eeg: np.ndarray, rate: float, centers: np.ndarray,
-                    window: float = 10.0) -> np.ndarray:
+def eeg_band_powers(
+    eeg: np.ndarray, rate: float, centers: np.ndarray, window: float = 10.0
+) -> np.ndarray:
     """Band power (centers, channels, 5 bands in BAND_NAMES order) in windows around centers."""
     c = np.atleast_1d(np.asarray(centers, dtype=np.float64))
     return band_powers_between(eeg, rate, c - window / 2, c + window / 2)

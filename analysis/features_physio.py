@@ -35,12 +35,29 @@ SCR_MIN_US = 0.01  # smallest SCR counted, the usual minimum amplitude (Boucsein
 
 FEATURES_BY_CHANNEL: dict[str, tuple[str, ...]] = {
     "PPG": ("PPG_Rate_Mean",),
-    "ECG": ("ECG_Rate_Mean", "HRV_SDNN", "HRV_SDSD", "HRV_RMSSD", "HRV_LF", "HRV_HF",
-            "HRV_LFn", "HRV_HFn", "HRV_LFHF", "HRV_SD1SD2", "HRV_PSS", "HRV_PIP"),
+    "ECG": (
+        "ECG_Rate_Mean",
+        "HRV_SDNN",
+        "HRV_SDSD",
+        "HRV_RMSSD",
+        "HRV_LF",
+        "HRV_HF",
+        "HRV_LFn",
+        "HRV_HFn",
+        "HRV_LFHF",
+        "HRV_SD1SD2",
+        "HRV_PSS",
+        "HRV_PIP",
+    ),
     "RSP": ("RSP_Rate_Mean", "RSP_Rate_SD", "RSP_Inhale_Exhale_Ratio"),
     "SKT": ("SKT_Mean", "SKT_SD", "SKT_Min", "SKT_Max"),
-    "EDA": ("EDA_SCL_Change", "EDA_SCR_Peaks", "EDA_SCR_Amplitude_Mean",
-            "EDA_SCR_RiseTime_Mean", "EDA_SCR_HalfRecovery_Mean"),
+    "EDA": (
+        "EDA_SCL_Change",
+        "EDA_SCR_Peaks",
+        "EDA_SCR_Amplitude_Mean",
+        "EDA_SCR_RiseTime_Mean",
+        "EDA_SCR_HalfRecovery_Mean",
+    ),
 }
 _HRV_TIME = ("HRV_SDNN", "HRV_SDSD", "HRV_RMSSD")
 _HRV_FREQ = ("HRV_LF", "HRV_HF", "HRV_LFn", "HRV_HFn", "HRV_LFHF")
@@ -90,8 +107,7 @@ class PhysioDerived:
     @property
     def channels(self) -> tuple[str, ...]:
         """Channels present, in Table 6 order."""
-        have = {"PPG": self.ppg, "ECG": self.ecg, "RSP": self.rsp, "SKT": self.skt,
-                "EDA": self.eda}
+        have = {"PPG": self.ppg, "ECG": self.ecg, "RSP": self.rsp, "SKT": self.skt, "EDA": self.eda}
         return tuple(c for c in FEATURES_BY_CHANNEL if have[c] is not None)
 
     @property
@@ -117,8 +133,9 @@ def ppg_beats(ppg: np.ndarray, rate: float) -> Beats:
 def _beats(peaks: np.ndarray, rate: float, n: int) -> Beats:
     if len(peaks) < 2:
         return Beats(peaks, np.full(n, np.nan))
-    bpm = nk.signal_rate(peaks, sampling_rate=rate, desired_length=n,
-                         interpolation_method="monotone_cubic")
+    bpm = nk.signal_rate(
+        peaks, sampling_rate=rate, desired_length=n, interpolation_method="monotone_cubic"
+    )
     return Beats(peaks, np.asarray(bpm, dtype=np.float64))
 
 
@@ -168,8 +185,9 @@ def electrodermal(eda: np.ndarray, rate: float) -> Electrodermal:
     )
 
 
-def derive_physio(signals: dict[str, np.ndarray], rate: float,
-                  target: float = TARGET_RATE) -> PhysioDerived:
+def derive_physio(
+    signals: dict[str, np.ndarray], rate: float, target: float = TARGET_RATE
+) -> PhysioDerived:
     """Preprocess raw channels (ECG, EDA, RSP, SKT, PPG; others ignored) and derive their series."""
     clean = preprocess_physio(signals, rate, target)
     if not clean:
@@ -177,7 +195,8 @@ def derive_physio(signals: dict[str, np.ndarray], rate: float,
     n = min(len(x) for x in clean.values())
     clean = {k: v[:n] for k, v in clean.items()}
     return PhysioDerived(
-        rate=target, n_samples=n,
+        rate=target,
+        n_samples=n,
         ecg=ecg_beats(clean["ECG"], target) if "ECG" in clean else None,
         ppg=ppg_beats(clean["PPG"], target) if "PPG" in clean else None,
         rsp=breaths(clean["RSP"], target) if "RSP" in clean else None,
@@ -186,8 +205,9 @@ def derive_physio(signals: dict[str, np.ndarray], rate: float,
     )
 
 
-def window_features(derived: PhysioDerived, starts: np.ndarray,
-                    stops: np.ndarray) -> dict[str, np.ndarray]:
+def window_features(
+    derived: PhysioDerived, starts: np.ndarray, stops: np.ndarray
+) -> dict[str, np.ndarray]:
     """Features over windows [start, stop) in seconds from the clip start: name -> (windows,)."""
     starts = np.atleast_1d(np.asarray(starts, dtype=np.float64))
     stops = np.atleast_1d(np.asarray(stops, dtype=np.float64))
@@ -221,8 +241,9 @@ def window_features(derived: PhysioDerived, starts: np.ndarray,
     return out
 
 
-def physio_features(signals: dict[str, np.ndarray], rate: float, centers: np.ndarray,
-                    window: float = 10.0) -> dict[str, np.ndarray]:
+def physio_features(
+    signals: dict[str, np.ndarray], rate: float, centers: np.ndarray, window: float = 10.0
+) -> dict[str, np.ndarray]:
     """Table 6 features in windows of `window` s centred on `centers` (s from the clip start)."""
     derived = derive_physio(signals, rate)
     c = np.atleast_1d(np.asarray(centers, dtype=np.float64))
@@ -234,8 +255,12 @@ def skt_stats(x: np.ndarray) -> dict[str, float]:
     x = np.asarray(x, dtype=np.float64)
     if len(x) < 2:
         return {"SKT_Mean": np.nan, "SKT_SD": np.nan, "SKT_Min": np.nan, "SKT_Max": np.nan}
-    return {"SKT_Mean": float(x.mean()), "SKT_SD": float(x.std(ddof=1)),
-            "SKT_Min": float(x.min()), "SKT_Max": float(x.max())}
+    return {
+        "SKT_Mean": float(x.mean()),
+        "SKT_SD": float(x.std(ddof=1)),
+        "SKT_Min": float(x.min()),
+        "SKT_Max": float(x.max()),
+    }
 
 
 def _eda(e: Electrodermal, i0: int, i1: int) -> dict[str, float]:

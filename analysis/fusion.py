@@ -35,8 +35,9 @@ class FusionWeights:
     overall: np.ndarray  # (n_classifiers,)
 
 
-def per_class_accuracy(y_true: Sequence[Any], y_pred: Sequence[Any],
-                       classes: Sequence[Any]) -> tuple[np.ndarray, float]:
+def per_class_accuracy(
+    y_true: Sequence[Any], y_pred: Sequence[Any], classes: Sequence[Any]
+) -> tuple[np.ndarray, float]:
     """(p_j for each class, overall accuracy); p_j of a class absent from y_true = overall."""
     t, p = np.asarray(y_true), np.asarray(y_pred)
     overall = float(np.mean(t == p)) if len(t) else 0.0
@@ -48,20 +49,21 @@ def per_class_accuracy(y_true: Sequence[Any], y_pred: Sequence[Any],
     return out, overall
 
 
-def fit_weights(y_true: Sequence[Any], predictions: Sequence[Sequence[Any]],
-                classes: Sequence[Any]) -> FusionWeights:
+def fit_weights(
+    y_true: Sequence[Any], predictions: Sequence[Sequence[Any]], classes: Sequence[Any]
+) -> FusionWeights:
     """Weights from each classifier's predictions of the same (training) samples."""
     rows = [per_class_accuracy(y_true, pred, classes) for pred in predictions]
-    return FusionWeights(tuple(classes), np.array([r[0] for r in rows]),
-                         np.array([r[1] for r in rows]))
+    return FusionWeights(
+        tuple(classes), np.array([r[0] for r in rows]), np.array([r[1] for r in rows])
+    )
 
 
 def vote_scores(weights: FusionWeights, predictions: Sequence[Sequence[Any]]) -> np.ndarray:
     """Fused score of every class per sample (n_samples, n_classes), eq. 9."""
     preds = [np.asarray(pred) for pred in predictions]
     if len(preds) != len(weights.p):
-        raise ValueError(f"{len(preds)} classifiers' predictions but weights for "
-                         f"{len(weights.p)}")
+        raise ValueError(f"{len(preds)} classifiers' predictions but weights for {len(weights.p)}")
     n = len(preds[0]) if preds else 0
     scores = np.zeros((n, len(weights.classes)))
     for i, pred in enumerate(preds):
@@ -70,8 +72,7 @@ def vote_scores(weights: FusionWeights, predictions: Sequence[Sequence[Any]]) ->
     return scores
 
 
-def weighted_vote(weights: FusionWeights,
-                  predictions: Sequence[Sequence[Any]]) -> np.ndarray:
+def weighted_vote(weights: FusionWeights, predictions: Sequence[Sequence[Any]]) -> np.ndarray:
     """Fused class per sample: argmax_j sum_i p_ij [pred_i == j], ties as documented above."""
     if not len(predictions):
         raise ValueError("no classifiers to fuse")
@@ -86,6 +87,5 @@ def weighted_vote(weights: FusionWeights,
             out[k] = weights.classes[best[0]]
             continue
         tied = {weights.classes[j] for j in best}
-        out[k] = next((preds[i][k] for i in trust if preds[i][k] in tied),
-                      weights.classes[best[0]])
+        out[k] = next((preds[i][k] for i in trust if preds[i][k] in tied), weights.classes[best[0]])
     return np.asarray(out.tolist())

@@ -34,19 +34,27 @@ class RecognitionScores:
 
     def as_dict(self) -> dict[str, Any]:
         """Plain dict: acc, f1, uf1, uar, confusion (ndarray), labels."""
-        return {"acc": self.acc, "f1": self.f1, "uf1": self.uf1, "uar": self.uar,
-                "confusion": self.confusion, "labels": self.labels}
+        return {
+            "acc": self.acc,
+            "f1": self.f1,
+            "uf1": self.uf1,
+            "uar": self.uar,
+            "confusion": self.confusion,
+            "labels": self.labels,
+        }
 
 
-def _labels(y_true: np.ndarray, y_pred: np.ndarray,
-            labels: Sequence[Any] | None) -> tuple[Any, ...]:
+def _labels(
+    y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[Any] | None
+) -> tuple[Any, ...]:
     if labels is not None:
         return tuple(labels)
     return tuple(sorted(set(y_true.tolist()) | set(y_pred.tolist())))
 
 
-def confusion_matrix(y_true: Sequence[Any], y_pred: Sequence[Any],
-                     labels: Sequence[Any] | None = None) -> np.ndarray:
+def confusion_matrix(
+    y_true: Sequence[Any], y_pred: Sequence[Any], labels: Sequence[Any] | None = None
+) -> np.ndarray:
     """Counts C[i, j] of samples of class labels[i] predicted as labels[j]."""
     t, p = np.asarray(y_true), np.asarray(y_pred)
     if t.shape != p.shape:
@@ -70,8 +78,7 @@ def per_class_f1(matrix: np.ndarray) -> np.ndarray:
 def per_class_recall(matrix: np.ndarray) -> np.ndarray:
     """Recall of each class (TP / class size); NaN for a class absent from the truth."""
     support = matrix.sum(axis=1).astype(float)
-    return np.divide(np.diag(matrix), support, out=np.full(len(support), np.nan),
-                     where=support > 0)
+    return np.divide(np.diag(matrix), support, out=np.full(len(support), np.nan), where=support > 0)
 
 
 def accuracy(y_true: Sequence[Any], y_pred: Sequence[Any]) -> float:
@@ -97,8 +104,9 @@ def unweighted_average_recall(y_true: Sequence[Any], y_pred: Sequence[Any]) -> f
     return float(np.nanmean(per_class_recall(confusion_matrix(y_true, y_pred))))
 
 
-def score(y_true: Sequence[Any], y_pred: Sequence[Any],
-          labels: Sequence[Any] | None = None) -> RecognitionScores:
+def score(
+    y_true: Sequence[Any], y_pred: Sequence[Any], labels: Sequence[Any] | None = None
+) -> RecognitionScores:
     """All metrics of pooled predictions; `labels` only fixes the confusion matrix's order."""
     t, p = np.asarray(y_true), np.asarray(y_pred)
     order = _labels(t, p, labels)
@@ -106,6 +114,10 @@ def score(y_true: Sequence[Any], y_pred: Sequence[Any],
     if missing:
         raise ValueError(f"labels {sorted(map(str, missing))} not in the given label list")
     return RecognitionScores(
-        acc=accuracy(t, p), f1=macro_f1(t, p), uf1=unweighted_f1(t, p),
-        uar=unweighted_average_recall(t, p), confusion=confusion_matrix(t, p, order),
-        labels=order)
+        acc=accuracy(t, p),
+        f1=macro_f1(t, p),
+        uf1=unweighted_f1(t, p),
+        uar=unweighted_average_recall(t, p),
+        confusion=confusion_matrix(t, p, order),
+        labels=order,
+    )

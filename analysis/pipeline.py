@@ -114,8 +114,11 @@ def _read_external(files: Sequence[str | Path], folders: list[Path]) -> list[Ann
     if not files:
         return []
     with open_session(folders[0]) as first:
-        fps = float(first.segment(first.segment_names()[0]).attrs["frame_rate"]) \
-            if first.segment_names() else None
+        fps = (
+            float(first.segment(first.segment_names()[0]).attrs["frame_rate"])
+            if first.segment_names()
+            else None
+        )
     return read_annotations([Path(f) for f in files], fps=fps)
 
 
@@ -137,17 +140,30 @@ def _frame_index(clip: Clip, frame_number: int | None) -> int | None:
     return i if i < len(clip.frame_numbers) and clip.frame_numbers[i] == frame_number else None
 
 
-def _analyse_clip(clip: Clip, annotations: list[Annotation], physio: Signals | None,
-                  eeg: Signals | None, options: AnalysisOptions, out: _Collected) -> None:
+def _analyse_clip(
+    clip: Clip,
+    annotations: list[Annotation],
+    physio: Signals | None,
+    eeg: Signals | None,
+    options: AnalysisOptions,
+    out: _Collected,
+) -> None:
     key = (clip.subject, clip.session, clip.trial)
     spotted = spot(clip.crops, clip.fps, options.spot, face=clip.face)
     kept = set(spotted)
     ecg = physio.channel("ECG") if physio is not None else None
     if ecg is not None and len(spotted):
         t_rel, hr = heart_rate_series(ecg, physio.rate)
-        kept = set(candidate_clip_filter(spotted, clip.fps, physio.times[0] + t_rel, hr,
-                                         clip_start=float(clip.times[0]),
-                                         clip_end=float(clip.times[-1])))
+        kept = set(
+            candidate_clip_filter(
+                spotted,
+                clip.fps,
+                physio.times[0] + t_rel,
+                hr,
+                clip_start=float(clip.times[0]),
+                clip_end=float(clip.times[-1]),
+            )
+        )
     out.rows += [_row(clip, s, s in kept) for s in spotted]
     out.candidates[key] = [Interval(s.onset, s.offset, s.kind) for s in spotted]
     out.filtered[key] = [Interval(s.onset, s.offset, s.kind) for s in spotted if s in kept]
@@ -165,13 +181,29 @@ def _analyse_clip(clip: Clip, annotations: list[Annotation], physio: Signals | N
 
 
 def _row(clip: Clip, s: SpottedInterval, kept: bool) -> SpotRow:
-    return SpotRow(clip.subject, clip.session, clip.trial, s.kind, int(clip.frame_numbers[s.onset]),
-                   int(clip.frame_numbers[s.apex]), int(clip.frame_numbers[s.offset]),
-                   round(float(s.score), 3), kept)
+    return SpotRow(
+        clip.subject,
+        clip.session,
+        clip.trial,
+        s.kind,
+        int(clip.frame_numbers[s.onset]),
+        int(clip.frame_numbers[s.apex]),
+        int(clip.frame_numbers[s.offset]),
+        round(float(s.score), 3),
+        kept,
+    )
 
 
-def _add_sample(clip: Clip, onset: int, apex: int, physio: Signals | None, eeg: Signals | None,
-                a: Annotation, options: AnalysisOptions, out: _Collected) -> None:
+def _add_sample(
+    clip: Clip,
+    onset: int,
+    apex: int,
+    physio: Signals | None,
+    eeg: Signals | None,
+    a: Annotation,
+    options: AnalysisOptions,
+    out: _Collected,
+) -> None:
     """One recognition sample per ME: its features in every modality."""
     apex_time = float(clip.times[apex])
     features = {"ME": flow_features(clip.crops[onset], clip.crops[apex])}
@@ -193,19 +225,29 @@ def _add_sample(clip: Clip, onset: int, apex: int, physio: Signals | None, eeg: 
     out.subjects.append(a.subject)
 
 
-def _concordance_clip(annotations: list[Annotation], physio: Signals | None,
-                      eeg: Signals | None) -> ClipData:
+def _concordance_clip(
+    annotations: list[Annotation], physio: Signals | None, eeg: Signals | None
+) -> ClipData:
     start = physio.times[0] if physio is not None else (eeg.times[0] if eeg is not None else 0.0)
-    mes = [MEInterval(a.onset_s - start, a.apex_s - start, a.offset_s - start)
-           for a in annotations
-           if a.kind == "micro" and None not in (a.onset_s, a.apex_s, a.offset_s)]
-    blockers = [(a.onset_s - start, a.offset_s - start) for a in annotations
-                if a.kind == "macro" and None not in (a.onset_s, a.offset_s)]
-    return ClipData(mes=mes, physio=physio.physio() if physio is not None else None,
-                    physio_rate=physio.rate if physio is not None else 1000.0,
-                    eeg=eeg.samples if eeg is not None else None,
-                    eeg_rate=eeg.rate if eeg is not None else 1000.0,
-                    eeg_labels=eeg.labels if eeg is not None else (), blockers=blockers)
+    mes = [
+        MEInterval(a.onset_s - start, a.apex_s - start, a.offset_s - start)
+        for a in annotations
+        if a.kind == "micro" and None not in (a.onset_s, a.apex_s, a.offset_s)
+    ]
+    blockers = [
+        (a.onset_s - start, a.offset_s - start)
+        for a in annotations
+        if a.kind == "macro" and None not in (a.onset_s, a.offset_s)
+    ]
+    return ClipData(
+        mes=mes,
+        physio=physio.physio() if physio is not None else None,
+        physio_rate=physio.rate if physio is not None else 1000.0,
+        eeg=eeg.samples if eeg is not None else None,
+        eeg_rate=eeg.rate if eeg is not None else 1000.0,
+        eeg_labels=eeg.labels if eeg is not None else (),
+        blockers=blockers,
+    )
 
 
 def spotting_summary(candidates: dict, filtered: dict, truths: dict) -> dict[str, float]:
@@ -227,18 +269,21 @@ def _recognition(collected: _Collected, options: AnalysisOptions) -> dict[str, A
     subjects = sorted(set(collected.subjects))
     if len(subjects) < 2:
         return {"skipped": f"leave-one-subject-out needs >= 2 subjects, have {len(subjects)}"}
-    features = {m: np.vstack(v) for m, v in collected.features.items()
-                if len(v) == len(collected.emotions)}
+    features = {
+        m: np.vstack(v) for m, v in collected.features.items() if len(v) == len(collected.emotions)
+    }
     result: dict[str, Any] = {"samples": len(collected.emotions), "subjects": subjects}
     for task in options.tasks:
-        loso = recognize(features, collected.emotions, collected.subjects, task,
-                         classifier=options.classifier)
+        loso = recognize(
+            features, collected.emotions, collected.subjects, task, classifier=options.classifier
+        )
         result[task] = loso.as_dict()
     return result
 
 
-def _write_outputs(out: Path, collected: _Collected, options: AnalysisOptions,
-                   n_sessions: int) -> dict[str, Any]:
+def _write_outputs(
+    out: Path, collected: _Collected, options: AnalysisOptions, n_sessions: int
+) -> dict[str, Any]:
     from analysis.report import write_report
 
     with (out / "spotting.csv").open("w", newline="") as fh:
@@ -251,8 +296,13 @@ def _write_outputs(out: Path, collected: _Collected, options: AnalysisOptions,
     (out / "recognition.json").write_text(json.dumps(recognition, indent=2, default=_plain))
     rows = concordance_table([c for c in collected.concordance if c.mes], options.epochs)
     write_concordance_csv(rows, out / "concordance.csv")
-    summary = {"sessions": n_sessions, "spotting": spotting, "recognition": recognition,
-               "concordance_rows": len(rows), "spotted": len(collected.rows)}
+    summary = {
+        "sessions": n_sessions,
+        "spotting": spotting,
+        "recognition": recognition,
+        "concordance_rows": len(rows),
+        "spotted": len(collected.rows),
+    }
     write_report(out, summary, rows, collected.rows)
     return summary
 

@@ -38,8 +38,9 @@ def downsample(x: np.ndarray, rate: float, target: float = TARGET_RATE) -> np.nd
         return np.asarray(x, dtype=np.float64)
     # padtype="line" continues the signal's trend at the edges: zero padding would make
     # edge transients on signals with a large level (EDA ~6 µS, SKT ~33 °C).
-    return ss.resample_poly(np.asarray(x, dtype=np.float64), ratio.numerator,
-                            ratio.denominator, axis=0, padtype="line")
+    return ss.resample_poly(
+        np.asarray(x, dtype=np.float64), ratio.numerator, ratio.denominator, axis=0, padtype="line"
+    )
 
 
 def detrend(x: np.ndarray) -> np.ndarray:
@@ -58,8 +59,9 @@ def lowpass(x: np.ndarray, rate: float, cutoff: float, order: int = FILTER_ORDER
     return ss.sosfiltfilt(sos, x, axis=0, padlen=padlen)
 
 
-def preprocess_signal(name: str, x: np.ndarray, rate: float,
-                      target: float = TARGET_RATE) -> np.ndarray:
+def preprocess_signal(
+    name: str, x: np.ndarray, rate: float, target: float = TARGET_RATE
+) -> np.ndarray:
     """Downsample, detrend (AC channels) and low-pass one named channel (see module table)."""
     if name not in LOWPASS_HZ:
         raise ValueError(f"unknown physiology channel {name!r}; expected one of {list(LOWPASS_HZ)}")
@@ -69,8 +71,12 @@ def preprocess_signal(name: str, x: np.ndarray, rate: float,
     return lowpass(y, target, LOWPASS_HZ[name])
 
 
-def preprocess_physio(signals: dict[str, np.ndarray], rate: float,
-                      target: float = TARGET_RATE) -> dict[str, np.ndarray]:
+def preprocess_physio(
+    signals: dict[str, np.ndarray], rate: float, target: float = TARGET_RATE
+) -> dict[str, np.ndarray]:
     """Preprocess every known channel of `signals` (name -> 1-D array); others are dropped."""
-    return {name: preprocess_signal(name, x, rate, target)
-            for name, x in signals.items() if name in LOWPASS_HZ}
+    return {
+        name: preprocess_signal(name, x, rate, target)
+        for name, x in signals.items()
+        if name in LOWPASS_HZ
+    }

@@ -34,8 +34,13 @@ SEVEN_CLASSES = ("happiness", "surprise", "sadness", "fear", "anger", "disgust",
 THREE_CLASSES = ("negative", "positive", "surprise")
 # MMME 3.5: the five negative-valence emotions form 'negative'.
 TO_THREE_CLASS = {
-    "happiness": "positive", "surprise": "surprise", "sadness": "negative",
-    "fear": "negative", "anger": "negative", "disgust": "negative", "contempt": "negative",
+    "happiness": "positive",
+    "surprise": "surprise",
+    "sadness": "negative",
+    "fear": "negative",
+    "anger": "negative",
+    "disgust": "negative",
+    "contempt": "negative",
 }
 CLASSIFIERS = ("svm_linear", "svm_rbf", "logreg")
 FUSED = "fused"
@@ -55,8 +60,9 @@ def make_classifier(kind: str = "svm_linear") -> Pipeline:
         model = LogisticRegression(C=1.0, class_weight="balanced", max_iter=1000)
     else:
         raise ValueError(f"classifier must be one of {CLASSIFIERS}, not {kind!r}")
-    return make_pipeline(SimpleImputer(strategy="mean", keep_empty_features=True),
-                         StandardScaler(), model)
+    return make_pipeline(
+        SimpleImputer(strategy="mean", keep_empty_features=True), StandardScaler(), model
+    )
 
 
 def task_labels(emotions: Sequence[str], task: str) -> tuple[np.ndarray, np.ndarray]:
@@ -86,8 +92,9 @@ class LosoResult:
         return {name: s.as_dict() for name, s in self.scores.items()}
 
 
-def _fit_predict(make: Callable[[], Pipeline], x_train: np.ndarray, y_train: np.ndarray,
-                 x_test: np.ndarray) -> np.ndarray:
+def _fit_predict(
+    make: Callable[[], Pipeline], x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray
+) -> np.ndarray:
     """Train and predict; a training set of a single class predicts that class."""
     classes = np.unique(y_train)
     if len(classes) == 1:  # SVC refuses one class; a small LOSO fold can have only one
@@ -95,8 +102,9 @@ def _fit_predict(make: Callable[[], Pipeline], x_train: np.ndarray, y_train: np.
     return make().fit(x_train, y_train).predict(x_test)
 
 
-def _inner_predictions(make: Callable[[], Pipeline], x: np.ndarray, y: np.ndarray,
-                       groups: np.ndarray, folds: int) -> np.ndarray:
+def _inner_predictions(
+    make: Callable[[], Pipeline], x: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int
+) -> np.ndarray:
     """Out-of-sample predictions of every training sample by grouped CV over subjects."""
     n_groups = len(np.unique(groups))
     if n_groups < 2:  # nothing to hold out: fall back to training-set predictions
@@ -107,9 +115,15 @@ def _inner_predictions(make: Callable[[], Pipeline], x: np.ndarray, y: np.ndarra
     return out
 
 
-def run_loso(features: Mapping[str, np.ndarray], labels: Sequence[Any],
-             subjects: Sequence[Any], *, classifier: str | Mapping[str, str] = "svm_linear",
-             inner_folds: int = 5, classes: Sequence[Any] | None = None) -> LosoResult:
+def run_loso(
+    features: Mapping[str, np.ndarray],
+    labels: Sequence[Any],
+    subjects: Sequence[Any],
+    *,
+    classifier: str | Mapping[str, str] = "svm_linear",
+    inner_folds: int = 5,
+    classes: Sequence[Any] | None = None,
+) -> LosoResult:
     """LOSO per modality, fused by weighted voting; scores of pooled predictions.
 
     features maps a modality name to its (n_samples, d) matrix, rows aligned with labels and
@@ -138,8 +152,10 @@ def run_loso(features: Mapping[str, np.ndarray], labels: Sequence[Any],
         test = groups == subject
         train = ~test
         fold = {m: _fit_predict(makers[m], x[train], y[train], x[test]) for m, x in xs.items()}
-        inner = [_inner_predictions(makers[m], x[train], y[train], groups[train], inner_folds)
-                 for m, x in xs.items()]
+        inner = [
+            _inner_predictions(makers[m], x[train], y[train], groups[train], inner_folds)
+            for m, x in xs.items()
+        ]
         weights = fit_weights(y[train], inner, order)
         fold_weights[subject.item() if hasattr(subject, "item") else subject] = weights
         fused[test] = weighted_vote(weights, [fold[m] for m in xs])
@@ -150,14 +166,23 @@ def run_loso(features: Mapping[str, np.ndarray], labels: Sequence[Any],
     return LosoResult(y, groups, preds, scores, fold_weights)
 
 
-def recognize(features: Mapping[str, np.ndarray], emotions: Sequence[str],
-              subjects: Sequence[Any], task: str = "3class",
-              classifier: str | Mapping[str, str] = "svm_linear",
-              inner_folds: int = 5) -> LosoResult:
+def recognize(
+    features: Mapping[str, np.ndarray],
+    emotions: Sequence[str],
+    subjects: Sequence[Any],
+    task: str = "3class",
+    classifier: str | Mapping[str, str] = "svm_linear",
+    inner_folds: int = 5,
+) -> LosoResult:
     """run_loso on the 3-class or 7-class labels of `emotions` (other labels dropped)."""
     y, mask = task_labels(emotions, task)
     classes = THREE_CLASSES if task == "3class" else SEVEN_CLASSES
     present = tuple(c for c in classes if c in set(y.tolist()))
-    return run_loso({m: np.asarray(x)[mask] for m, x in features.items()}, y,
-                    np.asarray(subjects)[mask], classifier=classifier,
-                    inner_folds=inner_folds, classes=present)
+    return run_loso(
+        {m: np.asarray(x)[mask] for m, x in features.items()},
+        y,
+        np.asarray(subjects)[mask],
+        classifier=classifier,
+        inner_folds=inner_folds,
+        classes=present,
+    )

@@ -61,20 +61,31 @@ def _confusion_plot(out: Path, task: str, fused: dict[str, Any]) -> str:
     return path.name
 
 
-def write_report(out: Path, summary: dict[str, Any], concordance: Sequence[Any],
-                 spotted: Sequence[Any]) -> Path:
+def write_report(
+    out: Path, summary: dict[str, Any], concordance: Sequence[Any], spotted: Sequence[Any]
+) -> Path:
     """Write report.html (and its PNG plots) into out."""
     spot = summary["spotting"]
     parts = [
         "<h1>melab analysis</h1>",
         f"<p>{summary['sessions']} session(s); {summary['spotted']} intervals spotted.</p>",
         "<h2>Spotting (MEGC rules: IoU &ge; 0.5, counts pooled over clips)</h2>",
-        _table(["", "precision", "recall", "F1", "TP", "FP", "FN"], [
-            [f"{kind}{' + CCF' if sfx else ''}", spot[f"{kind}_precision{sfx}"],
-             spot[f"{kind}_recall{sfx}"], spot[f"{kind}_f1{sfx}"], spot[f"{kind}_tp{sfx}"],
-             spot[f"{kind}_fp{sfx}"], spot[f"{kind}_fn{sfx}"]]
-            for sfx in ("", "_ccf") for kind in ("micro", "macro", "overall")
-        ]),
+        _table(
+            ["", "precision", "recall", "F1", "TP", "FP", "FN"],
+            [
+                [
+                    f"{kind}{' + CCF' if sfx else ''}",
+                    spot[f"{kind}_precision{sfx}"],
+                    spot[f"{kind}_recall{sfx}"],
+                    spot[f"{kind}_f1{sfx}"],
+                    spot[f"{kind}_tp{sfx}"],
+                    spot[f"{kind}_fp{sfx}"],
+                    spot[f"{kind}_fn{sfx}"],
+                ]
+                for sfx in ("", "_ccf")
+                for kind in ("micro", "macro", "overall")
+            ],
+        ),
     ]
     recognition = summary["recognition"]
     parts.append("<h2>Recognition (leave-one-subject-out)</h2>")
@@ -85,24 +96,38 @@ def write_report(out: Path, summary: dict[str, Any], concordance: Sequence[Any],
             continue
         scores = recognition[task]
         parts.append(f"<h3>{task}</h3>")
-        parts.append(_table(["modality", "Acc", "F1", "UF1", "UAR"], [
-            [m, s["acc"], s["f1"], s["uf1"], s["uar"]] for m, s in scores.items()
-        ]))
+        parts.append(
+            _table(
+                ["modality", "Acc", "F1", "UF1", "UAR"],
+                [[m, s["acc"], s["f1"], s["uf1"], s["uar"]] for m, s in scores.items()],
+            )
+        )
         parts.append(f'<img src="{_recognition_plot(out, task, scores)}">')
         if "fused" in scores:
             parts.append(f'<img src="{_confusion_plot(out, task, scores["fused"])}">')
     significant = [r for r in concordance if r.significance][:40]
     parts.append("<h2>Concordance (paired t-tests, before vs after each ME apex)</h2>")
-    parts.append(f"<p>{len(concordance)} tests, {len(significant)} shown (p &lt; 0.05); "
-                 "all in concordance.csv.</p>")
-    parts.append(_table(["feature", "epoch (s)", "before", "after", "t", "p", ""], [
-        [r.feature, r.epoch_s, r.mean_before, r.mean_after, r.t, r.p, r.significance]
-        for r in significant
-    ]))
-    style = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin:1em 0}"
-             "td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}")
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>melab analysis</title>"
-            f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")
+    parts.append(
+        f"<p>{len(concordance)} tests, {len(significant)} shown (p &lt; 0.05); "
+        "all in concordance.csv.</p>"
+    )
+    parts.append(
+        _table(
+            ["feature", "epoch (s)", "before", "after", "t", "p", ""],
+            [
+                [r.feature, r.epoch_s, r.mean_before, r.mean_after, r.t, r.p, r.significance]
+                for r in significant
+            ],
+        )
+    )
+    style = (
+        "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin:1em 0}"
+        "td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}"
+    )
+    page = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>melab analysis</title>"
+        f"<style>{style}</style></head><body>{''.join(parts)}</body></html>"
+    )
     path = out / "report.html"
     path.write_text(page, encoding="utf-8")
     return path

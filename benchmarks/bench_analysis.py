@@ -1,0 +1,234 @@
+"""Spotting speed: one recorded full-frame clip from disk to intervals, vs reading that file.
+
+A 60 s clip at 2040x1088, 150 fps (simulated face with micro- and macro-expressions, blinks
+and head motion, raw Bayer) is written with melab's SessionWriter into a temporary session
+on the disk under test. Then, in the same run, with the page cache dropped before each:
+
+- read: a plain sequential read of the segment file (16 MiB blocks), the disk's floor;
+- analysis: open the session, find the face on frame 0, read the face region of every
+  frame in blocks (HDF5 hyperslabs), Bayer 2x2 cells to grey at half resolution, resize to
+  128x128 (a reader thread), while analysis.spotting.Spotter computes the flows of the
+  blocks already read; then its candidates and intervals (onset/apex/offset);
+- read again.
+
+realtime_factor = clip seconds / analysis seconds (>= 1: spotting keeps up with recording);
+read_seconds is the faster of the plain reads before and after the analysis (on this VM the
+first read after a large write is often slowed by memory handed back to the host). The
+spotted intervals are also scored against the rendered ground truth (MEGC rules).
+The last line printed is JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import queue
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from analysis.evaluation import Interval, evaluate_spotting
+from analysis.face import FaceCrop, face_crop_raw, iter_crops
+from analysis.spotting import SpotParams, SpottedInterval, Spotter
+from drivers.base import CameraInfo, Frame
+from drivers.sim.face import EMOTIONS, Expression, FaceRenderer
+from recordings.metadata import SessionMetadata
+from recordings.reader import open_session
+from recordings.session_writer import SessionWriter
+
+WIDTH, HEIGHT, FPS = 2040, 1088, 150.0
+READ_BLOCK = 150  # frames per hyperslab read: 1 s of video, ~40 MB of face region
+
+
+def script(seconds: float, seed: int = 3) -> list[Expression]:
+    """Expressions every ~4 s: three micro-expressions for each macro one, emotions cycled."""
+    rng = np.random.default_rng(seed)
+    out: list[Expression] = []
+    t = 1.5
+    k = 0
+    while t < seconds - 4.0:
+        emotion = EMOTIONS[k % len(EMOTIONS)]
+        if k % 4 == 3:
+            length = float(rng.uniform(1.0, 2.5))
+            out.append(Expression(t, t + 0.35 * length, t + length, "macro", emotion))
+        else:
+            length = float(rng.uniform(0.2, 0.5))
+            out.append(Expression(t, t + 0.4 * length, t + length, "micro", emotion))
+        t = out[-1].offset + float(rng.uniform(2.0, 3.0))
+        k += 1
+    return out
+
+
+def record(folder: Path, seconds: float, exprs: list[Expression]) -> Path:
+    """Render and write the clip through a SessionWriter; returns the segment file."""
+    camera = CameraInfo("bench", "0", WIDTH, HEIGHT, "bayer_rg8", FPS)
+    renderer = FaceRenderer(WIDTH, HEIGHT, seed=5)
+    writer = SessionWriter(folder, SessionMetadata("bench"), [])
+    segment = writer.start_segment("trial001", camera)
+    for i in range(round(seconds * FPS)):
+        t = i / FPS
+        image = renderer.render(t, exprs)
+        segment.push_frame(Frame(image, i, t, t, 0), timeout=30.0)  # wait: nothing may drop
+    writer.stop_segment("trial001")
+    writer.close()
+    return folder / "video" / "trial001.h5"
+
+
+def drop_cache(path: Path) -> None:
+    """Evict a file from the page cache so the next read comes from the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def plain_read(path: Path) -> float:
+    """Seconds to read the whole file sequentially (16 MiB blocks, no HDF5)."""
+    drop_cache(path)
+    view = memoryview(bytearray(16 << 20))
+    start = time.perf_counter()
+    with path.open("rb", buffering=0) as fh:
+        while fh.readinto(view):
+            pass
+    return time.perf_counter() - start
+
+
+def _reader(frames: Any, fmt: str, face: FaceCrop, out: queue.Queue) -> None:
+    """Read and crop the clip in blocks into a queue; None ends it, an exception is passed on."""
+    try:
+        for block in iter_crops(frames, fmt, face, READ_BLOCK):
+            out.put(block)
+        out.put(None)
+    except BaseException as exc:  # the consumer re-raises it
+        out.put(exc)
+
+
+def analyse(folder: Path, params: SpotParams) -> tuple[list[SpottedInterval], dict[str, float]]:
+    """Session folder -> spotted intervals, with the time of each stage.
+
+    Reading and cropping run in a thread while the spotter computes flows on the blocks
+    already read (HDF5 reads and OpenCV release the GIL), so disk and CPU overlap.
+    """
+    drop_cache(folder / "video" / "trial001.h5")
+    t0 = time.perf_counter()
+    session = open_session(folder)
+    seg = session.segment("trial001")
+    fmt, fps = seg.pixel_format, float(seg.attrs["frame_rate"])
+    face = face_crop_raw(seg.frame(0), fmt)
+    t1 = time.perf_counter()
+    blocks: queue.Queue = queue.Queue(maxsize=8)
+    reader = threading.Thread(
+        target=_reader, args=(seg.file["frames"], fmt, face, blocks), daemon=True
+    )
+    reader.start()
+    spotter = Spotter(fps, params, face)
+    waited = 0.0
+    while True:
+        w0 = time.perf_counter()
+        block = blocks.get()
+        waited += time.perf_counter() - w0
+        if block is None:
+            break
+        if isinstance(block, BaseException):
+            raise block
+        spotter.push(block)
+    reader.join()
+    t2 = time.perf_counter()
+    spotted = spotter.finish()
+    t3 = time.perf_counter()
+    session.close()
+    return spotted, {
+        "detect_seconds": t1 - t0,
+        "read_and_flow_seconds": t2 - t1,
+        "waiting_for_disk_seconds": waited,
+        "finish_seconds": t3 - t2,
+    }
+
+
+def main() -> None:
+    """Record, read, analyse, read; print a summary and a JSON line."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--dir", type=Path, default=None, help="folder on the disk to test")
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--keep", action="store_true", help="keep the recorded session")
+    args = parser.parse_args()
+    cv2.setNumThreads(1)  # the spotter's share of a busy lab PC: one core (plus the reader)
+    base = args.dir or Path(__file__).resolve().parent / "out"
+    base.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="bench_analysis_", dir=base))
+    folder = tmp / "session"
+    exprs = script(args.seconds)
+    try:
+        t0 = time.perf_counter()
+        path = record(folder, args.seconds, exprs)
+        record_seconds = time.perf_counter() - t0
+        size = path.stat().st_size
+        first_read = plain_read(path)
+        spotted, stages = analyse(folder, SpotParams())
+        second_read = plain_read(path)  # the disk's speed drifts: bracket the analysis
+    finally:
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+    read_seconds = min(first_read, second_read)
+    analysis_seconds = (
+        stages["detect_seconds"] + stages["read_and_flow_seconds"] + stages["finish_seconds"]
+    )
+    truth = [Interval(round(e.onset * FPS), round(e.offset * FPS), e.kind) for e in exprs]
+    counts = evaluate_spotting(
+        {"clip": [(s.onset, s.offset, s.kind) for s in spotted]}, {"clip": truth}
+    )
+    result = {
+        "clip_seconds": args.seconds,
+        "frames": round(args.seconds * FPS),
+        "file_gb": size / 1e9,
+        "record_seconds": record_seconds,
+        "read_seconds": read_seconds,
+        "read_before_seconds": first_read,
+        "read_after_seconds": second_read,
+        "read_gbps": size / 1e9 / read_seconds,
+        "analysis_seconds": analysis_seconds,
+        **stages,
+        "realtime_factor": args.seconds / analysis_seconds,
+        "analysis_to_read_ratio": analysis_seconds / read_seconds,
+        "micro_truth": sum(e.kind == "micro" for e in exprs),
+        "macro_truth": sum(e.kind == "macro" for e in exprs),
+        "micro_f1": counts["micro"].f1,
+        "macro_f1": counts["macro"].f1,
+        "spotted": len(spotted),
+    }
+    print(f"clip {args.seconds:.0f} s, {result['frames']} frames, {result['file_gb']:.1f} GB")
+    print(
+        f"plain read        {read_seconds:6.1f} s ({result['read_gbps']:.2f} GB/s; "
+        f"before the analysis {first_read:.1f} s, after {second_read:.1f} s)"
+    )
+    print(
+        f"analysis          {analysis_seconds:6.1f} s = detect {stages['detect_seconds']:.1f}"
+        f" + read, crop and flow {stages['read_and_flow_seconds']:.1f}"
+        f" (waiting for the disk {stages['waiting_for_disk_seconds']:.1f})"
+        f" + candidates {stages['finish_seconds']:.1f}"
+    )
+    print(
+        f"realtime factor   {result['realtime_factor']:6.2f}   "
+        f"(analysis / plain read {result['analysis_to_read_ratio']:.2f})"
+    )
+    print(
+        f"spotting F1       micro {result['micro_f1']:.2f} ({result['micro_truth']} MEs), "
+        f"macro {result['macro_f1']:.2f} ({result['macro_truth']})"
+    )
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
