@@ -109,7 +109,7 @@ def test_replayed_session_re_records_the_same_samples_and_frames(simulated_sessi
             assert b.nominal_rate == a.nominal_rate and b.type == a.type
             np.testing.assert_array_equal(b.samples[:], a.samples[:])
             np.testing.assert_array_equal(b.times("device_time")[:], a.times("device_time")[:])
-            # Delivered at the recorded timing: receipt times keep their spacing (loaded CI: 0.25 s).
+            # Delivered at the recorded timing: receipt times keep their spacing (0.25 s slack).
             lag = b.times()[:] - a.times()[:]
             assert np.ptp(lag) < 0.25
         frames = [original.segment(n) for n in original.segment_names()]

@@ -328,9 +328,9 @@ def test_serial_box_reports_round_trips_of_events_only():
 @needs_socat
 def test_live_simulated_lab_recording_is_synchronized_to_its_ground_truth(tmp_path):
     from app.record import RecordOptions, record_simulated
+    from drivers.trigger import PROBE_CODE
     from recordings.ground_truth import read_ground_truth
     from recordings.metadata import SessionMetadata
-    from drivers.trigger import PROBE_CODE
 
     folder = tmp_path / "LIVE_s01"
     options = RecordOptions(folder, SessionMetadata("LIVE01"), duration=8.0, segment_length=3.0)
