@@ -427,12 +427,12 @@ def one_to_one(dev: np.ndarray, ref: np.ndarray, diff: np.ndarray
     return dev[order], ref[order]
 
 
-def coarse_pairs(edges: Edges, ref_t: np.ndarray, ref_code: np.ndarray, compatible: CodeTest,
-                 lag: float, tol: float) -> tuple[np.ndarray, np.ndarray]:
-    """Pair edges by host receipt time minus the lag (clock-free, so resets do not matter)."""
+def _pairs_by(dev_times: np.ndarray, edges: Edges, ref_times: np.ndarray, ref_code: np.ndarray,
+              compatible: CodeTest, tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """One-to-one nearest pairs of compatible codes between two timelines within tol."""
     devs, refs, diffs = [], [], []
     for dev, ref in _groups(edges, ref_code, compatible):
-        d, r, x = nearest_pairs(edges.host[dev] - lag, dev, ref_t[ref], ref, tol)
+        d, r, x = nearest_pairs(dev_times[dev], dev, ref_times[ref], ref, tol)
         devs.append(d)
         refs.append(r)
         diffs.append(x)
@@ -440,22 +440,18 @@ def coarse_pairs(edges: Edges, ref_t: np.ndarray, ref_code: np.ndarray, compatib
         z = np.zeros(0, np.int64)
         return z, z
     return one_to_one(np.concatenate(devs), np.concatenate(refs), np.concatenate(diffs))
+
+
+def coarse_pairs(edges: Edges, ref_t: np.ndarray, ref_code: np.ndarray, compatible: CodeTest,
+                 lag: float, tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """Pair edges by host receipt time minus the lag (clock-free, so resets do not matter)."""
+    return _pairs_by(edges.host - lag, edges, ref_t, ref_code, compatible, tol)
 
 
 def fine_pairs(edges: Edges, ref_t: np.ndarray, ref_code: np.ndarray, compatible: CodeTest,
                alpha: float, beta: float, tol: float) -> tuple[np.ndarray, np.ndarray]:
     """Pair edges by device time against the predicted device time of every box edge."""
-    devs, refs, diffs = [], [], []
-    mid = edges.mid
-    for dev, ref in _groups(edges, ref_code, compatible):
-        d, r, x = nearest_pairs(mid[dev], dev, alpha + beta * ref_t[ref], ref, tol)
-        devs.append(d)
-        refs.append(r)
-        diffs.append(x)
-    if not devs:
-        z = np.zeros(0, np.int64)
-        return z, z
-    return one_to_one(np.concatenate(devs), np.concatenate(refs), np.concatenate(diffs))
+    return _pairs_by(edges.mid, edges, alpha + beta * ref_t, ref_code, compatible, tol)
 
 
 def jump_splits(r: np.ndarray, y: np.ndarray, thresh: float, m: int = 3) -> list[int]:
