@@ -6,6 +6,7 @@ import collections
 import contextlib
 import datetime as dt
 import queue
+import shutil
 import threading
 import time
 from collections import defaultdict
@@ -397,8 +398,11 @@ class SessionWriter:
         self._reserve.release()
         for segment in active:
             segment.abandon()
-        with contextlib.suppress(Exception):  # the disk may really be full
-            self._write_pending(f, pending)
+        # Pending samples are written only while they leave most of the freed space for
+        # HDF5's last metadata: a clean close matters more than the last half second.
+        if _pending_bytes(pending) < shutil.disk_usage(self.folder).free // 4:
+            with contextlib.suppress(Exception):
+                self._write_pending(f, pending)
         event = Event(self._clock(), "error", payload={"message": str(self._health.error)})
         with contextlib.suppress(Exception):
             append_rows(f["events"], events_to_rows([event]))
@@ -490,3 +494,11 @@ class SessionWriter:
                 file = row["file"].decode() if isinstance(row["file"], bytes) else row["file"]
                 if name not in video:
                     video[name] = h5py.ExternalLink(file, "/")
+
+
+def _pending_bytes(pending: dict[str, list[Any]]) -> int:
+    """Bytes the queued stream chunks would take on disk (samples + two timestamps)."""
+    return sum(
+        np.asarray(c.samples).size * 4 + 16 * len(c)
+        for key, items in pending.items() if key.startswith("chunk:") for c in items
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import signal
 import subprocess
@@ -127,22 +128,24 @@ def small_filesystem(tmp_path):
 
 
 def test_real_full_filesystem(small_filesystem):
-    # The writer's space reserve (released on ENOSPC) lets every file close cleanly.
+    # The writer's space reserve (released on ENOSPC) lets every file close cleanly; the
+    # recording runs in its own process, whose exit code shows any crash on the full disk.
     folder = small_filesystem / "full"
-    writer, pushed, error = _record_until_full(folder, reserve_bytes=256 << 10)
-    assert "disk full" in str(error)
-    with pytest.raises(DiskFullError):
-        writer.close()
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), str(HERE.parent)]))
+    done = subprocess.run([sys.executable, str(HERE / "fill_disk_writer.py"), str(folder)],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert "disk full" in result["error"] and "disk full" in result["close_error"]
     assert not (folder / ".melab-reserve").exists()
     with open_session(folder) as s:
         assert s.closed_cleanly and not s.complete
         seg = s.segment("trial001")
         assert seg.closed_cleanly
         # Frames queued but not yet written when the disk filled are the only ones missing.
-        assert pushed - 260 <= seg.n_frames <= pushed
+        assert result["pushed"] - 260 <= seg.n_frames <= result["pushed"]
         np.testing.assert_array_equal(seg.frame(seg.n_frames - 1), frame_image(seg.n_frames - 1))
         assert [e.kind for e in s.events] == ["error"]
     # A new session on the full disk is refused up front and leaves nothing behind.
-    with pytest.raises(DiskFullError, match="disk full"):
-        SessionWriter(small_filesystem / "next", SessionMetadata("P01"), [EEG])
+    assert "disk full" in result["next_error"]
     assert not (small_filesystem / "next").exists()
