@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,9 @@ class AnalysisOptions:
     epochs: tuple[float, ...] = (3.0, 5.0, 10.0, 15.0)
     classifier: str = "svm_linear"
     tasks: tuple[str, ...] = ("3class", "7class")
+    # z-score every feature within each participant before leave-one-subject-out: people
+    # differ far more in baseline heart rate, conductance or EEG power than emotions move them.
+    subject_normalise: bool = True
 
 
 @dataclass
@@ -272,7 +276,10 @@ def _recognition(collected: _Collected, options: AnalysisOptions) -> dict[str, A
     features = {
         m: np.vstack(v) for m, v in collected.features.items() if len(v) == len(collected.emotions)
     }
-    result: dict[str, Any] = {"samples": len(collected.emotions), "subjects": subjects}
+    if options.subject_normalise:
+        features = {m: normalise_per_subject(x, collected.subjects) for m, x in features.items()}
+    result: dict[str, Any] = {"samples": len(collected.emotions), "subjects": subjects,
+                              "subject_normalised": options.subject_normalise}
     for task in options.tasks:
         loso = recognize(
             features, collected.emotions, collected.subjects, task, classifier=options.classifier
@@ -292,6 +299,12 @@ def _write_outputs(
         writer.writerows([list(vars(r).values()) for r in collected.rows])
     spotting = spotting_summary(collected.candidates, collected.filtered, collected.truths)
     (out / "spotting_summary.json").write_text(json.dumps(spotting, indent=2))
+    if collected.emotions:
+        np.savez_compressed(
+            out / "features.npz", emotions=np.array(collected.emotions),
+            subjects=np.array(collected.subjects),
+            **{m: np.vstack(v) for m, v in collected.features.items()},
+        )
     recognition = _recognition(collected, options)
     (out / "recognition.json").write_text(json.dumps(recognition, indent=2, default=_plain))
     rows = concordance_table([c for c in collected.concordance if c.mes], options.epochs)
@@ -313,3 +326,18 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     raise TypeError(f"not JSON serializable: {type(value)}")
+
+
+def normalise_per_subject(x: np.ndarray, subjects: Sequence[str]) -> np.ndarray:
+    """Each feature z-scored within each subject (NaN-aware; constant features become 0)."""
+    out = np.array(x, dtype=float)
+    ids = np.asarray(subjects)
+    for subject in np.unique(ids):
+        rows = ids == subject
+        block = out[rows]
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns stay NaN
+            mean = np.nanmean(block, axis=0)
+            sd = np.nanstd(block, axis=0)
+        out[rows] = (block - mean) / np.where(sd > 0, sd, 1.0)
+    return out

@@ -64,3 +64,16 @@ def test_recognition_reports_every_modality_and_the_fusion(results):
 def test_simulate_dataset_refuses_a_folder_with_sessions(dataset, capsys):
     assert main(["simulate-dataset", "--participants", "1", "--out", str(dataset)]) == 2
     assert "not empty" in capsys.readouterr().err
+
+
+def test_features_are_normalised_within_each_subject():
+    import numpy as np
+
+    from analysis.pipeline import normalise_per_subject
+
+    x = np.array([[1.0, 5.0, np.nan], [3.0, 5.0, 2.0], [10.0, 0.0, 4.0], [30.0, 2.0, 8.0]])
+    out = normalise_per_subject(x, ["a", "a", "b", "b"])
+    np.testing.assert_allclose(out[:2, 0], [-1.0, 1.0])  # (1, 3): mean 2, sd 1
+    np.testing.assert_allclose(out[2:, 0], [-1.0, 1.0])  # (10, 30): mean 20, sd 10
+    np.testing.assert_array_equal(out[:2, 1], [0.0, 0.0])  # constant within a subject
+    assert np.isnan(out[0, 2]) and out[1, 2] == 0.0
