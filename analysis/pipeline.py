@@ -173,7 +173,9 @@ def _analyse_clip(
     out.filtered[key] = [Interval(s.onset, s.offset, s.kind) for s in spotted if s in kept]
     truths = out.truths.setdefault(key, [])
     for a in annotations:
-        if a.trial != clip.trial:
+        # Simulation ground truth counts camera frames over the whole session, so it belongs
+        # to whichever clip holds its frames; coders' files name their clip (trial).
+        if a.coder != "ground_truth" and a.trial != clip.trial:
             continue
         onset, offset = _frame_index(clip, a.onset_frame), _frame_index(clip, a.offset_frame)
         if onset is None or offset is None:
