@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from drivers.trigger import PROBE_CODE, SYNC_CODE
+from drivers.trigger import CAMERA_LINE, PROBE_CODE, SYNC_CODE
 from protocols.clipcheck import probe_clip
 from protocols.loader import Library
 from protocols.model import EMOTIONS, NEUTRAL, SEGMENT_MODES, Protocol
@@ -12,7 +12,6 @@ from protocols.order import order_is_feasible
 from protocols.problems import Problem
 from protocols.source import TomlSource
 
-CAMERA_LINE_BIT = 128  # line 8 feeds the camera GPI: codes with it set reach the camera
 DURATION_TOLERANCE_S = 0.5
 
 
@@ -244,7 +243,7 @@ def check_codes(protocol: Protocol, source: TomlSource) -> list[Problem]:
                 path, f"{name} = {PROBE_CODE} is reserved for the recorder's clock probes"))
         elif not 0 <= code <= 254:
             problems.append(source.problem(path, f"{name} = {code} is outside 0..254"))
-        elif code & CAMERA_LINE_BIT:
+        elif code & CAMERA_LINE:
             problems.append(source.problem(
                 path, f"{name} = {code} sets line 8, which reaches the camera's sync input; "
                       "keep event codes in 1..127", severity="warning"))

@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING, Any
 import h5py
 import numpy as np
 
+from drivers.trigger import CAMERA_LINE
 from recordings.errors import SessionError
 from recordings.layout import SESSION_FILE, STRING, VIDEO_DIR
 from recordings.reader import Session, open_session
 from recordings.sync_edges import (
-    CAMERA_LINE_MASK,
     TRIGGER_CHANNELS,
     Edges,
     box_log,
@@ -279,7 +279,7 @@ def _camera(session: Session, ref_t: np.ndarray | None, ref_code: np.ndarray | N
     elif ref_t is None or ref_code is None:
         warning = "GPI edges found but no trigger-box log to match them to"
     else:
-        fit = fit_trigger(edges, ref_t, ref_code, line_mask(CAMERA_LINE_MASK), device, host,
+        fit = fit_trigger(edges, ref_t, ref_code, line_mask(CAMERA_LINE), device, host,
                           runs, 1.0 / fps, pulse_width=pulse_width)
         fits = list(fit.segments)
         _apply(fits, device, out)

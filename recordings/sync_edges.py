@@ -14,14 +14,14 @@ from dataclasses import dataclass
 import h5py
 import numpy as np
 
+from drivers.trigger import SYNC_CODE
+
 # Labels of the channel that carries the trigger box's 8-bit code (case-insensitive):
 # SynAmps/Curry "TRIGGER", MP160 digital inputs "DIGITAL".
 TRIGGER_CHANNELS = ("TRIGGER", "DIGITAL", "TRIG")
-SYNC_CODE = 255
-# The camera's GPI input is wired to trigger-box line 8 (docs/trigger-protocol.md), so a
-# camera sees exactly the box edges whose code has bit 7 set: the sync train (255) and
+# The camera's GPI input is wired to trigger-box line 8 (CAMERA_LINE, docs/trigger-protocol.md),
+# so a camera sees exactly the box edges whose code has bit 7 set: the sync train (255) and
 # event codes 128..254 (melab keeps its own codes in 1..127).
-CAMERA_LINE_MASK = 0x80
 # An edge interval may span at most this many nominal periods (one missing sample or
 # dropped frame); wider intervals say too little and are dropped.
 MAX_INTERVAL_PERIODS = 2.5

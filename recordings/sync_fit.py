@@ -19,7 +19,8 @@ from scipy.optimize import linprog
 from scipy.spatial import ConvexHull, HalfspaceIntersection, QhullError
 from scipy.stats import theilslopes
 
-from recordings.sync_edges import SYNC_CODE, BoxLog, Edges
+from drivers.trigger import SYNC_CODE
+from recordings.sync_edges import BoxLog, Edges
 
 MAX_DRIFT = 3e-4  # |rate - 1| allowed for any clock (crystals: ±100 ppm; 3x margin)
 RESET_JUMP_S = 0.5  # a device-time jump this much beyond elapsed host time is a clock reset

@@ -20,12 +20,12 @@ from drivers.sim.eeg import EEG_LABELS_64, simulate_eeg
 from drivers.sim.face import DEFAULT_INTENSITY, Expression, FaceRenderer
 from drivers.sim.physio import PHYSIO_LABELS, PHYSIO_UNITS, simulate_physio, trigger_channel
 from drivers.sim.scenario import make_scenario
+from drivers.trigger import CAMERA_LINE
 from recordings.ground_truth import write_ground_truth
 from recordings.metadata import SessionMetadata, TrialRecord
 from recordings.session_writer import SessionWriter
 
 T0 = 1000.0  # session clock at the simulation's physical time 0
-CAMERA_SYNC_BIT = 0x80
 
 
 @dataclass
@@ -96,7 +96,7 @@ def write_participant(folder: Path, participant: str, seed: int, cfg: DatasetCon
         for n in range(first, last):
             t = n / cfg.fps
             now = [e for e in active if e.onset <= t <= e.offset]
-            gpi = int(trigger_channel(edge_t, edge_code & CAMERA_SYNC_BIT, np.array([t]),
+            gpi = int(trigger_channel(edge_t, edge_code & CAMERA_LINE, np.array([t]),
                                       scenario.pulse_width)[0] > 0)
             segment.push_frame(Frame(renderer.render(t, now), n + 1, T0 + t, T0 + t + 0.005,
                                      gpi), timeout=30.0)

@@ -28,9 +28,7 @@ from drivers.sim.physio import PHYSIO_LABELS, PHYSIO_UNITS, simulate_physio
 from drivers.sim.ptypair import PtyPair
 from drivers.sim.scenario import Scenario, make_scenario
 from drivers.sim_trigger_box import Edge, SimTriggerBox
-from drivers.trigger import SerialTriggerBox
-
-CAMERA_SYNC_BIT = 0x80  # trigger-box line 8 feeds the camera's GPI (docs/trigger-protocol.md)
+from drivers.trigger import CAMERA_LINE, SerialTriggerBox
 
 
 @dataclass
@@ -294,7 +292,7 @@ class SimCamera:
         if ready > now:
             time.sleep(ready - now)
         image = self._renderer.render(t_exposure, self.active(t_exposure))
-        gpi = int(self._lab.level_at(np.array([t_exposure]), CAMERA_SYNC_BIT)[0] > 0)
+        gpi = int(self._lab.level_at(np.array([t_exposure]), CAMERA_LINE)[0] > 0)
         frame = Frame(image, self._next + 1, float(self._clock.device_time(t_exposure)),
                       local_clock(), gpi)
         self._next += 1

@@ -39,13 +39,12 @@ import numpy as np
 from drivers.base import CameraInfo, Chunk, ClockOffset, Frame, StreamInfo
 from drivers.sim.clocks import DeviceClock
 from drivers.sim.scenario import make_scenario
-from drivers.trigger import PROBE_CODE, SYNC_CODE
+from drivers.trigger import CAMERA_LINE, PROBE_CODE, SYNC_CODE
 from recordings.ground_truth import write_ground_truth
 from recordings.metadata import SessionMetadata
 from recordings.recorder import PROBE_INTERVAL_S, SYNC_PERIOD_S, TRIGGER_STREAM
 from recordings.session_writer import SessionWriter
 
-CAMERA_LINE = 0x80
 ROLES = ("eeg", "physio", "camera", "trigger")
 
 
