@@ -336,6 +336,9 @@ def hr_slope_at(times: np.ndarray, t: np.ndarray, hr: np.ndarray) -> np.ndarray:
     return np.interp(np.asarray(times, dtype=np.float64), t, slope)
 
 
-def mean_hr_slope(t: np.ndarray, hr: np.ndarray) -> float:
-    """Clip mean of the heart-rate slope (bpm/s), Mean_HR_slope of MMME eq. 12."""
-    return float(np.nanmean(np.gradient(hr, t)))
+def mean_hr_slope(t: np.ndarray, hr: np.ndarray, start: float | None = None,
+                  end: float | None = None) -> float:
+    """Clip mean of the heart-rate slope (bpm/s) over [start, end], Mean_HR_slope of eq. 12."""
+    slope = np.gradient(hr, t)
+    inside = (t >= (t[0] if start is None else start)) & (t <= (t[-1] if end is None else end))
+    return float(np.nanmean(slope[inside] if inside.any() else slope))

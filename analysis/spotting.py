@@ -45,6 +45,7 @@ import numpy as np
 from scipy.signal import find_peaks
 
 from analysis.face import FaceCrop, default_eye_boxes
+from analysis.features_physio import hr_slope_at, mean_hr_slope
 from analysis.flow import FlowEngine
 
 KINDS = ("micro", "macro")
@@ -452,11 +453,6 @@ def spot(
     return spotter.finish()
 
 
-def hr_slope(hr_times: np.ndarray, hr: np.ndarray) -> np.ndarray:
-    """Heart-rate slope (bpm/s) at each sample of the series (times, hr)."""
-    return np.gradient(np.asarray(hr, float), np.asarray(hr_times, float))
-
-
 def candidate_clip_filter(
     intervals: Sequence[SpottedInterval],
     fps: float,
@@ -471,19 +467,11 @@ def candidate_clip_filter(
     hr_times are on the same clock as clip_start (the time of the clip's frame 0); the mean
     slope is over the HR samples within the clip. Kinds not listed pass unfiltered.
     """
-    times = np.asarray(hr_times, float)
-    if times.size < 2 or times.size != np.asarray(hr).size:
+    times, rate = np.asarray(hr_times, float), np.asarray(hr, float)
+    if times.size < 2 or times.size != rate.size:
         raise ValueError("need at least two heart-rate samples, as many times as values")
-    slope = hr_slope(times, hr)
-    end = clip_end if clip_end is not None else times[-1]
-    inside = (times >= clip_start) & (times <= end)
-    mean_slope = float(slope[inside].mean()) if inside.any() else float(slope.mean())
-    out = []
-    for iv in intervals:
-        if iv.kind not in kinds:
-            out.append(iv)
-            continue
-        v = float(np.interp(clip_start + iv.apex / fps, times, slope))
-        if v > mean_slope:
-            out.append(iv)
-    return out
+    mean_slope = mean_hr_slope(times, rate, clip_start, clip_end)
+    apexes = clip_start + np.array([iv.apex for iv in intervals], float) / fps
+    slopes = hr_slope_at(apexes, times, rate)
+    return [iv for iv, v in zip(intervals, slopes, strict=True)
+            if iv.kind not in kinds or v > mean_slope]

@@ -7,12 +7,12 @@ import pytest
 
 from analysis.evaluation import Interval, evaluate_spotting
 from analysis.face import FaceCrop, crop_frames, face_crop_raw
+from analysis.features_physio import hr_slope_at
 from analysis.spotting import (
     SpotParams,
     SpottedInterval,
     Spotter,
     candidate_clip_filter,
-    hr_slope,
     spot,
 )
 from drivers.sim.face import Expression, FaceRenderer
@@ -140,7 +140,7 @@ def _hr() -> tuple[np.ndarray, np.ndarray]:
 
 def test_hr_slope() -> None:
     t, hr = _hr()
-    slope = hr_slope(t, hr)
+    slope = hr_slope_at(t, t, hr)
     assert slope[30] == pytest.approx(5.0) and slope[70] == pytest.approx(-5.0)
     assert slope[100] == pytest.approx(0.0)
 
