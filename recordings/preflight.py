@@ -104,8 +104,3 @@ def check_disk_space(folder: str | Path, plan: RecordingPlan, force: bool = Fals
         )
     return check
 
-
-def recording_time_left(folder: str | Path, bytes_per_second: float) -> float:
-    """Seconds of recording the free space still holds at the given data rate."""
-    free = shutil.disk_usage(Path(folder)).free
-    return free / bytes_per_second if bytes_per_second > 0 else float("inf")
