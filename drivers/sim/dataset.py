@@ -19,7 +19,7 @@ from drivers.base import CameraInfo, Chunk, Frame, StreamInfo
 from drivers.sim.eeg import EEG_LABELS_64, simulate_eeg
 from drivers.sim.face import DEFAULT_INTENSITY, Expression, FaceRenderer
 from drivers.sim.physio import PHYSIO_LABELS, PHYSIO_UNITS, simulate_physio, trigger_channel
-from drivers.sim.scenario import make_scenario
+from drivers.sim.scenario import expressions_on_camera, make_scenario
 from drivers.trigger import CAMERA_LINE
 from recordings.ground_truth import write_ground_truth
 from recordings.metadata import SessionMetadata, TrialRecord
@@ -118,12 +118,13 @@ def write_participant(folder: Path, participant: str, seed: int, cfg: DatasetCon
 
 def ground_truth(scenario: dict[str, Any], cfg: DatasetConfig) -> dict[str, Any]:
     """The simulation's ground truth in the layout of drivers.sim.lab (frames 1-based)."""
-    for expression in scenario["expressions"]:
-        for point in ("onset", "apex", "offset"):
-            expression[f"{point}_frame"] = round(expression[point] * cfg.fps) + 1
-            expression[f"{point}_session_time"] = T0 + expression[point]
-    return {"t0": T0, "scenario": scenario, "camera": {"fps": cfg.fps, "width": cfg.width,
-            "height": cfg.height}, "clocks": {}, "offline": True}
+    return {
+        "t0": T0,
+        "scenario": expressions_on_camera(scenario, cfg.fps, T0),
+        "camera": {"fps": cfg.fps, "width": cfg.width, "height": cfg.height},
+        "clocks": {},
+        "offline": True,
+    }
 
 
 def write_dataset(out: str | Path, cfg: DatasetConfig, progress: Any = None) -> list[Path]:

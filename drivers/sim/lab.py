@@ -26,7 +26,7 @@ from drivers.sim.eeg import EEG_LABELS_64, simulate_eeg
 from drivers.sim.face import Expression, FaceRenderer
 from drivers.sim.physio import PHYSIO_LABELS, PHYSIO_UNITS, simulate_physio
 from drivers.sim.ptypair import PtyPair
-from drivers.sim.scenario import Scenario, make_scenario
+from drivers.sim.scenario import Scenario, expressions_on_camera, make_scenario
 from drivers.sim_trigger_box import Edge, SimTriggerBox
 from drivers.trigger import CAMERA_LINE, SerialTriggerBox
 
@@ -211,11 +211,7 @@ class SimulatedLab:
     def ground_truth(self) -> dict[str, Any]:
         """Everything a scorer needs: scenario, clocks, edges, frame timing (session clock)."""
         cfg = self.config
-        scenario = self.scenario.to_dict()
-        for expression in scenario["expressions"]:
-            for point in ("onset", "apex", "offset"):  # camera frame numbers (1-based)
-                expression[f"{point}_frame"] = round(expression[point] * cfg.fps) + 1
-                expression[f"{point}_session_time"] = self.t0 + expression[point]
+        scenario = expressions_on_camera(self.scenario.to_dict(), cfg.fps, self.t0)
         return {
             "t0": self.t0,
             "scenario": scenario,

@@ -245,3 +245,13 @@ def make_scenario(seed: int, duration: float = 600.0, trials: int | None = None,
     triggers = schedule_pulses(markers, duration, sync_period, pulse_width)
     return Scenario(seed, float(duration), episodes, expressions, markers, triggers,
                     sync_period, pulse_width)
+
+
+def expressions_on_camera(scenario: dict[str, Any], fps: float, t0: float) -> dict[str, Any]:
+    """Add each expression's camera frame numbers (1-based, frame n exposed at (n-1)/fps) and
+    session-clock times (t0 + physical time) to a scenario's to_dict(); returns it."""
+    for expression in scenario["expressions"]:
+        for point in ("onset", "apex", "offset"):
+            expression[f"{point}_frame"] = round(expression[point] * fps) + 1
+            expression[f"{point}_session_time"] = t0 + expression[point]
+    return scenario
