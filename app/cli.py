@@ -76,6 +76,19 @@ def _cmd_protocol_check(args: argparse.Namespace) -> int:
     return check_command(args.file, args.stimuli)
 
 
+def add_rig_arguments(parser: argparse.ArgumentParser) -> None:
+    """The devices of a session: the real rig by name, or the simulated lab and its camera."""
+    parser.add_argument("--simulate", action="store_true", help="record the simulated lab")
+    parser.add_argument("--camera", help="ximea[:SERIAL] | opencv:INDEX | file:PATH")
+    parser.add_argument("--eeg", help="LSL stream name of the EEG (e.g. the Curry output)")
+    parser.add_argument("--physio", help="LSL stream name of the peripheral physiology")
+    parser.add_argument("--trigger", help="serial:PORT (e.g. serial:/dev/ttyUSB0)")
+    parser.add_argument("--seed", type=int, default=1, help="simulation seed")
+    parser.add_argument("--size", default="640x480",
+                        help="simulated camera WIDTHxHEIGHT (up to 2040x1088)")
+    parser.add_argument("--fps", type=float, default=150.0, help="simulated camera frame rate")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every melab subcommand."""
     parser = argparse.ArgumentParser(
@@ -104,11 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
         "segments. Real rig: --camera ximea[:SERIAL]|opencv:INDEX|file:PATH --eeg LSL_NAME "
         "--physio LSL_NAME --trigger serial:PORT. Simulated lab: --simulate.",
     )
-    record.add_argument("--simulate", action="store_true", help="record the simulated lab")
-    record.add_argument("--camera", help="ximea[:SERIAL] | opencv:INDEX | file:PATH | sim")
-    record.add_argument("--eeg", help="LSL stream name of the EEG (e.g. the Curry output)")
-    record.add_argument("--physio", help="LSL stream name of the peripheral physiology")
-    record.add_argument("--trigger", help="serial:PORT (e.g. serial:/dev/ttyUSB0) | sim")
+    add_rig_arguments(record)
     record.add_argument("--replay", metavar="SESSION",
                         help="play a recorded session back as the lab and record it again")
     record.add_argument("--duration", type=float, default=0.0,
@@ -122,10 +131,6 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds of camera frames per segment file")
     record.add_argument("--lz4", action="store_true", help="compress frames with LZ4")
     record.add_argument("--force", action="store_true", help="start even if the disk is short")
-    record.add_argument("--seed", type=int, default=1, help="simulation seed")
-    record.add_argument("--size", default="640x480",
-                        help="simulated camera WIDTHxHEIGHT (up to 2040x1088)")
-    record.add_argument("--fps", type=float, default=150.0, help="simulated camera frame rate")
     record.set_defaults(func=_cmd_record)
 
     add_analysis_commands(sub)
@@ -146,18 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Session set-up, device panel, live views, protocol control and analysis. "
         "Real rig: --camera ximea[:SERIAL]|opencv:INDEX|file:PATH --eeg LSL_NAME --physio "
         "LSL_NAME --trigger serial:PORT. Simulated lab: --simulate.")
-    gui.add_argument("--simulate", action="store_true", help="record the simulated lab")
-    gui.add_argument("--camera", help="ximea[:SERIAL] | opencv:INDEX | file:PATH")
-    gui.add_argument("--eeg", help="LSL stream name of the EEG")
-    gui.add_argument("--physio", help="LSL stream name of the peripheral physiology")
-    gui.add_argument("--trigger", help="serial:PORT (e.g. serial:/dev/ttyUSB0)")
+    add_rig_arguments(gui)
     gui.add_argument("--protocol", default="cmrr", help="protocol file or name (cmrr, demo)")
     gui.add_argument("--stimuli", metavar="DIR", help="stimulus folder (overrides the protocol's)")
     gui.add_argument("--out", default="sessions", help="folder that receives sessions")
     gui.add_argument("--participant", default="", help="participant ID to fill in")
-    gui.add_argument("--seed", type=int, default=1, help="simulation seed")
-    gui.add_argument("--size", default="640x480", help="simulated camera WIDTHxHEIGHT")
-    gui.add_argument("--fps", type=float, default=150.0, help="simulated camera frame rate")
     gui.set_defaults(func=_cmd_gui)
 
     protocol = sub.add_parser("protocol", help="work with protocol files")

@@ -210,26 +210,10 @@ def record_from_args(args: argparse.Namespace) -> Path:
         width, height = parse_size(args.size)
         record_simulated(options, args.seed, width, height, args.fps)
     else:
-        streams: dict[str, ContinuousStream] = {}
-        from drivers.lsl import LslInlet
+        from app.console_rig import real_rig
 
-        if args.eeg:
-            streams["eeg"] = LslInlet(name=args.eeg)
-        if args.physio:
-            streams["physio"] = LslInlet(name=args.physio)
-        camera = camera_from_spec(args.camera) if args.camera else None
-        trigger = None
-        if args.trigger:
-            kind, _, port = args.trigger.partition(":")
-            if kind != "serial" or not port:
-                raise ValueError(f"trigger {args.trigger!r} must be serial:PORT")
-            from drivers.trigger import SerialTriggerBox
-
-            trigger = SerialTriggerBox(port)
-        if not streams and camera is None:
-            raise ValueError("nothing to record: give --camera, --eeg and/or --physio, "
-                             "or --simulate")
-        run_recording(options, streams, camera, trigger)
+        rig = real_rig(args.camera, args.eeg, args.physio, args.trigger)
+        run_recording(options, rig.streams, rig.camera, rig.trigger)
     with open_session(folder) as session:
         print(format_summary(summarize(session)))
     return folder
