@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from analysis.annotations import Annotation, annotations_from_ground_truth, load_annotations
-from analysis.face import FaceCrop, crop_frames, face_crop_raw
+from analysis.face import FaceCrop, face_crop_raw, iter_crops
 from recordings.ground_truth import read_ground_truth
 from recordings.reader import Session, StreamView
 
-BLOCK_FRAMES = 300  # frames read and cropped at a time: bounded memory at full resolution
+BLOCK_FRAMES = 300  # frames cropped at a time: bounded memory at full resolution
 PHYSIO_CHANNELS = ("ECG", "EDA", "RSP", "SKT", "PPG")
 
 
@@ -58,12 +58,10 @@ def iter_clips(session: Session) -> Iterator[Clip]:
         if seg.n_frames < 2:
             continue
         face = face_crop_raw(seg.frame(0), seg.pixel_format)
-        crops = np.concatenate(
-            [
-                crop_frames(seg.frames(start, start + BLOCK_FRAMES), seg.pixel_format, face)
-                for start in range(0, seg.n_frames, BLOCK_FRAMES)
-            ]
-        )
+        # Only the face region of each stored frame is read (h5py hyperslab), not whole frames.
+        stored = seg.file["frames"]
+        crops = np.concatenate(list(iter_crops(stored, seg.pixel_format, face, BLOCK_FRAMES)))
+        crops = crops[: seg.n_frames]  # a crashed segment may hold unwritten frames past this
         column = "session_time" if "session_time" in seg.file else "host_time"
         yield Clip(
             subject=meta.participant,
