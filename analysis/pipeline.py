@@ -318,7 +318,7 @@ def _write_outputs(
         "concordance_rows": len(rows),
         "spotted": len(collected.rows),
     }
-    write_report(out, summary, rows, collected.rows)
+    write_report(out, summary, rows)
     return summary
 
 

@@ -27,6 +27,14 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _save(fig: Any, path: Path) -> str:
+    """Write a figure as PNG, free it, and return the file name for the page."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path.name
+
+
 def _recognition_plot(out: Path, task: str, scores: dict[str, Any]) -> str:
     names = list(scores)
     fig, ax = plt.subplots(figsize=(6, 3))
@@ -34,11 +42,7 @@ def _recognition_plot(out: Path, task: str, scores: dict[str, Any]) -> str:
     ax.set_ylabel("UF1")
     ax.set_ylim(0, 1)
     ax.set_title(f"{task}: UF1 per modality (LOSO)")
-    fig.tight_layout()
-    path = out / f"recognition_{task}.png"
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path.name
+    return _save(fig, out / f"recognition_{task}.png")
 
 
 def _confusion_plot(out: Path, task: str, fused: dict[str, Any]) -> str:
@@ -54,15 +58,11 @@ def _confusion_plot(out: Path, task: str, fused: dict[str, Any]) -> str:
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(f"{task} fused")
-    fig.tight_layout()
-    path = out / f"confusion_{task}.png"
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path.name
+    return _save(fig, out / f"confusion_{task}.png")
 
 
 def write_report(
-    out: Path, summary: dict[str, Any], concordance: Sequence[Any], spotted: Sequence[Any]
+    out: Path, summary: dict[str, Any], concordance: Sequence[Any]
 ) -> Path:
     """Write report.html (and its PNG plots) into out."""
     spot = summary["spotting"]
