@@ -123,11 +123,13 @@ def run_loso(
     classifier: str | Mapping[str, str] = "svm_linear",
     inner_folds: int = 5,
     classes: Sequence[Any] | None = None,
+    weighting: str = "recall",
 ) -> LosoResult:
     """LOSO per modality, fused by weighted voting; scores of pooled predictions.
 
     features maps a modality name to its (n_samples, d) matrix, rows aligned with labels and
-    subjects. classifier is one kind for all modalities or a kind per modality.
+    subjects. classifier is one kind for all modalities or a kind per modality; weighting
+    is how fusion weights votes (analysis/fusion.py: 'youden' or the paper's 'recall').
     """
     if not features:
         raise ValueError("no modalities given")
@@ -156,7 +158,7 @@ def run_loso(
             _inner_predictions(makers[m], x[train], y[train], groups[train], inner_folds)
             for m, x in xs.items()
         ]
-        weights = fit_weights(y[train], inner, order)
+        weights = fit_weights(y[train], inner, order, weighting)
         fold_weights[subject.item() if hasattr(subject, "item") else subject] = weights
         fused[test] = weighted_vote(weights, [fold[m] for m in xs])
         for m in xs:
@@ -173,6 +175,7 @@ def recognize(
     task: str = "3class",
     classifier: str | Mapping[str, str] = "svm_linear",
     inner_folds: int = 5,
+    weighting: str = "recall",
 ) -> LosoResult:
     """run_loso on the 3-class or 7-class labels of `emotions` (other labels dropped)."""
     y, mask = task_labels(emotions, task)
@@ -185,4 +188,5 @@ def recognize(
         classifier=classifier,
         inner_folds=inner_folds,
         classes=present,
+        weighting=weighting,
     )

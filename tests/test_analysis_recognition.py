@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.fusion import fit_weights, per_class_accuracy, vote_scores, weighted_vote
+from analysis.fusion import fit_weights, per_class_weights, vote_scores, weighted_vote
 from analysis.recognition import (
     FUSED,
     make_classifier,
@@ -24,20 +24,46 @@ TRAIN_PRED = [
 ]
 
 
-def test_per_class_accuracy_and_absent_class_rule():
-    p, overall = per_class_accuracy(["n", "n", "p"], ["n", "p", "p"], CLASSES)
+def test_recall_weights_and_absent_class_rule():
+    p, overall = per_class_weights(["n", "n", "p"], ["n", "p", "p"], CLASSES, "recall")
     assert overall == pytest.approx(2 / 3)
     assert p.tolist() == pytest.approx([0.5, 1.0, 2 / 3])  # 's' absent: overall accuracy
 
 
+def test_youden_weights_and_absent_class_rule():
+    # n: recall 1/2, false alarms 0/1 -> 0.5; p: recall 1, false alarms 1/2 -> 0.5;
+    # 's' absent: the frequency-weighted mean of the others (2 * 0.5 + 1 * 0.5) / 3.
+    p, overall = per_class_weights(["n", "n", "p"], ["n", "p", "p"], CLASSES, "youden")
+    assert overall == pytest.approx(2 / 3)
+    assert p.tolist() == pytest.approx([0.5, 0.5, 0.5])
+    with pytest.raises(ValueError, match="weighting must be one of"):
+        per_class_weights(["n"], ["n"], CLASSES, "precision")
+
+
+def test_youden_weights_worked_example():
+    w = fit_weights(TRAIN_Y, TRAIN_PRED, CLASSES, "youden")
+    # Classifier 1: n 3/4 - 1/4 (one 's' called n), p 2/2 - 1/6, s 1/2 - 0/6.
+    # Classifier 2: n 1/4 - 1/4, p 1/2 - 3/6, s 2/2 - 0/6.
+    # Classifier 3 always says n: recall 1 but every other sample is a false alarm -> 0.
+    np.testing.assert_allclose(w.p, [[0.5, 5 / 6, 0.5], [0.0, 0.0, 1.0], [0.0, 0.0, 0.0]])
+    test_preds = [["p", "s", "n", "s"], ["s", "s", "p", "n"], ["n", "n", "p", "p"]]
+    np.testing.assert_allclose(
+        vote_scores(w, test_preds),
+        [[0.0, 5 / 6, 1.0], [0.0, 0.0, 1.5], [0.5, 0.0, 0.0], [0.0, 0.0, 0.5]],
+    )
+    # Under 'recall' the constant classifier made sample 1 a three-way tie; here it has no
+    # say and classifier 2's reliable 's' wins.
+    assert weighted_vote(w, test_preds).tolist() == ["s", "s", "n", "s"]
+
+
 def test_weights_from_training_predictions():
-    w = fit_weights(TRAIN_Y, TRAIN_PRED, CLASSES)
+    w = fit_weights(TRAIN_Y, TRAIN_PRED, CLASSES, "recall")
     assert w.p.tolist() == [[0.75, 1.0, 0.5], [0.25, 0.5, 1.0], [1.0, 0.0, 0.0]]
     assert w.overall.tolist() == [0.75, 0.5, 0.5]
 
 
 def test_weighted_vote_worked_example():
-    w = fit_weights(TRAIN_Y, TRAIN_PRED, CLASSES)
+    w = fit_weights(TRAIN_Y, TRAIN_PRED, CLASSES, "recall")
     test_preds = [
         ["p", "s", "n", "s"],  # classifier 1
         ["s", "s", "p", "n"],  # classifier 2
@@ -54,7 +80,7 @@ def test_weighted_vote_worked_example():
 
 
 def test_ties_between_equally_trusted_classifiers_go_to_the_earlier():
-    w = fit_weights(["n", "p"], [["n", "n"], ["p", "p"]], ("n", "p"))  # both 1 of 2 right
+    w = fit_weights(["n", "p"], [["n", "n"], ["p", "p"]], ("n", "p"), "recall")  # 1 of 2 right
     assert w.p.tolist() == [[1.0, 0.0], [0.0, 1.0]]
     assert weighted_vote(w, [["n"], ["p"]]).tolist() == ["n"]
     assert weighted_vote(w, [["p"], ["n"]]).tolist() == ["p"]  # all scores 0: first's vote
@@ -94,6 +120,12 @@ def test_fusion_beats_every_single_modality():
     # Weights mirror what each modality is good at (inner CV on training subjects).
     w = result.fold_weights[0]
     assert w.p[0, 1] > 0.85 and w.p[1, 2] > 0.85 and w.p[2, 0] > 0.85
+    # Youden's J: high for its own class, low for the two it confuses (recall ~0.5 there).
+    youden = run_loso(features, y, groups, weighting="youden")
+    j = youden.fold_weights[0].p
+    assert j[0, 1] > 0.7 and j[1, 2] > 0.7 and j[2, 0] > 0.7
+    assert j[0, 0] < 0.4 and j[1, 1] < 0.4 and j[2, 2] < 0.4
+    assert youden.scores[FUSED].acc >= max(single.values()) + 0.15
 
 
 def test_fusion_weights_never_see_the_test_subject():
@@ -128,7 +160,9 @@ def test_recognize_seven_class_drops_others_and_handles_one_class_folds():
     subjects[emotions == "fear"] = 9  # fear only in one subject: its fold never trains fear
     x = rng.normal(size=(len(emotions), 3))
     x[:, 0] += 4 * (emotions == "happiness")
-    result = recognize({"ME": x}, emotions, subjects, task="7class", classifier="svm_rbf")
+    result = recognize(
+        {"ME": x}, emotions, subjects, task="7class", classifier="svm_rbf", weighting="recall"
+    )
     assert len(result.y_true) == 36
     assert result.scores["ME"].labels == ("happiness", "fear", "disgust")  # paper order
     assert result.scores["ME"].confusion[0, 0] >= 10  # happiness is easy
