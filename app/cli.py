@@ -51,7 +51,7 @@ def _cmd_gui(args: argparse.Namespace) -> int:
 
         def make_rig(seconds: float) -> Rig:
             return simulated_rig(seconds, seed=args.seed, width=width, height=height,
-                                 fps=args.fps)
+                                 fps=args.fps, reactive=True)
     else:
         real_rig(args.camera, args.eeg, args.physio, args.trigger)  # fail early on bad names
 
@@ -138,8 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser(
         "demo", help="run the demo protocol in the console on the simulated lab",
         description="Opens the console on the simulated lab and runs the demo protocol "
-        "(practice + 3 short trials). Without a display it runs offscreen, an autopilot "
-        "playing the participant, and prints the session summary.")
+        "(practice + 3 short trials); the simulated participant shows micro-expressions in "
+        "the clips. Without a display it runs offscreen, an autopilot playing the "
+        "participant, and prints the session summary. Then it analyses the session into "
+        "OUT/analysis/SESSION and prints the spotting figures and why recognition is skipped "
+        "(it needs >= 2 participants).")
     demo.add_argument("--out", default="sessions", help="folder that receives the session")
     demo.add_argument("--seed", type=int, default=1, help="random seed of the simulation")
     demo.add_argument("--autopilot", action="store_true",

@@ -20,6 +20,7 @@ from protocols.model import Protocol
 from protocols.order import session_seed
 from protocols.sinks import RecorderSink
 from recordings.ground_truth import write_ground_truth
+from recordings.metadata import Event
 from recordings.recorder import Recorder, RecorderError, RecorderStatus
 
 
@@ -65,6 +66,7 @@ class ConsoleRecording:
             streams=rig.streams, camera=rig.camera, trigger=rig.trigger,
             on_frame=self.frames.put, on_chunk=self.chunks.put)
         self.sink = ObservingSink(RecorderSink(self.recorder))
+        self.sink.event_listeners.append(self._tell_rig)
         self.started = False
         self._finish_lock = threading.Lock()
         self._finished: FinishedSession | None = None
@@ -73,6 +75,15 @@ class ConsoleRecording:
         """Create the session and start recording every device."""
         self.recorder.start()
         self.started = True
+
+    def _tell_rig(self, event: Event) -> None:
+        """Show the rig each clip's onset (a reactive simulated participant answers it)."""
+        if event.kind != "stimulus_onset":
+            return
+        clip = self.protocol.clips.get(str(event.payload.get("clip", "")))
+        if clip is not None:
+            at = float(event.payload.get("at", event.time))  # the clip's first frame
+            self.rig.stimulus_onset(at, clip.emotion, clip.duration, event.trial)
 
     def status(self) -> RecorderStatus:
         """The recorder's live status."""

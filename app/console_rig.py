@@ -9,7 +9,8 @@ from typing import Any
 from drivers.base import Camera, ContinuousStream, DeviceError, TriggerBox
 
 # Simulated EEG and physiology are computed ahead for the whole lab (about 0.26 MB and
-# 11 ms per second): a 42-trial CMRR session would need 1.3 GB, so the lab is capped.
+# 11 ms per second; a reactive lab keeps 0.16 MB more of EEG sources): a 42-trial CMRR session
+# would need 1.3 GB, so the lab is capped.
 MAX_SIMULATED_S = 900.0
 
 
@@ -37,6 +38,15 @@ class Rig:
         """The simulation's ground truth (None for a real rig)."""
         return self.lab.ground_truth() if self.lab is not None else None
 
+    def stimulus_onset(self, session_time: float, emotion: str, seconds: float,
+                       trial: int = -1) -> None:
+        """A clip began on the participant's screen: a reactive simulated participant reacts
+        (expressions inside the clip, seen by camera, EEG and physiology); else nothing."""
+        lab = self.lab
+        if lab is not None and lab.config.reactive:
+            start = session_time - lab.t0
+            lab.stimulus(emotion, start, start + seconds, trial)
+
     def close(self) -> None:
         """Stop the simulated lab (real devices are closed by the recorder)."""
         if self.lab is not None:
@@ -58,17 +68,19 @@ class DeviceCheck:
 
 
 def simulated_rig(duration: float, seed: int = 1, width: int = 640, height: int = 480,
-                  fps: float = 150.0, prefix: str = "") -> Rig:
+                  fps: float = 150.0, prefix: str = "", reactive: bool = False) -> Rig:
     """Start a simulated lab lasting the planned session (capped) and hand out its drivers.
 
     prefix goes before the LSL stream names (tests running several labs in turn use one, so
-    an inlet never finds the outlet of a lab that is still closing).
+    an inlet never finds the outlet of a lab that is still closing). reactive: the simulated
+    participant shows expressions in the clips the protocol plays (the console tells it of
+    each stimulus onset, Rig.stimulus_onset) instead of on the lab's own scenario timeline.
     """
     from drivers.sim.lab import SimLabConfig, SimulatedLab
 
     seconds = min(MAX_SIMULATED_S, duration + 30.0)
     lab = SimulatedLab(SimLabConfig(seed=seed, duration=seconds, width=width, height=height,
-                                    fps=fps, name_prefix=prefix))
+                                    fps=fps, name_prefix=prefix, reactive=reactive))
     lab.start()
     notes = []
     if duration + 30.0 > MAX_SIMULATED_S:

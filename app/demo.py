@@ -1,21 +1,31 @@
-"""The README demo: the console runs the demo protocol on the simulated lab, then summarizes.
+"""The README demo: the console runs the demo protocol on the simulated lab, then analyses it.
 
 With a display the console opens and starts the session; you play the participant (SPACE,
 then the self-report) unless --autopilot plays it. Without a display the same console, engine
-and recorder run offscreen with the autopilot, and the session summary is printed.
+and recorder run offscreen with the autopilot, and the session summary is printed. The
+simulated participant reacts to the clips the protocol plays (SimLabConfig.reactive), so the
+analysis of the session that follows (analysis.pipeline.analyze) finds the simulation's
+micro-expressions in the recorded stimulus segments.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+from app.console_analysis import default_out_dir
 from app.console_app import go_headless, has_display, run_console
 from app.console_rig import simulated_rig
 from app.console_setup import SessionSetup
 
 
-def run_demo(out: str | Path, seed: int = 1, autopilot: bool | None = None) -> Path | None:
-    """Record the demo protocol (practice + 3 short trials) from the simulated lab."""
+def run_demo(out: str | Path, seed: int = 1, autopilot: bool | None = None,
+             protocol: str = "demo") -> Path | None:
+    """Record the demo protocol (practice + 3 short trials) from the simulated lab, then
+    analyse the session into OUT/analysis/SESSION and print the figures.
+
+    protocol: another protocol file or packaged name (tests use a shorter one).
+    """
     headless = not has_display()
     if headless:
         go_headless()
@@ -23,11 +33,12 @@ def run_demo(out: str | Path, seed: int = 1, autopilot: bool | None = None) -> P
     where = "offscreen, the autopilot playing the participant" if headless else (
         "the autopilot playing the participant" if auto else
         "press SPACE in the participant window and answer the self-reports")
-    print(f"melab demo: the CMRR demo protocol on the simulated lab ({where})")
-    setup = SessionSetup("demo", protocol="demo", output=str(out), full_screen=False,
+    name = "the CMRR demo protocol" if protocol == "demo" else f"protocol {protocol}"
+    print(f"melab demo: {name} on the simulated lab ({where})")
+    setup = SessionSetup("demo", protocol=protocol, output=str(out), full_screen=False,
                          notes="melab demo (simulated lab)")
-    run = run_console(lambda seconds: simulated_rig(seconds, seed=seed), setup, autostart=True,
-                      autopilot=auto, quit_when_done=headless,
+    run = run_console(lambda seconds: simulated_rig(seconds, seed=seed, reactive=True), setup,
+                      autostart=True, autopilot=auto, quit_when_done=headless,
                       remind_in_trial=2 if auto else None)
     if run.problems:
         raise RuntimeError("the demo cannot start:\n  " + "\n  ".join(run.problems))
@@ -40,4 +51,48 @@ def run_demo(out: str | Path, seed: int = 1, autopilot: bool | None = None) -> P
         print(f"  {finished.sync_text}")
     for problem in finished.problems:
         print(f"  ! {problem}")
-    return Path(finished.folder)
+    folder = Path(finished.folder)
+    analyse_demo(folder)
+    return folder
+
+
+def analyse_demo(session: Path) -> dict[str, Any]:
+    """`melab analyze SESSION --out OUTPUT/analysis/SESSION`, then its figures in a few lines."""
+    from analysis.pipeline import analyze
+
+    out = default_out_dir(session)
+    print(f"Analysis (melab analyze {session} --out {out}):")
+    summary = analyze([session], out=out,
+                      progress=lambda _fraction, message: print(f"  {message}"))
+    print(format_demo_analysis(summary, out))
+    return summary
+
+
+def format_demo_analysis(summary: dict[str, Any], out: Path) -> str:
+    """Spotting per kind (with and without the Candidate Clip Filter), recognition, files."""
+    spotting = summary["spotting"]
+    lines = []
+    truth = {k: spotting[f"{k}_tp"] + spotting[f"{k}_fn"] for k in ("micro", "macro")}
+    lines.append(f"  Ground truth in the recorded clips: {truth['micro']} micro-expressions, "
+                 f"{truth['macro']} macro-expressions; spotted {summary['spotted']} intervals")
+    lines.append("  Spotting (MEGC scoring)      F1  precision  recall   TP  FP  FN")
+    for kind in ("micro", "macro"):
+        if not truth[kind] and not spotting[f"{kind}_fp"]:
+            lines.append(f"    {kind:<24} none in the ground truth, none spotted")
+            continue
+        for suffix, label in (("", ""), ("_ccf", " + clip filter")):
+            f = {k: spotting[f"{kind}_{k}{suffix}"]
+                 for k in ("f1", "precision", "recall", "tp", "fp", "fn")}
+            name = f"{kind}{label}"
+            lines.append(f"    {name:<24} {f['f1']:6.3f} {f['precision']:10.3f} "
+                         f"{f['recall']:7.3f} {f['tp']:4d} {f['fp']:3d} {f['fn']:3d}")
+    recognition = summary["recognition"]
+    if "skipped" in recognition:
+        lines.append(f"  Recognition: skipped ({recognition['skipped']})")
+    else:
+        tasks = [f"{t} fused accuracy {recognition[t]['fused']['acc']:.3f}"
+                 for t in ("3class", "7class") if "fused" in recognition.get(t, {})]
+        lines.append(f"  Recognition: {recognition.get('samples', 0)} samples; "
+                     + ", ".join(tasks))
+    lines.append(f"  Concordance: {summary['concordance_rows']} rows; report {out / 'report.html'}")
+    return "\n".join(lines)

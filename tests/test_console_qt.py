@@ -32,9 +32,13 @@ CLIPS = {"demo_happiness": ("happiness", 0.6), "demo_sadness": ("sadness", 0.6),
 @pytest.fixture(scope="module")
 def two_trials(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A protocol file of 2 main trials with 0.6 s clips and a 1 s neutral clip."""
-    folder = tmp_path_factory.mktemp("two_trials")
+    return write_two_trials(tmp_path_factory.mktemp("two_trials"), CLIPS)
+
+
+def write_two_trials(folder: Path, clips: dict[str, tuple[str, float]]) -> Path:
+    """The demo protocol cut to 2 main trials (happiness, sadness) of the given clips."""
     manifest = ["[library]", 'name = "console test clips"', ""]
-    for clip_id, (emotion, seconds) in CLIPS.items():
+    for clip_id, (emotion, seconds) in clips.items():
         write_clip(folder / f"{clip_id}.mp4", seconds, label=emotion)
         manifest += ["[[clip]]", f'id = "{clip_id}"', f'file = "{clip_id}.mp4"',
                      f'emotion = "{emotion}"', "valence = 5.0", "arousal = 5.0",
@@ -380,3 +384,47 @@ def test_headless_console_with_the_autopilot_runs_the_protocol_and_quits(
     assert (info["participant"], info["trials"], info["dropped_frames"]) == ("P08", 2, 0)
     assert info["event_kinds"]["answer"] == 2 and info["event_kinds"]["reminder"] == 1
     assert "Sync:" in run.finished.summary_text
+
+
+def test_the_demo_analyses_its_own_session_with_expressions_in_the_clips(
+        qtbot, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`melab demo` (run_demo) on 2 trials of 3 s clips: the reactive simulated participant
+    shows MEs inside the recorded stimulus segments, and the analysis printed at the end
+    scores spotting against them."""
+    import json
+
+    from app.console_analysis import default_out_dir
+    from app.demo import run_demo
+
+    clips = {"demo_happiness": ("happiness", 3.0), "demo_sadness": ("sadness", 3.0),
+             "demo_neutral": ("neutral", 1.0)}
+    (tmp_path / "clips").mkdir()
+    protocol = write_two_trials(tmp_path / "clips", clips)
+    folder = run_demo(tmp_path / "out", seed=3, autopilot=True, protocol=str(protocol))
+    assert folder is not None
+    printed = capsys.readouterr().out
+
+    with open_session(folder) as session:
+        truth = read_ground_truth(session.file)
+        assert truth is not None and truth["reactive"]["late_samples"] == {"eeg": 0, "physio": 0}
+        onsets = [e for e in session.events if e.kind == "stimulus_onset"]
+        assert [e.payload["emotion"] for e in onsets] == [
+            c["emotion"] for c in truth["reactive"]["clips"]]
+        in_segments = 0
+        for name in session.segment_names():
+            frames = session.segment(name).column("frame_number")
+            mine = [e for e in truth["scenario"]["expressions"]
+                    if frames[0] <= e["onset_frame"] and e["offset_frame"] <= frames[-1]]
+            assert any(e["kind"] == "micro" for e in mine), name  # >= 1 ME in every clip
+            in_segments += sum(e["kind"] == "micro" for e in mine)
+        # Every expression of the participant lies in a recorded clip.
+        assert in_segments == sum(e["kind"] == "micro" for e in truth["scenario"]["expressions"])
+
+    summary = json.loads((default_out_dir(folder) / "spotting_summary.json").read_text())
+    assert summary["micro_tp"] + summary["micro_fn"] == in_segments >= 2
+    assert summary["micro_recall"] > 0  # the spotter finds the rendered MEs
+    assert (f"Ground truth in the recorded clips: {in_segments} micro-expressions"
+            in printed)
+    assert ("Recognition: skipped (leave-one-subject-out needs >= 2 subjects, have 1)"
+            in printed)
+    assert (default_out_dir(folder) / "report.html").exists()

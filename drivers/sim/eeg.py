@@ -3,6 +3,8 @@ and emotion-specific band-power changes for a few seconds after every expression
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from drivers.sim.physio import shaped_noise
@@ -115,6 +117,70 @@ def modulation_profile(emotion: str) -> dict[tuple[str, str], float]:
     return mod
 
 
+@dataclass
+class EegRhythms:
+    """The rhythm sources and resting envelopes of one simulate_eeg run, kept so that the
+    scenario-driven part (band-power changes around episodes and expressions) can be redone
+    for a changed scenario without drawing or computing anything else again."""
+
+    keys: list[tuple[str, str]]  # (band, region) of each source
+    topo: np.ndarray  # (sources, channels) float32 weights, amplitude included
+    src: np.ndarray  # (n, sources) float32 unit-std narrow-band sources
+    tc: np.ndarray  # control grid, physical seconds
+    env: np.ndarray  # (len(tc), sources) resting envelopes, before any modulation
+    rate: float
+    start: float
+
+    def envelopes(self, scenario: Scenario) -> np.ndarray:
+        """The envelopes a scenario gives: resting ones times its modulation."""
+        return self.env * np.maximum(1.0 + _modulation(scenario, self.tc, self.keys), 0.1)
+
+    def change(self, old: Scenario, new: Scenario, first: int = 0
+               ) -> tuple[int, np.ndarray]:
+        """What moving from scenario `old` to `new` adds to the EEG, from sample `first` on.
+
+        Returns (row, delta): delta (m, channels) float32 is to be added to samples
+        row..row+m of simulate_eeg(old, ...); m is 0 when nothing changes there. Only the
+        rows whose envelopes differ are computed, so a few new expressions cost milliseconds.
+        """
+        channels = self.topo.shape[1]
+        d_env = self.envelopes(new) - self.envelopes(old)
+        rows = np.flatnonzero(np.any(d_env != 0.0, axis=1))
+        n = len(self.src)
+        if rows.size == 0:
+            return first, np.zeros((0, channels), np.float32)
+        # Samples interpolate between neighbouring control points: widen by one step.
+        t_lo = self.tc[max(int(rows[0]) - 1, 0)]
+        t_hi = self.tc[min(int(rows[-1]) + 1, len(self.tc) - 1)]
+        lo = max(first, int(np.floor((t_lo - self.start) * self.rate)), 0)
+        hi = min(n, int(np.ceil((t_hi - self.start) * self.rate)) + 1)
+        if hi <= lo:
+            return first, np.zeros((0, channels), np.float32)
+        t = self.start + np.arange(lo, hi) / self.rate
+        cols = np.flatnonzero(np.any(d_env != 0.0, axis=0))
+        d_blk = np.empty((hi - lo, len(cols)), dtype=np.float32)
+        for j, c in enumerate(cols):
+            d_blk[:, j] = np.interp(t, self.tc, d_env[:, c])
+        return lo, (self.src[lo:hi, cols] * d_blk) @ self.topo[cols]
+
+
+def _modulation(scenario: Scenario, tc: np.ndarray, keys: list[tuple[str, str]]) -> np.ndarray:
+    """Relative envelope change per source on the control grid (0: resting)."""
+    mod = np.zeros((len(tc), len(keys)))
+    index = {k: i for i, k in enumerate(keys)}
+    for ep in scenario.episodes:
+        # A weaker, sustained version of the emotion's signature while the clip plays.
+        w = _window(tc, ep.start, ep.end, ramp=5.0)
+        for k, v in modulation_profile(ep.emotion).items():
+            mod[:, index[k]] += 0.25 * v * w
+    for e in scenario.expressions:
+        scale = 1.0 if e.kind == "micro" else 0.7
+        w = _window(tc, e.apex + RESPONSE_S[0], e.apex + RESPONSE_S[1])
+        for k, v in modulation_profile(e.emotion).items():
+            mod[:, index[k]] += scale * v * w
+    return mod
+
+
 def simulate_eeg(scenario: Scenario, rate: float = 1000.0, channels: int = 64,
                  start: float = 0.0) -> np.ndarray:
     """EEG samples (n, channels) float32 in µV, channel order EEG_LABELS_64[:channels].
@@ -122,6 +188,12 @@ def simulate_eeg(scenario: Scenario, rate: float = 1000.0, channels: int = 64,
     Sample k is at physical time start + k / rate (see simulate_physio for drifting clocks).
     Fewer channels simulate a smaller cap, not a slice of the 64-channel output.
     """
+    return simulate_eeg_rhythms(scenario, rate, channels, start)[0]
+
+
+def simulate_eeg_rhythms(scenario: Scenario, rate: float = 1000.0, channels: int = 64,
+                         start: float = 0.0) -> tuple[np.ndarray, EegRhythms]:
+    """simulate_eeg's samples and the rhythm parts that EegRhythms.change() redoes."""
     if not 1 <= channels <= len(EEG_LABELS_64):
         raise ValueError(f"channels must be 1..{len(EEG_LABELS_64)}")
     labels = EEG_LABELS_64[:channels]
@@ -143,20 +215,9 @@ def simulate_eeg(scenario: Scenario, rate: float = 1000.0, channels: int = 64,
     tc = start + np.arange(int(np.ceil(n / rate * _CONTROL_RATE)) + 2) / _CONTROL_RATE
     log_env = 0.25 * shaped_noise(rng, len(tc), _CONTROL_RATE,
                                   lambda f: 1.0 / (1.0 + (f / 0.3) ** 2), columns=len(keys))
-    env = np.exp(log_env - 0.5 * 0.25**2)
-    mod = np.zeros_like(env)
-    index = {k: i for i, k in enumerate(keys)}
-    for ep in scenario.episodes:
-        # A weaker, sustained version of the emotion's signature while the clip plays.
-        w = _window(tc, ep.start, ep.end, ramp=5.0)
-        for k, v in modulation_profile(ep.emotion).items():
-            mod[:, index[k]] += 0.25 * v * w
-    for e in scenario.expressions:
-        scale = 1.0 if e.kind == "micro" else 0.7
-        w = _window(tc, e.apex + RESPONSE_S[0], e.apex + RESPONSE_S[1])
-        for k, v in modulation_profile(e.emotion).items():
-            mod[:, index[k]] += scale * v * w
-    env *= np.maximum(1.0 + mod, 0.1)
+    rest = np.exp(log_env - 0.5 * 0.25**2)
+    rhythms = EegRhythms(keys, topo.astype(np.float32), src, tc, rest, rate, start)
+    env = rhythms.envelopes(scenario)
 
     # Background: independent 1/f noise per channel, spread by volume conduction.
     bg_gain = 6.0  # µV rms
@@ -174,7 +235,7 @@ def simulate_eeg(scenario: Scenario, rate: float = 1000.0, channels: int = 64,
         noise = shaped_noise(rng, n, rate, pink, columns=c1 - c0, dtype=np.float32)
         for lo in range(0, n, _BLOCK):
             out[lo:lo + _BLOCK] += noise[lo:lo + _BLOCK] @ mix[c0:c1]
-    topo32 = topo.astype(np.float32)
+    topo32 = rhythms.topo
     for lo in range(0, n, _BLOCK):
         hi = min(n, lo + _BLOCK)
         t = start + np.arange(lo, hi) / rate
@@ -185,4 +246,4 @@ def simulate_eeg(scenario: Scenario, rate: float = 1000.0, channels: int = 64,
         out[lo:hi] += np.sin(2 * np.pi * 50.0 * t + line_phase).astype(np.float32)[:, None] \
             * line_topo[None, :]
     out += 0.5 * rng.standard_normal((n, channels), dtype=np.float32)  # amplifier noise
-    return out
+    return out, rhythms

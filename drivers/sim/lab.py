@@ -4,14 +4,21 @@ Every simulated device reaches melab the way the real one does: the "SynAmps" an
 streams are real LSL outlets on loopback, the trigger box is a SerialTriggerBox talking over
 a real pty pair (socat) to a simulated box, and the camera implements drivers.base.Camera.
 Physical time t is the session clock minus the lab's start time t0.
+
+By default the participant follows the lab's own scenario timeline (drivers.sim.scenario).
+A reactive lab (SimLabConfig.reactive) instead starts with a calm participant and reacts to
+the clips a protocol really plays: stimulus() draws expressions inside each clip window, and
+the face, the EEG and the physiology all answer them (see stimulus()).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
 from bisect import bisect_right
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,13 +29,30 @@ from drivers.lsl import LslInlet, LslOutlet
 from drivers.lslconfig import local_clock
 from drivers.outlet_threads import OutletThreads
 from drivers.sim.clocks import DeviceClock
-from drivers.sim.eeg import EEG_LABELS_64, simulate_eeg
-from drivers.sim.face import Expression, FaceRenderer
+from drivers.sim.eeg import EEG_LABELS_64, EegRhythms, simulate_eeg, simulate_eeg_rhythms
+from drivers.sim.face import EMOTION_AUS, EMOTIONS, Expression, FaceRenderer
 from drivers.sim.physio import PHYSIO_LABELS, PHYSIO_UNITS, simulate_physio
 from drivers.sim.ptypair import PtyPair
-from drivers.sim.scenario import Scenario, expressions_on_camera, make_scenario
+from drivers.sim.scenario import (
+    Episode,
+    Scenario,
+    expressions_for_clip,
+    expressions_on_camera,
+    make_scenario,
+)
 from drivers.sim_trigger_box import Edge, SimTriggerBox
 from drivers.trigger import CAMERA_LINE, SerialTriggerBox
+
+log = logging.getLogger(__name__)
+
+# A reactive lab's physiology is simulated again whole when expressions are added. Its random
+# draws go episode by episode and expression by expression, so the scenario it is given always
+# holds this many of each (unused slots lie past the end and change nothing): the samples before
+# the first new effect then come out bit-identical, and the swap shows no seam.
+EPISODE_SLOTS = 48  # a 42-trial CMRR session and its practice (each costs ~1 ms)
+EXPRESSION_SLOTS = 256
+BODY_LAG_S = 1.0  # the body's tonic answer to a clip starts this long after its onset
+REACTION_MARGIN_S = 1.0  # no expression starts sooner than this after the lab hears of a clip
 
 
 @dataclass
@@ -48,6 +72,10 @@ class SimLabConfig:
     macro_per_minute: float = 1.0
     name_prefix: str = ""  # distinguishes concurrent labs (tests)
     clocks: dict[str, DeviceClock] = field(default_factory=dict)
+    # True: no scenario timeline; expressions come only in answer to stimulus() (protocol clips),
+    # at micro/macro_per_minute of clip time, at least one ME per clip.
+    reactive: bool = False
+    reaction_lead: float = 1.5  # seconds into a clip before its first expression may start
 
     def clock(self, role: str) -> DeviceClock:
         """The given clock for a device, or one drawn from the seed."""
@@ -67,10 +95,13 @@ class SimulatedLab:
 
     def __init__(self, config: SimLabConfig | None = None) -> None:
         self.config = cfg = config or SimLabConfig()
-        self.scenario: Scenario = make_scenario(
-            cfg.seed, cfg.duration, micro_per_minute=cfg.micro_per_minute,
-            macro_per_minute=cfg.macro_per_minute,
-        )
+        if cfg.reactive:  # a calm participant until the first clip (see stimulus())
+            self.scenario = Scenario(cfg.seed, float(cfg.duration))
+        else:
+            self.scenario = make_scenario(
+                cfg.seed, cfg.duration, micro_per_minute=cfg.micro_per_minute,
+                macro_per_minute=cfg.macro_per_minute,
+            )
         self.clocks = {role: cfg.clock(role) for role in ("eeg", "physio", "camera", "trigger")}
         prefix = cfg.name_prefix
         # A unique source_id per lab: inlets find this lab's streams even when another
@@ -85,10 +116,29 @@ class SimulatedLab:
             f"{prefix}MP160", "Physio", f"{prefix}sim-mp160-{cfg.seed}-{instance}",
             (*PHYSIO_LABELS, "DIGITAL"), (*PHYSIO_UNITS, ""), cfg.rate,
         )
-        self._signals = {
-            "eeg": simulate_eeg(self.scenario, cfg.rate, cfg.eeg_channels),
-            "physio": simulate_physio(self.scenario, cfg.rate)[0],
-        }
+        # What the devices sample: the scenario itself, or (reactive) the body's version of it.
+        self._drive_episodes: list[Episode] = []  # in the order added: fixes their random draws
+        self._drive_expressions: list[Expression] = []
+        self._rhythms: EegRhythms | None = None
+        if cfg.reactive:
+            eeg, self._rhythms = simulate_eeg_rhythms(self._drive(), cfg.rate, cfg.eeg_channels)
+            physio = simulate_physio(self._drive(padded=True), cfg.rate)[0]
+        else:
+            eeg = simulate_eeg(self.scenario, cfg.rate, cfg.eeg_channels)
+            physio = simulate_physio(self.scenario, cfg.rate)[0]
+        self._signals = {"eeg": eeg, "physio": physio}
+        self._signal_lock = threading.Lock()  # the push loops against signal updates
+        self._sent = {"eeg": 0, "physio": 0}  # samples pushed so far: never changed again
+        self._scenario_lock = threading.Lock()
+        self._face: tuple[tuple[Expression, ...], list[float], float] = ((), [], 0.0)
+        self._publish_face()
+        self._react_rng = np.random.default_rng([cfg.seed, 0x5245])  # own stream: 'RE'
+        self._placed: list[tuple[float, float]] = []
+        self._updates = ThreadPoolExecutor(1, thread_name_prefix="sim-react")
+        self._pending: list[Future[None]] = []
+        self.reactions: list[dict[str, Any]] = []  # one per clip reacted to (ground truth)
+        self.late_samples = {"eeg": 0, "physio": 0}  # pushed before their update (should be 0)
+        self._stopped = False
         self._edges: list[Edge] = []
         self._edge_arrays: tuple[np.ndarray, np.ndarray, np.ndarray] = (
             np.zeros(0), np.zeros(0, np.int64), np.zeros(0))
@@ -113,6 +163,9 @@ class SimulatedLab:
 
     def stop(self) -> None:
         """Stop producing; close outlets, the box and the pty pair."""
+        with self._scenario_lock:  # no reaction is submitted after this
+            self._stopped = True
+        self._updates.shutdown(wait=True)
         self._feeds.stop()
         if self._box is not None:
             self._box.stop()
@@ -181,7 +234,6 @@ class SimulatedLab:
         cfg = self.config
         clock = self.clocks[role]
         outlet = self._feeds.outlets[role]
-        signal = self._signals[role]
         rng = np.random.default_rng([cfg.seed, 7, len(role)])
         sent = 0
         while not self._feeds.stopping.is_set():
@@ -194,12 +246,16 @@ class SimulatedLab:
                 outlet = self._feeds.outlets[role] = LslOutlet(outlet.info)
             # Samples reach the host `latency + jitter` after they were taken.
             delay = clock.latency_s + float(rng.exponential(clock.jitter_s or 1e-9))
-            due = int((self.now() - delay) * cfg.rate * clock.rate) - sent
-            due = min(due, len(signal) - sent)
+            with self._signal_lock:  # a reactive lab may be updating the samples not yet sent
+                signal = self._signals[role]
+                due = int((self.now() - delay) * cfg.rate * clock.rate) - sent
+                due = min(due, len(signal) - sent)
+                if due > 0:
+                    block = np.empty((due, signal.shape[1] + 1), np.float32)
+                    block[:, :-1] = signal[sent: sent + due]
+                self._sent[role] = max(sent + max(due, 0), self._sent[role])
             if due > 0:
                 t = self.sample_times(role, sent, due)
-                block = np.empty((due, signal.shape[1] + 1), np.float32)
-                block[:, :-1] = signal[sent: sent + due]
                 block[:, -1] = self.level_at(t)
                 outlet.push(block, clock.device_time(t))
                 sent += due
@@ -207,12 +263,114 @@ class SimulatedLab:
                 return
             time.sleep(cfg.chunk_interval)
 
+    # --- a reactive participant --------------------------------------------------------
+    def stimulus(self, emotion: str, start: float, end: float, trial: int = -1
+                 ) -> list[Expression]:
+        """A clip of `emotion` plays over physical [start, end): the participant reacts.
+
+        Draws the clip's expressions (drivers.sim.scenario.expressions_for_clip: at least one
+        ME, none sooner than REACTION_MARGIN_S from now) and adds them, with the clip as an
+        episode, to the scenario: the camera renders them from now on and ground_truth() lists
+        them. The EEG and physiology not yet sent are updated in the background (milliseconds:
+        EegRhythms.change for the EEG, the physiology simulated again). Returns the expressions
+        (none for a neutral clip, once the lab stopped, or when the slots are used up).
+        """
+        cfg = self.config
+        if not cfg.reactive:
+            raise RuntimeError("this simulated lab follows its scenario; set reactive=True")
+        if emotion not in EMOTION_AUS:
+            return []
+        with self._scenario_lock:
+            if self._stopped:
+                return []
+            if (len(self._drive_episodes) >= EPISODE_SLOTS
+                    or len(self._drive_expressions) >= EXPRESSION_SLOTS - 16):
+                log.warning("simulated lab: no reaction to the clip at %.1f s, slots used up",
+                            start)
+                return []
+            # A late notice (a busy GUI) moves the reaction later, never into samples sent.
+            earliest = self.now() + REACTION_MARGIN_S
+            lead = max(cfg.reaction_lead, earliest - start)
+            new = expressions_for_clip(
+                self._react_rng, emotion, start, end, micro_per_minute=cfg.micro_per_minute,
+                macro_per_minute=cfg.macro_per_minute, placed=self._placed, lead=lead)
+            before = self._drive()
+            episode = Episode(trial, emotion, start, end, end, end)
+            self.scenario.episodes.append(episode)
+            self.scenario.expressions = sorted([*self.scenario.expressions, *new],
+                                               key=lambda e: e.onset)
+            body_start = min(max(start + BODY_LAG_S, earliest), end)
+            self._drive_episodes.append(Episode(trial, emotion, body_start, end, end, end))
+            self._drive_expressions += new
+            after = self._drive()
+            self._publish_face()
+            self.reactions.append({"trial": trial, "emotion": emotion, "start": start,
+                                   "end": end, "heard_at": self.now(), "expressions": len(new)})
+            self._pending.append(self._updates.submit(self._update_signals, before, after,
+                                                      len(self.reactions) - 1))
+        return new
+
+    def _drive(self, padded: bool = False) -> Scenario:
+        """The scenario the body (EEG, physiology) follows; padded: with every slot filled."""
+        drive = Scenario(self.config.seed, float(self.config.duration),
+                         list(self._drive_episodes), list(self._drive_expressions))
+        return padded_scenario(drive) if padded else drive
+
+    def _update_signals(self, before: Scenario, after: Scenario, reaction: int) -> None:
+        """Make the samples not yet sent follow `after` instead of `before` (worker thread).
+
+        A failure is logged and noted in the reaction's ground truth, never raised: the
+        recording goes on with the signals as they were.
+        """
+        began = time.perf_counter()
+        try:
+            assert self._rhythms is not None
+            lo, delta = self._rhythms.change(before, after)
+            new_physio = simulate_physio(padded_scenario(after), self.config.rate)[0]
+            old_physio = self._signals["physio"]  # only this thread replaces it
+            differs = np.flatnonzero(np.any(new_physio != old_physio, axis=1))
+            first = int(differs[0]) if differs.size else len(new_physio)
+            with self._signal_lock:
+                eeg = self._signals["eeg"]
+                late_eeg = min(max(0, self._sent["eeg"] - lo), len(delta))
+                eeg[lo + late_eeg: lo + len(delta)] += delta[late_eeg:]
+                late_physio = max(0, self._sent["physio"] - first)
+                self._signals["physio"] = new_physio  # rows already sent are never read again
+                self.late_samples["eeg"] += late_eeg
+                self.late_samples["physio"] += late_physio
+        except Exception as exc:
+            log.exception("simulated lab: the EEG and physiology did not follow a clip")
+            self.reactions[reaction]["error"] = repr(exc)
+            return
+        self.reactions[reaction]["update_s"] = round(time.perf_counter() - began, 4)
+        if late_eeg or late_physio:
+            log.warning("simulated lab: %d EEG and %d physiology samples went out before the "
+                        "reaction to a clip reached them", late_eeg, late_physio)
+
+    def _publish_face(self) -> None:
+        """Hand the camera the current expressions (sorted by onset), as one swap."""
+        expressions = tuple(sorted(self.scenario.expressions, key=lambda e: e.onset))
+        longest = max((e.offset - e.onset for e in expressions), default=0.0)
+        self._face = (expressions, [e.onset for e in expressions], longest)
+
+    def face_track(self) -> tuple[tuple[Expression, ...], list[float], float]:
+        """Expressions by onset, their onsets and the longest duration (the camera's view)."""
+        return self._face
+
+    def wait_for_updates(self) -> None:
+        """Wait until every reaction has reached the EEG and physiology."""
+        for future in list(self._pending):
+            future.result()
+
     # --- ground truth ------------------------------------------------------------------
     def ground_truth(self) -> dict[str, Any]:
         """Everything a scorer needs: scenario, clocks, edges, frame timing (session clock)."""
         cfg = self.config
-        scenario = expressions_on_camera(self.scenario.to_dict(), cfg.fps, self.t0)
-        return {
+        if cfg.reactive and not self._stopped:
+            self.wait_for_updates()
+        with self._scenario_lock:
+            scenario = expressions_on_camera(self.scenario.to_dict(), cfg.fps, self.t0)
+        truth = {
             "t0": self.t0,
             "scenario": scenario,
             "clocks": {role: c.to_dict() for role, c in self.clocks.items()},
@@ -222,6 +380,25 @@ class SimulatedLab:
             "edges": self.edges(),
             "streams": {"eeg": self.eeg_info.name, "physio": self.physio_info.name},
         }
+        if cfg.reactive:  # expressions answer the protocol's clips, not a scenario timeline
+            truth["reactive"] = {"clips": [dict(r) for r in self.reactions],
+                                 "late_samples": dict(self.late_samples),
+                                 "body_lag_s": BODY_LAG_S}
+        return truth
+
+
+def padded_scenario(drive: Scenario) -> Scenario:
+    """The scenario with EPISODE_SLOTS episodes and EXPRESSION_SLOTS expressions: the unused
+    slots lie past its end, where they change no sample but take their random draws."""
+    far = drive.duration + 1000.0
+    if len(drive.episodes) > EPISODE_SLOTS or len(drive.expressions) > EXPRESSION_SLOTS:
+        raise ValueError("more episodes or expressions than the reactive lab has slots for")
+    episodes = drive.episodes + [Episode(-1, EMOTIONS[0], far, far + 1.0, far + 1.0,
+                                         far + 1.0)] * (EPISODE_SLOTS - len(drive.episodes))
+    expressions = drive.expressions + [Expression(far, far + 0.1, far + 0.2, "micro",
+                                                  EMOTIONS[0])] * (
+        EXPRESSION_SLOTS - len(drive.expressions))
+    return Scenario(drive.seed, drive.duration, episodes, expressions)
 
 
 class SimCamera:
@@ -232,9 +409,6 @@ class SimCamera:
         self._lab = lab
         self._clock = lab.clocks["camera"]
         self._renderer = FaceRenderer(cfg.width, cfg.height, cfg.pixel_format, seed=cfg.seed)
-        self._expressions = sorted(lab.scenario.expressions, key=lambda e: e.onset)
-        self._onsets = [e.onset for e in self._expressions]
-        self._longest = max((e.offset - e.onset for e in self._expressions), default=0.0)
         self._next = 0
         self._dropped = 0
         self._info = CameraInfo(
@@ -267,10 +441,11 @@ class SimCamera:
         """Close the camera (nothing to release)."""
 
     def active(self, t: float) -> list[Expression]:
-        """Expressions under way at physical time t."""
-        first = bisect_right(self._onsets, t - self._longest)
-        last = bisect_right(self._onsets, t)
-        return [e for e in self._expressions[first:last] if e.onset <= t <= e.offset]
+        """Expressions under way at physical time t (a reactive lab adds them as clips play)."""
+        expressions, onsets, longest = self._lab.face_track()
+        first = bisect_right(onsets, t - longest)
+        last = bisect_right(onsets, t)
+        return [e for e in expressions[first:last] if e.onset <= t <= e.offset]
 
     def read(self, timeout: float) -> Frame | None:
         """The next frame once its exposure has ended, or None after timeout seconds."""

@@ -185,6 +185,39 @@ def _place_expressions(rng: np.random.Generator, episodes: list[Episode], durati
     return out
 
 
+def expressions_for_clip(rng: np.random.Generator, emotion: str, start: float, end: float, *,
+                         micro_per_minute: float = 3.0, macro_per_minute: float = 1.0,
+                         placed: list[tuple[float, float]] | None = None,
+                         lead: float = 1.5, tail: float = 0.3) -> list[Expression]:
+    """What a participant shows while watching one clip of `emotion` playing over [start, end).
+
+    Every expression lies within [start + lead, end - tail] (the face needs a moment to
+    react; the clip's last frames may be cut), keeps MIN_GAP_S from the `placed` intervals and
+    from each other, and `placed` grows by the new ones. One micro-expression always comes
+    (the window allows it whenever it is at least 0.5 s long); more MEs and macro-expressions
+    follow at the per-minute rates, macro ones only when they fit (rarely in short clips).
+    """
+    placed = [] if placed is None else placed
+    lo, hi = start + lead, end - tail
+    minutes = (end - start) / 60.0
+    kinds = ["micro"] + ["macro"] * int(rng.poisson(macro_per_minute * minutes)) + [
+        "micro"] * int(rng.poisson(micro_per_minute * minutes))
+    out: list[Expression] = []
+    for number, kind in enumerate(kinds):
+        for attempt in range(100):
+            if hi <= lo:
+                break
+            # The first ME falls back to the window's start, where the longest one fits.
+            onset = lo if number == 0 and attempt == 99 else float(rng.uniform(lo, hi))
+            e = _draw_expression(rng, kind, onset, emotion)
+            if e.offset <= hi and _free(placed, e.onset, e.offset):
+                placed.append((e.onset, e.offset))
+                out.append(e)
+                break
+    out.sort(key=lambda e: e.onset)
+    return out
+
+
 def _markers(episodes: list[Episode], duration: float, rng: np.random.Generator,
              reminders_per_minute: float) -> list[Marker]:
     c = EVENT_CODES
