@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import queue
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from analysis.annotations import Annotation, annotations_from_ground_truth, load_annotations
 from analysis.face import FaceCrop, face_crop_raw, iter_crops
+from analysis.spotting import SpotParams, SpottedInterval, Spotter
 from recordings.ground_truth import read_ground_truth
 from recordings.reader import Session, StreamView
 
@@ -30,6 +35,62 @@ class Clip:
     face: FaceCrop
     frame_numbers: np.ndarray  # device frame number of each crop
     times: np.ndarray  # session-clock time of each frame (aligned when synced)
+    spotted: list[SpottedInterval]  # spotting result, frame indices within the clip
+
+
+@dataclass
+class SpotRun:
+    """A clip read and spotted in one pass."""
+
+    crops: np.ndarray  # (n, size, size) uint8 grey face crops
+    spotted: list[SpottedInterval]
+    waited_seconds: float  # time the spotter sat waiting for the reader (disk-bound share)
+
+
+def read_and_spot(
+    frames: Any,
+    n_frames: int,
+    pixel_format: str,
+    face: FaceCrop,
+    fps: float,
+    params: SpotParams | None = None,
+    sensitive: bool = False,
+) -> SpotRun:
+    """Read a stored clip's face crops in blocks on a reader thread while a Spotter computes
+    the flows of the blocks already read (HDF5 reads and OpenCV release the GIL)."""
+    blocks: queue.Queue[np.ndarray | BaseException | None] = queue.Queue(maxsize=4)
+
+    def reader() -> None:
+        try:
+            for block in iter_crops(frames, pixel_format, face, BLOCK_FRAMES):
+                blocks.put(block)
+            blocks.put(None)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            blocks.put(exc)
+
+    thread = threading.Thread(target=reader, name="clip-reader", daemon=True)
+    thread.start()
+    spotter = Spotter(fps, params, face)
+    kept: list[np.ndarray] = []
+    count, waited = 0, 0.0
+    while True:
+        started = time.perf_counter()
+        block = blocks.get()
+        waited += time.perf_counter() - started
+        if block is None:
+            break
+        if isinstance(block, BaseException):
+            thread.join()
+            raise block
+        # A crashed segment may hold unwritten frames past n_frames: never analyse those.
+        block = block[: max(0, n_frames - count)]
+        count += len(block)
+        if len(block):
+            kept.append(block)
+            spotter.push(block)
+    thread.join()
+    crops = np.concatenate(kept) if kept else np.zeros((0, face.size, face.size), np.uint8)
+    return SpotRun(crops, spotter.finish(sensitive), waited)
 
 
 def time_column(view: StreamView) -> str:
@@ -50,29 +111,32 @@ def session_annotations(session: Session, external: list[Annotation]) -> list[An
     return annotations_from_ground_truth(truth, subject, number) if truth else []
 
 
-def iter_clips(session: Session) -> Iterator[Clip]:
-    """Every video segment of a session as face crops (read in blocks)."""
+def iter_clips(
+    session: Session, params: SpotParams | None = None, sensitive: bool = False
+) -> Iterator[Clip]:
+    """Every video segment of a session as face crops, spotted while they are read."""
     meta = session.metadata
     for name in session.segment_names():
         seg = session.segment(name)
         if seg.n_frames < 2:
             continue
         face = face_crop_raw(seg.frame(0), seg.pixel_format)
+        fps = float(seg.attrs["frame_rate"])
         # Only the face region of each stored frame is read (h5py hyperslab), not whole frames.
-        stored = seg.file["frames"]
-        crops = np.concatenate(list(iter_crops(stored, seg.pixel_format, face, BLOCK_FRAMES)))
-        crops = crops[: seg.n_frames]  # a crashed segment may hold unwritten frames past this
+        run = read_and_spot(seg.file["frames"], seg.n_frames, seg.pixel_format, face, fps,
+                            params, sensitive)
         column = "session_time" if "session_time" in seg.file else "host_time"
         yield Clip(
             subject=meta.participant,
             session=str(meta.session),
             trial=str(seg.attrs.get("trial", "")),
             name=name,
-            fps=float(seg.attrs["frame_rate"]),
-            crops=crops,
+            fps=fps,
+            crops=run.crops,
             face=face,
             frame_numbers=seg.column("frame_number"),
             times=seg.column(column),
+            spotted=run.spotted,
         )
 
 

@@ -28,8 +28,9 @@ from analysis.evaluation import Interval, SpottingCounts, evaluate_spotting
 from analysis.features_eeg import eeg_band_powers, eeg_channels
 from analysis.features_physio import FEATURES_BY_CHANNEL, heart_rate_series, physio_features
 from analysis.flow import flow_features
+from analysis.fusion import WEIGHTINGS
 from analysis.recognition import recognize
-from analysis.spotting import SpotParams, SpottedInterval, candidate_clip_filter, spot
+from analysis.spotting import CCF_MODES, SpotParams, SpottedInterval, apply_ccf
 from recordings.reader import open_session
 
 Progress = Callable[[float, str], None]
@@ -44,13 +45,25 @@ class AnalysisOptions:
     """Parameters of the whole analysis (docs/analysis.md explains each)."""
 
     spot: SpotParams = field(default_factory=SpotParams)
+    # Candidate Clip Filter: "rescue" lets it confirm sensitive-tier candidates and never
+    # removes a confident one; "veto" is MMME eq. 12 as published, judging every candidate.
+    ccf_mode: str = "rescue"
     window: float = 10.0  # seconds of physiology/EEG centred on each ME apex
     epochs: tuple[float, ...] = (3.0, 5.0, 10.0, 15.0)
     classifier: str = "svm_linear"
+    fusion_weighting: str = "recall"  # analysis/fusion.py: the paper's "recall" or "youden"
     tasks: tuple[str, ...] = ("3class", "7class")
     # z-score every feature within each participant before leave-one-subject-out: people
     # differ far more in baseline heart rate, conductance or EEG power than emotions move them.
     subject_normalise: bool = True
+
+    def check(self) -> None:
+        """Raise ValueError naming any option outside its allowed values."""
+        if self.ccf_mode not in CCF_MODES:
+            raise ValueError(f"ccf_mode must be one of {CCF_MODES}, not {self.ccf_mode!r}")
+        if self.fusion_weighting not in WEIGHTINGS:
+            raise ValueError(
+                f"fusion_weighting must be one of {WEIGHTINGS}, not {self.fusion_weighting!r}")
 
 
 @dataclass
@@ -66,6 +79,7 @@ class SpotRow:
     offset_frame: int
     score: float
     kept_by_filter: bool
+    confident: bool  # above the spotting threshold (the unfiltered result)
 
 
 @dataclass
@@ -91,6 +105,7 @@ def analyze(
     """Analyse sessions; write spotting.csv, spotting_summary.json, recognition.json,
     concordance.csv and report.html into `out`; return the summary."""
     options = options or AnalysisOptions()
+    options.check()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     folders = sessions_under([Path(p) for p in paths])
@@ -103,9 +118,9 @@ def analyze(
             annotations = session_annotations(session, external)
             physio = read_signals(stream_of_type(session, "Physio"))
             eeg = read_signals(stream_of_type(session, "EEG"))
-            for clip in iter_clips(session):
+            for clip in iter_clips(session, options.spot, options.ccf_mode == "rescue"):
                 _check(cancel)
-                _tell(progress, (i + 0.5) / len(folders), f"spotting {folder.name}/{clip.name}")
+                _tell(progress, (i + 0.5) / len(folders), f"spotted {folder.name}/{clip.name}")
                 _analyse_clip(clip, annotations, physio, eeg, options, collected)
             collected.concordance.append(_concordance_clip(annotations, physio, eeg))
     _tell(progress, 0.9, "recognition and concordance")
@@ -153,23 +168,19 @@ def _analyse_clip(
     out: _Collected,
 ) -> None:
     key = (clip.subject, clip.session, clip.trial)
-    spotted = spot(clip.crops, clip.fps, options.spot, face=clip.face)
-    kept = set(spotted)
+    spotted = clip.spotted
+    hr_times = hr = None
     ecg = physio.channel("ECG") if physio is not None else None
-    if ecg is not None and len(spotted):
+    if ecg is not None and spotted:
         t_rel, hr = heart_rate_series(ecg, physio.rate)
-        kept = set(
-            candidate_clip_filter(
-                spotted,
-                clip.fps,
-                physio.times[0] + t_rel,
-                hr,
-                clip_start=float(clip.times[0]),
-                clip_end=float(clip.times[-1]),
-            )
-        )
+        hr_times = physio.times[0] + t_rel
+    kept = set(
+        apply_ccf(spotted, options.ccf_mode, clip.fps, hr_times, hr,
+                  clip_start=float(clip.times[0]), clip_end=float(clip.times[-1]))
+    )
+    confident = [s for s in spotted if s.confident]
     out.rows += [_row(clip, s, s in kept) for s in spotted]
-    out.candidates[key] = [Interval(s.onset, s.offset, s.kind) for s in spotted]
+    out.candidates[key] = [Interval(s.onset, s.offset, s.kind) for s in confident]
     out.filtered[key] = [Interval(s.onset, s.offset, s.kind) for s in spotted if s in kept]
     truths = out.truths.setdefault(key, [])
     for a in annotations:
@@ -197,6 +208,7 @@ def _row(clip: Clip, s: SpottedInterval, kept: bool) -> SpotRow:
         int(clip.frame_numbers[s.offset]),
         round(float(s.score), 3),
         kept,
+        s.confident,
     )
 
 
@@ -281,10 +293,12 @@ def _recognition(collected: _Collected, options: AnalysisOptions) -> dict[str, A
     if options.subject_normalise:
         features = {m: normalise_per_subject(x, collected.subjects) for m, x in features.items()}
     result: dict[str, Any] = {"samples": len(collected.emotions), "subjects": subjects,
-                              "subject_normalised": options.subject_normalise}
+                              "subject_normalised": options.subject_normalise,
+                              "fusion_weighting": options.fusion_weighting}
     for task in options.tasks:
         loso = recognize(
-            features, collected.emotions, collected.subjects, task, classifier=options.classifier
+            features, collected.emotions, collected.subjects, task,
+            classifier=options.classifier, weighting=options.fusion_weighting,
         )
         result[task] = loso.as_dict()
     return result

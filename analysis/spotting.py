@@ -16,7 +16,8 @@ Training-free, in the MEGC-baseline family, with optical flow as the feature:
 3. Peaks above max(mean + p*(max - mean), median + z*MAD) of the clip's curve are
    candidates: the MEGC rule, with a noise floor so that a clip without expressions does
    not call its noise maximum an expression, and a small p so that one macro-expression
-   does not hide the micro ones.
+   does not hide the micro ones. On request, micro peaks down to a lower floor form a
+   sensitive tier (confident=False) that the Candidate Clip Filter may confirm (apply_ccf).
 4. Each candidate's onset and offset come from the displacement relative to its apex frame:
    walking away from the apex, it rises to a plateau (the neutral face); the boundary is
    where it first reaches (1 - q) of what follows. A true apex differs from the neutral face
@@ -49,6 +50,7 @@ from analysis.features_physio import hr_slope_at, mean_hr_slope
 from analysis.flow import FlowEngine
 
 KINDS = ("micro", "macro")
+CCF_MODES = ("rescue", "veto")
 MICRO_MAX_SECONDS = 0.5  # MMME 3.4: an ME lasts <= 500 ms onset -> offset
 
 
@@ -65,6 +67,9 @@ class SpotParams:
     top_n: int = 4  # blocks averaged into the curve (an AU moves 1-4 blocks)
     p: float = 0.02  # MEGC threshold: mean + p * (max - mean)
     z: float = 6.0  # noise floor of the threshold: median + z * MAD
+    # Sensitive tier: peaks between this floor and the threshold are reported as unconfirmed
+    # candidates, which the Candidate Clip Filter may confirm from the heart rate.
+    z_sensitive: float = 4.5
     boundary: float = 0.1  # onset/offset where displacement reaches (1 - boundary) of plateau
     search: float = 1.5  # boundary search window, in intervals of the candidate's scale
     lookahead: float = 0.1  # s: shortest look-ahead confirming that a rise has ended
@@ -85,6 +90,7 @@ class SpottedInterval:
     offset: int
     score: float  # peak height in noise units (MADs above the curve's median)
     kind: str  # "micro" | "macro"
+    confident: bool = True  # above the threshold; False: sensitive tier, needs confirmation
 
     def seconds(self, fps: float) -> tuple[float, float, float]:
         """(onset, apex, offset) in seconds from the clip's first frame."""
@@ -97,6 +103,7 @@ class _Candidate:
     scale: str
     score: float
     blocks: np.ndarray  # indices of the blocks that moved most at the apex
+    confident: bool = True
     onset: int = 0
     offset: int = 0
 
@@ -397,17 +404,29 @@ class Spotter:
                 track.push(crop)
         self.n += len(crops)
 
-    def finish(self) -> list[SpottedInterval]:
-        """Candidates of both scales, their intervals, micro vs macro."""
+    def finish(self, sensitive: bool = False) -> list[SpottedInterval]:
+        """Intervals of both scales, micro vs macro, in apex order.
+
+        sensitive=True adds the sensitive tier (confident=False): micro candidates between
+        the z_sensitive floor and the threshold that overlap no confident interval.
+        """
         cands: list[_Candidate] = []
         for track in self.tracks:
-            cands += self._candidates(track)
+            cands += self._candidates(track, sensitive)
+        max_frames = self.params.max_micro * self.fps
+        confident = _resolve([c for c in cands if c.confident], max_frames)
+        extra = [
+            (c, kind)
+            for c, kind in _resolve(cands, max_frames)
+            if sensitive and not c.confident and kind == "micro"
+            and not any(_overlaps(c, o) for o, _ in confident)
+        ]
         return [
-            SpottedInterval(c.onset, c.apex, c.offset, c.score, kind)
-            for c, kind in _resolve(cands, self.params.max_micro * self.fps)
+            SpottedInterval(c.onset, c.apex, c.offset, c.score, kind, c.confident)
+            for c, kind in sorted(confident + extra, key=lambda t: t[0].apex)
         ]
 
-    def _candidates(self, track: _Track) -> list[_Candidate]:
+    def _candidates(self, track: _Track, sensitive: bool) -> list[_Candidate]:
         params, k = self.params, track.k
         frames = np.asarray(track.frames)
         if len(frames) <= 2 * k + 2:
@@ -416,7 +435,11 @@ class Spotter:
         values = track.values()
         curve = _curve(values, k, self.blocks.usable, params.top_n, params.normalise)
         thr, med, mad = _threshold(curve, k, params.p, params.z)
-        peaks, _ = find_peaks(curve, height=thr, distance=max(1, k))
+        # Lower peaks never suppress higher ones (find_peaks' distance rule keeps the higher),
+        # so the confident candidates are the same with or without the sensitive tier.
+        floor_z = min(params.z, params.z_sensitive) if sensitive else params.z
+        low = _threshold(curve, k, params.p, floor_z)[0]
+        peaks, _ = find_peaks(curve, height=min(thr, low), distance=max(1, k))
         interval = params.micro_interval if track.scale == "micro" else params.macro_interval
         window = max(2, round(params.search * interval * rate))
         centre = (track.group - 1) / 2  # an averaged frame stands for the middle of its group
@@ -424,7 +447,9 @@ class Spotter:
         for i in peaks:
             v = np.where(self.blocks.usable, values[i], -np.inf)
             chosen = np.argsort(v)[-params.top_n :]
-            cand = _Candidate(int(i), track.scale, (float(curve[i]) - med) / mad, chosen)
+            cand = _Candidate(
+                int(i), track.scale, (float(curve[i]) - med) / mad, chosen, bool(curve[i] >= thr)
+            )
             # The apex's contrast (displacement against frames i-k and i+k) is about the
             # plateau height for an expression that fits in the scale: a third of it marks
             # the displacement the boundary search must at least reach.
@@ -444,13 +469,14 @@ def spot(
     fps: float,
     params: SpotParams | None = None,
     face: FaceCrop | None = None,
+    sensitive: bool = False,
 ) -> list[SpottedInterval]:
     """Spot micro- and macro-expressions in a clip of grey face crops (n, h, w) uint8."""
     if crops.ndim != 3 or crops.dtype != np.uint8 or crops.shape[1] != crops.shape[2]:
         raise ValueError(f"expected uint8 (n, size, size) crops, got {crops.dtype} {crops.shape}")
     spotter = Spotter(fps, params, face, crops.shape[1])
     spotter.push(crops)
-    return spotter.finish()
+    return spotter.finish(sensitive)
 
 
 def candidate_clip_filter(
@@ -475,3 +501,33 @@ def candidate_clip_filter(
     slopes = hr_slope_at(apexes, times, rate)
     return [iv for iv, v in zip(intervals, slopes, strict=True)
             if iv.kind not in kinds or v > mean_slope]
+
+
+def apply_ccf(
+    spotted: Sequence[SpottedInterval],
+    mode: str,
+    fps: float,
+    hr_times: np.ndarray | None,
+    hr: np.ndarray | None,
+    clip_start: float = 0.0,
+    clip_end: float | None = None,
+) -> list[SpottedInterval]:
+    """The spotting result with the Candidate Clip Filter, in apex order.
+
+    'rescue': every confident interval, plus the sensitive-tier ones whose apex eq. 12
+    accepts (the filter can only add what the heart confirms). 'veto': the confident
+    intervals eq. 12 accepts (MMME 4.3 as published). Without a heart rate (hr None), the
+    confident intervals.
+    """
+    if mode not in CCF_MODES:
+        raise ValueError(f"CCF mode must be one of {CCF_MODES}, not {mode!r}")
+    confident = [s for s in spotted if s.confident]
+    if hr is None or hr_times is None:
+        return confident
+    judged = [s for s in spotted if not s.confident] if mode == "rescue" else confident
+    accepted = (
+        set(candidate_clip_filter(judged, fps, hr_times, hr, clip_start, clip_end))
+        if judged else set()
+    )
+    unjudged = set(confident) - set(judged)
+    return [s for s in spotted if s in unjudged or s in accepted]

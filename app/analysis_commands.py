@@ -43,9 +43,10 @@ def format_results(summary: dict) -> str:
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     """Run the offline analysis and print its headline figures."""
-    from analysis.pipeline import analyze
+    from analysis.pipeline import AnalysisOptions, analyze
 
-    summary = analyze(args.sessions, args.out, args.annotations, progress=progress_bar)
+    options = AnalysisOptions(ccf_mode=args.ccf, fusion_weighting=args.fusion_weights)
+    summary = analyze(args.sessions, args.out, args.annotations, options, progress=progress_bar)
     print(format_results(summary))
     print(f"Results in {args.out}: spotting.csv, spotting_summary.json, recognition.json, "
           "concordance.csv, report.html")
@@ -76,6 +77,14 @@ def add_analysis_commands(sub: argparse._SubParsersAction) -> None:
     analyze.add_argument("--annotations", nargs="*", default=[], type=Path,
                          help="FACS coding files (CSV/XLSX); default: the sessions' own")
     analyze.add_argument("--out", required=True, type=Path, help="folder for the results")
+    # Allowed values are checked by AnalysisOptions.check (importing them here would load
+    # OpenCV and NeuroKit2 for every melab command).
+    analyze.add_argument("--ccf", default="rescue", metavar="rescue|veto",
+                         help="Candidate Clip Filter: confirm faint candidates from the heart "
+                              "rate (rescue, default) or judge every candidate by eq. 12 (veto)")
+    analyze.add_argument("--fusion-weights", default="recall", metavar="recall|youden",
+                         help="vote weights of the fusion: per-class recall (the paper's eq. "
+                              "7-10, default) or Youden's J, which gives chance-level votes none")
     analyze.set_defaults(func=cmd_analyze)
 
     dataset = sub.add_parser("simulate-dataset",

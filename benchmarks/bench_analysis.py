@@ -8,7 +8,8 @@ on the disk under test. Then, in the same run, with the page cache dropped befor
 - analysis: open the session, find the face on frame 0, read the face region of every
   frame in blocks (HDF5 hyperslabs), Bayer 2x2 cells to grey at half resolution, resize to
   128x128 (a reader thread), while analysis.spotting.Spotter computes the flows of the
-  blocks already read; then its candidates and intervals (onset/apex/offset);
+  blocks already read; then its candidates and intervals (onset/apex/offset): the code
+  `melab analyze` runs (analysis.clips.read_and_spot);
 - read again.
 
 realtime_factor = clip seconds / analysis seconds (>= 1: spotting keeps up with recording);
@@ -23,23 +24,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import queue
 import shutil
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from analysis.clips import read_and_spot
 from analysis.evaluation import Interval, evaluate_spotting
-from analysis.face import FaceCrop, face_crop_raw, iter_crops
-from analysis.spotting import SpotParams, SpottedInterval, Spotter
+from analysis.face import face_crop_raw
+from analysis.spotting import SpotParams, SpottedInterval
 from drivers.base import CameraInfo, Frame
 from drivers.sim.face import EMOTIONS, Expression, FaceRenderer
 from recordings.metadata import SessionMetadata
@@ -47,7 +46,6 @@ from recordings.reader import open_session
 from recordings.session_writer import SessionWriter
 
 WIDTH, HEIGHT, FPS = 2040, 1088, 150.0
-READ_BLOCK = 150  # frames per hyperslab read: 1 s of video, ~40 MB of face region
 
 
 def script(seconds: float, seed: int = 3) -> list[Expression]:
@@ -105,21 +103,12 @@ def plain_read(path: Path) -> float:
     return time.perf_counter() - start
 
 
-def _reader(frames: Any, fmt: str, face: FaceCrop, out: queue.Queue) -> None:
-    """Read and crop the clip in blocks into a queue; None ends it, an exception is passed on."""
-    try:
-        for block in iter_crops(frames, fmt, face, READ_BLOCK):
-            out.put(block)
-        out.put(None)
-    except BaseException as exc:  # the consumer re-raises it
-        out.put(exc)
-
-
 def analyse(folder: Path, params: SpotParams) -> tuple[list[SpottedInterval], dict[str, float]]:
     """Session folder -> spotted intervals, with the time of each stage.
 
-    Reading and cropping run in a thread while the spotter computes flows on the blocks
-    already read (HDF5 reads and OpenCV release the GIL), so disk and CPU overlap.
+    The same code as `melab analyze` (analysis.clips.read_and_spot): reading and cropping
+    run in a thread while the spotter computes flows on the blocks already read, so disk
+    and CPU overlap.
     """
     drop_cache(folder / "video" / "trial001.h5")
     t0 = time.perf_counter()
@@ -128,32 +117,13 @@ def analyse(folder: Path, params: SpotParams) -> tuple[list[SpottedInterval], di
     fmt, fps = seg.pixel_format, float(seg.attrs["frame_rate"])
     face = face_crop_raw(seg.frame(0), fmt)
     t1 = time.perf_counter()
-    blocks: queue.Queue = queue.Queue(maxsize=8)
-    reader = threading.Thread(
-        target=_reader, args=(seg.file["frames"], fmt, face, blocks), daemon=True
-    )
-    reader.start()
-    spotter = Spotter(fps, params, face)
-    waited = 0.0
-    while True:
-        w0 = time.perf_counter()
-        block = blocks.get()
-        waited += time.perf_counter() - w0
-        if block is None:
-            break
-        if isinstance(block, BaseException):
-            raise block
-        spotter.push(block)
-    reader.join()
+    run = read_and_spot(seg.file["frames"], seg.n_frames, fmt, face, fps, params)
     t2 = time.perf_counter()
-    spotted = spotter.finish()
-    t3 = time.perf_counter()
     session.close()
-    return spotted, {
+    return run.spotted, {
         "detect_seconds": t1 - t0,
-        "read_and_flow_seconds": t2 - t1,
-        "waiting_for_disk_seconds": waited,
-        "finish_seconds": t3 - t2,
+        "read_and_spot_seconds": t2 - t1,
+        "waiting_for_disk_seconds": run.waited_seconds,
     }
 
 
@@ -182,9 +152,7 @@ def main() -> None:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
     read_seconds = min(first_read, second_read)
-    analysis_seconds = (
-        stages["detect_seconds"] + stages["read_and_flow_seconds"] + stages["finish_seconds"]
-    )
+    analysis_seconds = stages["detect_seconds"] + stages["read_and_spot_seconds"]
     truth = [Interval(round(e.onset * FPS), round(e.offset * FPS), e.kind) for e in exprs]
     counts = evaluate_spotting(
         {"clip": [(s.onset, s.offset, s.kind) for s in spotted]}, {"clip": truth}
@@ -215,9 +183,8 @@ def main() -> None:
     )
     print(
         f"analysis          {analysis_seconds:6.1f} s = detect {stages['detect_seconds']:.1f}"
-        f" + read, crop and flow {stages['read_and_flow_seconds']:.1f}"
+        f" + read, crop, flow and intervals {stages['read_and_spot_seconds']:.1f}"
         f" (waiting for the disk {stages['waiting_for_disk_seconds']:.1f})"
-        f" + candidates {stages['finish_seconds']:.1f}"
     )
     print(
         f"realtime factor   {result['realtime_factor']:6.2f}   "

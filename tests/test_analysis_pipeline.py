@@ -31,11 +31,16 @@ def test_analyze_writes_every_result_file(results):
         assert (results / name).stat().st_size > 0, name
     rows = list(csv.DictReader((results / "spotting.csv").open()))
     assert rows and set(rows[0]) == {"subject", "session", "trial", "type", "onset_frame",
-                                     "apex_frame", "offset_frame", "score", "kept_by_filter"}
+                                     "apex_frame", "offset_frame", "score", "kept_by_filter",
+                                     "confident"}
     assert {r["subject"] for r in rows} == {"S01", "S02"}
     for r in rows:
         assert int(r["onset_frame"]) <= int(r["apex_frame"]) <= int(r["offset_frame"])
         assert r["type"] in ("micro", "macro") and r["kept_by_filter"] in ("True", "False")
+        # 'rescue' (the default): every confident interval is kept; the sensitive tier is
+        # micro only and kept only where the heart rate confirms it.
+        assert (r["confident"] == "True" and r["kept_by_filter"] == "True") or (
+            r["confident"] == "False" and r["type"] == "micro")
     html = (results / "report.html").read_text()
     assert "Spotting" in html and "Recognition" in html and "<img" in html
 
@@ -46,9 +51,24 @@ def test_spotting_finds_the_simulated_expressions(results):
                 "micro_f1_ccf", "micro_precision_ccf", "micro_recall_ccf", "overall_f1_ccf"):
         assert 0.0 <= summary[key] <= 1.0, key
     assert summary["micro_f1"] >= 0.6
-    # The filter only removes candidates: it never adds true positives.
+    # In 'rescue' mode the filter only adds heart-confirmed candidates: recall never drops.
+    assert summary["micro_tp_ccf"] >= summary["micro_tp"]
+    assert summary["micro_recall_ccf"] >= summary["micro_recall"]
+    assert summary["macro_tp_ccf"] == summary["macro_tp"]
+    assert summary["macro_fp_ccf"] == summary["macro_fp"]
+
+
+def test_ccf_veto_mode_only_removes_candidates(dataset, tmp_path, capsys):
+    assert main(["analyze", str(dataset), "--out", str(tmp_path), "--ccf", "maybe"]) == 2
+    assert "ccf_mode must be one of ('rescue', 'veto'), not 'maybe'" in capsys.readouterr().err
+    assert main(["analyze", str(dataset), "--out", str(tmp_path), "--ccf", "veto",
+                 "--fusion-weights", "youden"]) == 0
+    summary = json.loads((tmp_path / "spotting_summary.json").read_text())
     assert summary["micro_tp_ccf"] <= summary["micro_tp"]
     assert summary["micro_fp_ccf"] <= summary["micro_fp"]
+    rows = list(csv.DictReader((tmp_path / "spotting.csv").open()))
+    assert rows and all(r["confident"] == "True" for r in rows)  # no sensitive tier
+    assert json.loads((tmp_path / "recognition.json").read_text())["fusion_weighting"] == "youden"
 
 
 def test_recognition_reports_every_modality_and_the_fusion(results):

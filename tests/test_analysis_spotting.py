@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from analysis.clips import read_and_spot
 from analysis.evaluation import Interval, evaluate_spotting
 from analysis.face import FaceCrop, crop_frames, face_crop_raw
 from analysis.features_physio import hr_slope_at
@@ -12,6 +13,7 @@ from analysis.spotting import (
     SpotParams,
     SpottedInterval,
     Spotter,
+    apply_ccf,
     candidate_clip_filter,
     spot,
 )
@@ -167,3 +169,64 @@ def test_candidate_clip_filter_keeps_micro_apexes_on_rising_heart_rate() -> None
 def test_candidate_clip_filter_rejects_bad_series() -> None:
     with pytest.raises(ValueError, match="two heart-rate samples"):
         candidate_clip_filter([], 100.0, np.array([1.0]), np.array([60.0]))
+
+
+# An ME at a tenth of the default intensity (~0.1 px on the crop) peaks between the
+# sensitive floor (4.5 MADs) and the threshold (6 MADs); the second one clears the threshold.
+BARELY = [
+    Expression(1.0, 1.1, 1.3, "micro", "happiness", aus=(12,), intensity=0.4),
+    Expression(3.5, 3.6, 3.9, "micro", "surprise", aus=(1, 2), intensity=0.4),
+]
+
+
+@pytest.fixture(scope="module")
+def barely() -> tuple[np.ndarray, FaceCrop]:
+    return _render(FaceRenderer(640, 480, seed=13), BARELY, 5.5)
+
+
+def test_sensitive_tier_adds_unconfirmed_candidates_only(barely) -> None:
+    crops, face = barely
+    plain = spot(crops, FPS, face=face)
+    both = spot(crops, FPS, face=face, sensitive=True)
+    assert [s for s in both if s.confident] == plain  # the confident result is unchanged
+    assert [round(s.apex / FPS, 1) for s in plain] == [3.6]
+    extra = [s for s in both if not s.confident]
+    assert [round(s.apex / FPS, 1) for s in extra] == [1.1]
+    assert all(s.kind == "micro" and 4.5 <= s.score < 6.0 for s in extra)
+
+
+def _hr_rising_at(apex: float) -> tuple[np.ndarray, np.ndarray]:
+    """10 Hz heart rate, flat except a 2 s rise of 10 bpm starting just before `apex`."""
+    t = np.arange(0.0, 5.5, 0.1)
+    return t, 70.0 + 5.0 * np.clip(t - (apex - 0.5), 0, 2)
+
+
+def test_ccf_rescue_confirms_faint_candidates_and_never_drops_confident_ones(barely) -> None:
+    crops, face = barely
+    both = spot(crops, FPS, face=face, sensitive=True)
+    confident = [s for s in both if s.confident]
+    # Heart rising at the faint ME's apex: it is confirmed; the confident one stays too.
+    assert apply_ccf(both, "rescue", FPS, *_hr_rising_at(1.1)) == both
+    # Heart rising elsewhere (at the confident apex): the faint candidate is not confirmed.
+    assert apply_ccf(both, "rescue", FPS, *_hr_rising_at(3.6)) == confident
+    # 'veto' (MMME eq. 12 as published) judges the confident ones and drops the unsupported.
+    assert apply_ccf(both, "veto", FPS, *_hr_rising_at(1.1)) == []
+    assert apply_ccf(both, "veto", FPS, *_hr_rising_at(3.6)) == confident
+    assert apply_ccf(both, "rescue", FPS, None, None) == confident  # no ECG recorded
+    with pytest.raises(ValueError, match="CCF mode must be one of"):
+        apply_ccf(both, "maybe", FPS, None, None)
+
+
+def test_read_and_spot_streams_stored_frames_like_spot_on_the_whole_clip() -> None:
+    """melab analyze's path: raw frames read and cropped on a thread while flows run."""
+    renderer = FaceRenderer(640, 480, seed=13)
+    n = round(5.5 * FPS)
+    raw = np.stack([renderer.render(i / FPS, FAINT) for i in range(n)])
+    face = face_crop_raw(raw[0], renderer.pixel_format)
+    run = read_and_spot(raw, n - 10, renderer.pixel_format, face, FPS, sensitive=True)
+    crops = crop_frames(raw[: n - 10], renderer.pixel_format, face)
+    np.testing.assert_array_equal(run.crops, crops)  # the last 10 frames were not analysed
+    assert run.spotted == spot(crops, FPS, face=face, sensitive=True)
+    assert _f1(run.spotted, FAINT)["micro"].f1 == 1.0
+    with pytest.raises(ValueError, match="raw frames"):  # a reader error reaches the caller
+        read_and_spot(raw[:, :, :, None], n, renderer.pixel_format, face, FPS)
