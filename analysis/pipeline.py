@@ -29,11 +29,13 @@ from analysis.features_eeg import eeg_band_powers, eeg_channels
 from analysis.features_physio import FEATURES_BY_CHANNEL, heart_rate_series, physio_features
 from analysis.flow import flow_features
 from analysis.fusion import WEIGHTINGS
-from analysis.recognition import recognize
+from analysis.recognition import CLASSIFIERS, recognize
 from analysis.spotting import CCF_MODES, SpotParams, SpottedInterval, apply_ccf
 from recordings.reader import open_session
 
 Progress = Callable[[float, str], None]
+FUSION_VOTERS = ("modalities", "signals")
+PERI = "PERI"  # every peripheral signal's features side by side
 
 
 class AnalysisCancelled(RuntimeError):
@@ -50,8 +52,12 @@ class AnalysisOptions:
     ccf_mode: str = "rescue"
     window: float = 10.0  # seconds of physiology/EEG centred on each ME apex
     epochs: tuple[float, ...] = (3.0, 5.0, 10.0, 15.0)
-    classifier: str = "svm_linear"
+    classifier: str = "logreg"
     fusion_weighting: str = "recall"  # analysis/fusion.py: the paper's "recall" or "youden"
+    # Votes fused: "modalities" = ME, EEG and PERI (every peripheral feature in one
+    # classifier, the paper's Table 7-8 rows); "signals" = ME, EEG and each peripheral
+    # signal on its own (the paper's seven sub-classifiers, eq. 7-10).
+    fusion_voters: str = "modalities"
     tasks: tuple[str, ...] = ("3class", "7class")
     # z-score every feature within each participant before leave-one-subject-out: people
     # differ far more in baseline heart rate, conductance or EEG power than emotions move them.
@@ -64,6 +70,11 @@ class AnalysisOptions:
         if self.fusion_weighting not in WEIGHTINGS:
             raise ValueError(
                 f"fusion_weighting must be one of {WEIGHTINGS}, not {self.fusion_weighting!r}")
+        if self.fusion_voters not in FUSION_VOTERS:
+            raise ValueError(
+                f"fusion_voters must be one of {FUSION_VOTERS}, not {self.fusion_voters!r}")
+        if self.classifier not in CLASSIFIERS:
+            raise ValueError(f"classifier must be one of {CLASSIFIERS}, not {self.classifier!r}")
 
 
 @dataclass
@@ -292,13 +303,20 @@ def _recognition(collected: _Collected, options: AnalysisOptions) -> dict[str, A
     }
     if options.subject_normalise:
         features = {m: normalise_per_subject(x, collected.subjects) for m, x in features.items()}
+    signals = [m for m in FEATURES_BY_CHANNEL if m in features]
+    if signals:
+        features[PERI] = np.hstack([features[m] for m in signals])
+    body = [PERI] if options.fusion_voters == "modalities" and signals else signals
+    voters = [m for m in ("ME", "EEG") if m in features] + body
     result: dict[str, Any] = {"samples": len(collected.emotions), "subjects": subjects,
                               "subject_normalised": options.subject_normalise,
-                              "fusion_weighting": options.fusion_weighting}
+                              "classifier": options.classifier,
+                              "fusion_weighting": options.fusion_weighting,
+                              "fusion_voters": voters}
     for task in options.tasks:
         loso = recognize(
             features, collected.emotions, collected.subjects, task,
-            classifier=options.classifier, weighting=options.fusion_weighting,
+            classifier=options.classifier, weighting=options.fusion_weighting, voters=voters,
         )
         result[task] = loso.as_dict()
     return result

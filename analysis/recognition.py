@@ -86,6 +86,7 @@ class LosoResult:
     predictions: dict[str, np.ndarray]
     scores: dict[str, RecognitionScores]
     fold_weights: dict[Any, FusionWeights] = field(default_factory=dict)  # by test subject
+    voters: tuple[str, ...] = ()  # the modalities fused, in the order of the weights' rows
 
     def as_dict(self) -> dict[str, dict[str, Any]]:
         """{modality or 'fused': {acc, f1, uf1, uar, confusion, labels}}."""
@@ -124,12 +125,14 @@ def run_loso(
     inner_folds: int = 5,
     classes: Sequence[Any] | None = None,
     weighting: str = "recall",
+    voters: Sequence[str] | None = None,
 ) -> LosoResult:
     """LOSO per modality, fused by weighted voting; scores of pooled predictions.
 
     features maps a modality name to its (n_samples, d) matrix, rows aligned with labels and
     subjects. classifier is one kind for all modalities or a kind per modality; weighting
-    is how fusion weights votes (analysis/fusion.py: 'youden' or the paper's 'recall').
+    is how fusion weights votes (analysis/fusion.py: 'youden' or the paper's 'recall');
+    voters are the modalities whose votes are fused (default: all of them).
     """
     if not features:
         raise ValueError("no modalities given")
@@ -144,6 +147,9 @@ def run_loso(
     if len(groups) != len(y):
         raise ValueError(f"{len(groups)} subject ids for {len(y)} samples")
     order = tuple(classes) if classes is not None else tuple(np.unique(y).tolist())
+    voting = tuple(xs) if voters is None else tuple(voters)
+    if not voting or set(voting) - set(xs):
+        raise ValueError(f"voters {voting} must be some of the modalities {tuple(xs)}")
     kinds = {m: classifier if isinstance(classifier, str) else classifier[m] for m in xs}
     makers = {m: (lambda k=kinds[m]: make_classifier(k)) for m in xs}
 
@@ -155,17 +161,17 @@ def run_loso(
         train = ~test
         fold = {m: _fit_predict(makers[m], x[train], y[train], x[test]) for m, x in xs.items()}
         inner = [
-            _inner_predictions(makers[m], x[train], y[train], groups[train], inner_folds)
-            for m, x in xs.items()
+            _inner_predictions(makers[m], xs[m][train], y[train], groups[train], inner_folds)
+            for m in voting
         ]
         weights = fit_weights(y[train], inner, order, weighting)
         fold_weights[subject.item() if hasattr(subject, "item") else subject] = weights
-        fused[test] = weighted_vote(weights, [fold[m] for m in xs])
+        fused[test] = weighted_vote(weights, [fold[m] for m in voting])
         for m in xs:
             preds[m][test] = fold[m]
     preds[FUSED] = fused
     scores = {name: score(y, p, order) for name, p in preds.items()}
-    return LosoResult(y, groups, preds, scores, fold_weights)
+    return LosoResult(y, groups, preds, scores, fold_weights, voting)
 
 
 def recognize(
@@ -176,6 +182,7 @@ def recognize(
     classifier: str | Mapping[str, str] = "svm_linear",
     inner_folds: int = 5,
     weighting: str = "recall",
+    voters: Sequence[str] | None = None,
 ) -> LosoResult:
     """run_loso on the 3-class or 7-class labels of `emotions` (other labels dropped)."""
     y, mask = task_labels(emotions, task)
@@ -189,4 +196,5 @@ def recognize(
         inner_folds=inner_folds,
         classes=present,
         weighting=weighting,
+        voters=voters,
     )

@@ -45,7 +45,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     """Run the offline analysis and print its headline figures."""
     from analysis.pipeline import AnalysisOptions, analyze
 
-    options = AnalysisOptions(ccf_mode=args.ccf, fusion_weighting=args.fusion_weights)
+    options = AnalysisOptions(ccf_mode=args.ccf, fusion_weighting=args.fusion_weights,
+                              fusion_voters=args.fusion_voters, classifier=args.classifier)
     summary = analyze(args.sessions, args.out, args.annotations, options, progress=progress_bar)
     print(format_results(summary))
     print(f"Results in {args.out}: spotting.csv, spotting_summary.json, recognition.json, "
@@ -85,6 +86,11 @@ def add_analysis_commands(sub: argparse._SubParsersAction) -> None:
     analyze.add_argument("--fusion-weights", default="recall", metavar="recall|youden",
                          help="vote weights of the fusion: per-class recall (the paper's eq. "
                               "7-10, default) or Youden's J, which gives chance-level votes none")
+    analyze.add_argument("--fusion-voters", default="modalities", metavar="modalities|signals",
+                         help="fuse ME, EEG and all peripheral features as one PERI classifier "
+                              "(default), or ME, EEG and each peripheral signal on its own")
+    analyze.add_argument("--classifier", default="logreg", metavar="logreg|svm_linear|svm_rbf",
+                         help="the classifier of every modality (default logreg)")
     analyze.set_defaults(func=cmd_analyze)
 
     dataset = sub.add_parser("simulate-dataset",

@@ -62,23 +62,33 @@ def test_ccf_veto_mode_only_removes_candidates(dataset, tmp_path, capsys):
     assert main(["analyze", str(dataset), "--out", str(tmp_path), "--ccf", "maybe"]) == 2
     assert "ccf_mode must be one of ('rescue', 'veto'), not 'maybe'" in capsys.readouterr().err
     assert main(["analyze", str(dataset), "--out", str(tmp_path), "--ccf", "veto",
-                 "--fusion-weights", "youden"]) == 0
+                 "--fusion-weights", "youden", "--fusion-voters", "signals",
+                 "--classifier", "svm_linear"]) == 0
     summary = json.loads((tmp_path / "spotting_summary.json").read_text())
     assert summary["micro_tp_ccf"] <= summary["micro_tp"]
     assert summary["micro_fp_ccf"] <= summary["micro_fp"]
     rows = list(csv.DictReader((tmp_path / "spotting.csv").open()))
     assert rows and all(r["confident"] == "True" for r in rows)  # no sensitive tier
-    assert json.loads((tmp_path / "recognition.json").read_text())["fusion_weighting"] == "youden"
+    recognition = json.loads((tmp_path / "recognition.json").read_text())
+    assert recognition["fusion_weighting"] == "youden"
+    assert recognition["classifier"] == "svm_linear"
+    assert recognition["fusion_voters"] == ["ME", "EEG", "PPG", "ECG", "RSP", "SKT", "EDA"]
 
 
 def test_recognition_reports_every_modality_and_the_fusion(results):
     recognition = json.loads((results / "recognition.json").read_text())
     for task in ("3class", "7class"):
         scores = recognition[task]
-        assert {"ME", "EEG", "ECG", "EDA", "fused"} <= set(scores)
+        assert {"ME", "EEG", "ECG", "EDA", "PERI", "fused"} <= set(scores)
         for s in scores.values():
             assert {"acc", "f1", "uf1", "uar"} <= set(s)
             assert 0.0 <= s["uf1"] <= 1.0
+
+
+def test_recognition_fuses_me_eeg_and_the_whole_periphery_by_default(results):
+    recognition = json.loads((results / "recognition.json").read_text())
+    assert recognition["fusion_voters"] == ["ME", "EEG", "PERI"]
+    assert recognition["classifier"] == "logreg" and recognition["fusion_weighting"] == "recall"
 
 
 def test_simulate_dataset_refuses_a_folder_with_sessions(dataset, capsys):

@@ -128,6 +128,20 @@ def test_fusion_beats_every_single_modality():
     assert youden.scores[FUSED].acc >= max(single.values()) + 0.15
 
 
+def test_only_the_named_voters_are_fused():
+    features, y, groups = synthetic()
+    features["NOISE"] = np.random.default_rng(5).normal(size=(len(y), 4))
+    pair = run_loso(features, y, groups, voters=("ME", "EEG"))
+    assert pair.voters == ("ME", "EEG") and pair.fold_weights[0].p.shape == (2, 3)
+    assert set(pair.scores) == {"ME", "EEG", "PERI", "NOISE", FUSED}  # all still scored
+    # ME knows 'positive', EEG 'surprise': fused, 'negative' is what neither claims well.
+    every = run_loso(features, y, groups)
+    assert every.voters == ("ME", "EEG", "PERI", "NOISE")
+    assert every.scores[FUSED].acc > pair.scores[FUSED].acc  # PERI's 'negative' helps
+    with pytest.raises(ValueError, match="voters"):
+        run_loso(features, y, groups, voters=("ME", "FACE"))
+
+
 def test_fusion_weights_never_see_the_test_subject():
     features, y, groups = synthetic()
     changed = {m: x.copy() for m, x in features.items()}
