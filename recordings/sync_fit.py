@@ -401,8 +401,12 @@ def coarse_lag(edges: Edges, ref_t: np.ndarray, ref_code: np.ndarray,
 
 
 def nearest_pairs(values: np.ndarray, dev_idx: np.ndarray, targets: np.ndarray,
-                  ref_idx: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For each value, the nearest target within tol: (device index, reference index, diff)."""
+                  ref_idx: np.ndarray, tol: float, unique: bool = False
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each value, the nearest target within tol: (device index, reference index, diff).
+
+    unique: only values with exactly one target within tol (no second candidate to confuse).
+    """
     if len(targets) == 0 or len(values) == 0:
         z = np.zeros(0, np.int64)
         return z, z, np.zeros(0)
@@ -414,6 +418,8 @@ def nearest_pairs(values: np.ndarray, dev_idx: np.ndarray, targets: np.ndarray,
     pick = np.where(np.abs(t[left] - values) <= np.abs(t[right] - values), left, right)
     diff = values - t[pick]
     ok = np.abs(diff) <= tol
+    if unique:
+        ok &= np.searchsorted(t, values + tol, "right") - np.searchsorted(t, values - tol) == 1
     return dev_idx[ok], ref_idx[order[pick[ok]]], diff[ok]
 
 
@@ -429,11 +435,12 @@ def one_to_one(dev: np.ndarray, ref: np.ndarray, diff: np.ndarray
 
 
 def _pairs_by(dev_times: np.ndarray, edges: Edges, ref_times: np.ndarray, ref_code: np.ndarray,
-              compatible: CodeTest, tol: float) -> tuple[np.ndarray, np.ndarray]:
+              compatible: CodeTest, tol: float, unique: bool = False
+              ) -> tuple[np.ndarray, np.ndarray]:
     """One-to-one nearest pairs of compatible codes between two timelines within tol."""
     devs, refs, diffs = [], [], []
     for dev, ref in _groups(edges, ref_code, compatible):
-        d, r, x = nearest_pairs(dev_times[dev], dev, ref_times[ref], ref, tol)
+        d, r, x = nearest_pairs(dev_times[dev], dev, ref_times[ref], ref, tol, unique)
         devs.append(d)
         refs.append(r)
         diffs.append(x)
@@ -445,8 +452,13 @@ def _pairs_by(dev_times: np.ndarray, edges: Edges, ref_times: np.ndarray, ref_co
 
 def coarse_pairs(edges: Edges, ref_t: np.ndarray, ref_code: np.ndarray, compatible: CodeTest,
                  lag: float, tol: float) -> tuple[np.ndarray, np.ndarray]:
-    """Pair edges by host receipt time minus the lag (clock-free, so resets do not matter)."""
-    return _pairs_by(edges.host - lag, edges, ref_t, ref_code, compatible, tol)
+    """Pair edges by host receipt time minus the lag (clock-free, so resets do not matter).
+
+    Host receipt is tens of ms uncertain: an edge with two compatible box edges within tol
+    (the same code queued twice, 20 ms apart) is left to the fine pairing on device time,
+    else a wrong pair here would look like a clock step and split the fit.
+    """
+    return _pairs_by(edges.host - lag, edges, ref_t, ref_code, compatible, tol, unique=True)
 
 
 def fine_pairs(edges: Edges, ref_t: np.ndarray, ref_code: np.ndarray, compatible: CodeTest,

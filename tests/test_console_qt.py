@@ -106,15 +106,14 @@ def wait_phase(qtbot, console: ConsoleWindow, phase: Phase, timeout: int = 8000)
 
 
 def press(qtbot, console: ConsoleWindow, *keys: Qt.Key) -> None:
-    """Key presses on the participant window, 60 ms apart like a quick typist's.
+    """Key presses on the participant window at machine speed.
 
-    Each press sends a trigger code; codes sent faster than the box's 10 ms pulses queue up
-    behind each other (see the report in docs/console.md).
+    Each press sends a trigger code, so the codes queue up in the box and leave it 20 ms
+    apart (10 ms pulse + 10 ms gap), often the same code several times: sync must still pair
+    each device edge with its own box edge (check_aligned).
     """
     assert console.session is not None
-    for index, key in enumerate(keys):
-        if index:
-            qtbot.wait(60)
+    for key in keys:
         qtbot.keyClick(console.session.window, key)
 
 

@@ -200,6 +200,20 @@ def test_small_reset_seen_only_in_the_edges_splits_the_fit(tmp_path):
 
 # --- units ---------------------------------------------------------------------------------
 
+def test_the_same_code_queued_back_to_back_is_paired_edge_by_edge(tmp_path):
+    """Four identical codes sent within 15 ms leave the box 20 ms apart; host receipt
+    (10 ms mean jitter) cannot tell them apart, device time can: no split, no 20 ms error."""
+    bursts = tuple((t + 0.005 * i, 12) for t in (20.0, 40.3, 61.7, 80.2) for i in range(4))
+    sim = simulate_session(tmp_path / "s", SyncSimConfig(seed=3, duration=100.0,
+                                                         extra_codes=bursts))
+    report = synchronize(sim.folder)
+    times = session_times(sim.folder)
+    for name in ("SynAmps", "MP160", "camera"):
+        assert report.streams[name].method == "trigger"
+        assert len(report.streams[name].segments) == 1, name
+        assert np.abs(times[name] - sim.truth[name]).max() < 5e-4, name
+
+
 def test_stream_and_camera_edges_bracket_the_true_edge():
     rng = np.random.default_rng(0)
     rises = np.sort(rng.uniform(0.1, 9.9, 30))

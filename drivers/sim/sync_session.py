@@ -83,6 +83,7 @@ class SyncSimConfig:
     segment_length_s: float = 30.0
     dropped_frames: int = 0
     clocks: dict[str, DeviceClock] = field(default_factory=dict)  # overrides per role
+    extra_codes: tuple[tuple[float, int], ...] = ()  # more host codes: (physical time, code)
 
     def clock(self, role: str, rng: np.random.Generator) -> DeviceClock:
         """The given clock of a role, or one drawn (offset 1..max s, drift +-max ppm)."""
@@ -317,6 +318,7 @@ def simulate_session(folder: str | Path, config: SyncSimConfig | None = None
         probes.append((probes[-1][0] + float(rng.uniform(*cfg.probe_interval_s)), PROBE_CODE))
     scenario = make_scenario(cfg.seed, max(cfg.duration, 20.0))
     intents = probes + [(m.t, m.code) for m in scenario.markers if m.t < cfg.duration - 0.1]
+    intents += [(float(t), int(c)) for t, c in cfg.extra_codes]
     box = _Box(cfg, clocks["trigger"], rng)
     pulses, log = box.run(intents)
 
