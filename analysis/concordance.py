@@ -22,14 +22,15 @@ from __future__ import annotations
 import csv
 import warnings
 from collections.abc import Iterable, Sequence
-from dataclasses import astuple, dataclass, fields
+from dataclasses import astuple, dataclass, fields, replace
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import scipy.stats as st
 
 from analysis.features_eeg import BAND_NAMES, band_powers_between, eeg_channels
-from analysis.features_physio import derive_physio, window_features
+from analysis.features_physio import PhysioDerived, derive_physio, window_features
 
 EPOCH_LENGTHS: tuple[float, ...] = (3.0, 5.0, 10.0, 15.0)
 
@@ -45,33 +46,52 @@ class MEInterval:
 
 @dataclass
 class ClipData:
-    """One clip's signals (each starting at t = 0) and its MEs.
+    """One recording's signals (a clip or a whole session) and its MEs on one time axis.
 
     `physio`: channel name -> raw 1-D samples at `physio_rate` (ECG, EDA, RSP, SKT, PPG; others
-    such as DIGITAL are ignored). `eeg`: (n, channels) µV at `eeg_rate`, a TRIGGER column
-    named in `eeg_labels` is dropped. `blockers`: extra (start, end) intervals that
-    disqualify an epoch they overlap.
+    such as DIGITAL are ignored), its first sample at time `physio_t0`. `eeg`: (n, channels) µV
+    at `eeg_rate` from `eeg_t0`; a TRIGGER column named in `eeg_labels` is dropped. ME times
+    are on the same axis (seconds). `blockers`: extra (start, end) intervals that disqualify
+    an epoch they overlap. The processed physiology and EEG channels are computed once.
     """
 
     mes: Sequence[MEInterval]
     physio: dict[str, np.ndarray] | None = None
     physio_rate: float = 1000.0
+    physio_t0: float = 0.0
     eeg: np.ndarray | None = None
     eeg_rate: float = 1000.0
+    eeg_t0: float = 0.0
     eeg_labels: Sequence[str] = ()
     blockers: Sequence[tuple[float, float]] = ()
 
     @property
-    def duration(self) -> float:
-        """Seconds covered by every signal present."""
+    def span(self) -> tuple[float, float]:
+        """(start, end) seconds covered by every signal present."""
         spans = []
         if self.physio:
-            spans += [len(x) / self.physio_rate for x in self.physio.values()]
+            n = min(len(x) for x in self.physio.values())
+            spans.append((self.physio_t0, self.physio_t0 + n / self.physio_rate))
         if self.eeg is not None:
-            spans.append(len(self.eeg) / self.eeg_rate)
+            spans.append((self.eeg_t0, self.eeg_t0 + len(self.eeg) / self.eeg_rate))
         if not spans:
             raise ValueError("clip has neither physiology nor EEG")
-        return min(spans)
+        return max(a for a, _ in spans), min(b for _, b in spans)
+
+    @cached_property
+    def physio_derived(self) -> PhysioDerived | None:
+        """The physiology preprocessed and derived (NeuroKit2), or None without it."""
+        return derive_physio(self.physio, self.physio_rate) if self.physio else None
+
+    @cached_property
+    def eeg_data(self) -> tuple[np.ndarray, list[str]] | None:
+        """(samples, labels) of the EEG channels only, or None without EEG."""
+        if self.eeg is None:
+            return None
+        labels = list(self.eeg_labels) or [f"ch{i + 1}" for i in range(self.eeg.shape[1])]
+        if len(labels) != self.eeg.shape[1]:
+            raise ValueError(f"{len(labels)} EEG labels for {self.eeg.shape[1]} columns")
+        return eeg_channels(self.eeg, labels)  # the TRIGGER column is not EEG
 
 
 @dataclass(frozen=True)
@@ -94,14 +114,15 @@ class ConcordanceRow:
 def valid_pairs(
     mes: Sequence[MEInterval],
     length: float,
-    duration: float,
+    end: float,
     blockers: Sequence[tuple[float, float]] = (),
+    start: float = 0.0,
 ) -> np.ndarray:
-    """Indices of MEs whose before/after epochs of `length` s are inside the clip and free."""
+    """Indices of MEs whose before/after epochs of `length` s lie in [start, end] and free."""
     keep = []
     for i, me in enumerate(mes):
         lo, hi = me.apex - length, me.apex + length
-        if lo < 0 or hi > duration:
+        if lo < start or hi > end:
             continue
         others = [(m.onset, m.offset) for j, m in enumerate(mes) if j != i]
         # Closed intervals: an ME touching the epoch's edge still sits inside it.
@@ -122,33 +143,26 @@ def epoch_features(
     clip: ClipData, lengths: Sequence[float] = EPOCH_LENGTHS
 ) -> dict[float, tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]:
     """Per length: (before, after) feature name -> values over the clip's valid MEs."""
-    derived = derive_physio(clip.physio, clip.physio_rate) if clip.physio else None
-    eeg, labels = clip.eeg, list(clip.eeg_labels)
-    if eeg is not None:
-        if not labels:
-            labels = [f"ch{i + 1}" for i in range(eeg.shape[1])]
-        if len(labels) != eeg.shape[1]:
-            raise ValueError(f"{len(labels)} EEG labels for {eeg.shape[1]} columns")
-        eeg, labels = eeg_channels(eeg, labels)  # the TRIGGER column is not EEG
-    duration = clip.duration
+    derived, eeg = clip.physio_derived, clip.eeg_data
+    start, end = clip.span
     out = {}
     for length in lengths:
-        idx = valid_pairs(clip.mes, length, duration, clip.blockers)
+        idx = valid_pairs(clip.mes, length, end, clip.blockers, start)
         apex = np.array([clip.mes[i].apex for i in idx], dtype=np.float64)
         halves = []
-        for start, stop in ((apex - length, apex), (apex, apex + length)):
+        for lo, hi in ((apex - length, apex), (apex, apex + length)):
             feats: dict[str, np.ndarray] = {}
             if derived is not None:
-                feats |= window_features(derived, start, stop)
+                feats |= window_features(derived, lo - clip.physio_t0, hi - clip.physio_t0)
             if eeg is not None:
-                feats |= _eeg_features(eeg, clip.eeg_rate, labels, start, stop)
+                feats |= _eeg_features(*eeg, clip.eeg_rate, lo - clip.eeg_t0, hi - clip.eeg_t0)
             halves.append(feats)
         out[float(length)] = (halves[0], halves[1])
     return out
 
 
 def _eeg_features(
-    eeg: np.ndarray, rate: float, labels: Sequence[str], start: np.ndarray, stop: np.ndarray
+    eeg: np.ndarray, labels: Sequence[str], rate: float, start: np.ndarray, stop: np.ndarray
 ) -> dict[str, np.ndarray]:
     power = band_powers_between(eeg, rate, start, stop)  # (windows, channels, bands)
     with np.errstate(divide="ignore"):
@@ -194,12 +208,20 @@ def concordance_table(
     clips: Iterable[ClipData], lengths: Sequence[float] = EPOCH_LENGTHS
 ) -> list[ConcordanceRow]:
     """Table 3: paired t-tests before vs after ME apexes, pooled over clips, per length."""
+    return pooled_table((epoch_features(clip, lengths) for clip in clips), lengths)
+
+
+def pooled_table(
+    epochs: Iterable[dict[float, tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]],
+    lengths: Sequence[float] = EPOCH_LENGTHS,
+) -> list[ConcordanceRow]:
+    """Table 3 from the epoch_features of several clips (computed one clip at a time)."""
     pooled: dict[float, dict[str, tuple[list[np.ndarray], list[np.ndarray]]]] = {
         float(L): {} for L in lengths
     }
     order: list[str] = []  # features in first-seen order (Table 6, then EEG)
-    for clip in clips:
-        for length, (before, after) in epoch_features(clip, lengths).items():
+    for clip_epochs in epochs:
+        for length, (before, after) in clip_epochs.items():
             for name in before:
                 if name not in order:
                     order.append(name)
@@ -225,9 +247,7 @@ def _with_fdr(rows: list[ConcordanceRow]) -> list[ConcordanceRow]:
     adj = np.full(len(rows), np.nan)
     if ok.any():
         adj[ok] = st.false_discovery_control(p[ok], method="bh")
-    return [
-        ConcordanceRow(*astuple(r)[:-1], p_fdr=float(q)) for r, q in zip(rows, adj, strict=True)
-    ]
+    return [replace(r, p_fdr=float(q)) for r, q in zip(rows, adj, strict=True)]
 
 
 def write_concordance_csv(rows: Sequence[ConcordanceRow], path: str | Path) -> None:

@@ -168,10 +168,15 @@ def intervals_from_annotations(
     """
     out: dict[tuple[str, str, str], list[Interval]] = {}
     for a in annotations:
-        end = a.offset_frame if a.offset_frame is not None else a.apex_frame
-        if a.onset_frame is None or end is None:
+        span = frame_span(a)
+        if span is None:
             raise ValueError(f"annotation has no frame interval to score: {a}")
-        out.setdefault((a.subject, a.session, a.trial), []).append(
-            Interval(a.onset_frame, end, a.kind)
-        )
+        out.setdefault((a.subject, a.session, a.trial), []).append(Interval(*span, a.kind))
     return out
+
+
+def frame_span(a: Annotation) -> tuple[int, int] | None:
+    """(onset, end) frames of an annotation: the offset, else the apex (CASME-style partial
+    codes end there); None without an onset or any end frame."""
+    end = a.offset_frame if a.offset_frame is not None else a.apex_frame
+    return None if a.onset_frame is None or end is None else (a.onset_frame, end)

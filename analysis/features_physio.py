@@ -1,7 +1,7 @@
 """Peripheral physiology features of MMME Table 6 over windows (default 10 s around an apex).
 
-Every signal is preprocessed and run through NeuroKit2 once per clip (`derive_physio`): R-peaks,
-pulse peaks, breathing extrema, SCRs and the tonic level become short derived series, and
+Every signal is preprocessed and run through NeuroKit2 once per recording (`derive_physio`):
+R-peaks, pulse peaks, breathing extrema, SCRs and the tonic level become short derived series, and
 window features are read off them (`window_features`), so many windows cost little more
 than one. Features of channels that are absent are left out of the result.
 
@@ -16,7 +16,7 @@ NaN means "not defined in this window", never 0:
 - An SCR belongs to the window holding its peak. SCR amplitude / rise / half-recovery
   means are NaN in windows without one (half-recovery also when the SCR never got back to
   half its amplitude); the peak count is then 0.
-- A window reaching past the clip is cut to the samples that exist.
+- A window reaching past the recording is cut to the samples that exist.
 """
 
 from __future__ import annotations
@@ -114,6 +114,13 @@ class PhysioDerived:
     def feature_names(self) -> tuple[str, ...]:
         """Names of the features `window_features` returns for this clip."""
         return tuple(f for c in self.channels for f in FEATURES_BY_CHANNEL[c])
+
+    def heart_rate(self) -> tuple[np.ndarray, np.ndarray]:
+        """ECG heart rate: (times in s from the first sample, bpm), monotone-cubic between
+        R-peaks at the processing rate; ValueError without an ECG."""
+        if self.ecg is None:
+            raise ValueError("no ECG channel: no heart rate")
+        return np.arange(self.n_samples) / self.rate, self.ecg.rate_bpm
 
 
 def ecg_beats(ecg: np.ndarray, rate: float) -> Beats:
@@ -316,18 +323,6 @@ def _mean(x: np.ndarray) -> float:
 def _sd(x: np.ndarray) -> float:
     x = x[np.isfinite(x)]
     return float(x.std(ddof=1)) if len(x) > 1 else np.nan
-
-
-def heart_rate_series(ecg: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray]:
-    """Instantaneous heart rate (bpm, monotone-cubic between R-peaks) and its times (s).
-
-    The series is at the processing rate (200 Hz) and starts at the first ECG sample.
-    """
-    target = min(TARGET_RATE, rate)
-    derived = derive_physio({"ECG": ecg}, rate, target)
-    if derived.ecg is None:  # unreachable: ECG was given; keeps the type checker honest
-        raise ValueError("no ECG")
-    return np.arange(derived.n_samples) / target, derived.ecg.rate_bpm
 
 
 def hr_slope_at(times: np.ndarray, t: np.ndarray, hr: np.ndarray) -> np.ndarray:

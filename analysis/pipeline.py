@@ -16,22 +16,27 @@ import numpy as np
 from analysis.annotations import Annotation, read_annotations
 from analysis.clips import (
     Clip,
-    Signals,
     iter_clips,
     read_signals,
     session_annotations,
     sessions_under,
     stream_of_type,
 )
-from analysis.concordance import ClipData, MEInterval, concordance_table, write_concordance_csv
-from analysis.evaluation import Interval, SpottingCounts, evaluate_spotting
-from analysis.features_eeg import eeg_band_powers, eeg_channels
-from analysis.features_physio import FEATURES_BY_CHANNEL, heart_rate_series, physio_features
+from analysis.concordance import (
+    ClipData,
+    MEInterval,
+    epoch_features,
+    pooled_table,
+    write_concordance_csv,
+)
+from analysis.evaluation import Interval, SpottingCounts, evaluate_spotting, frame_span
+from analysis.features_eeg import band_powers_between
+from analysis.features_physio import FEATURES_BY_CHANNEL, window_features
 from analysis.flow import flow_features
 from analysis.fusion import WEIGHTINGS
 from analysis.recognition import CLASSIFIERS, recognize
 from analysis.spotting import CCF_MODES, SpotParams, SpottedInterval, apply_ccf
-from recordings.reader import open_session
+from recordings.reader import Session, open_session
 
 Progress = Callable[[float, str], None]
 FUSION_VOTERS = ("modalities", "signals")
@@ -102,7 +107,9 @@ class _Collected:
     features: dict[str, list[np.ndarray]] = field(default_factory=dict)
     emotions: list[str] = field(default_factory=list)
     subjects: list[str] = field(default_factory=list)
-    concordance: list[ClipData] = field(default_factory=list)
+    # Per session: the concordance epochs' features (small), not the raw signals.
+    epochs: list[dict[float, tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]] = field(
+        default_factory=list)
 
 
 def analyze(
@@ -127,13 +134,14 @@ def analyze(
         _tell(progress, i / len(folders), f"session {folder.name}")
         with open_session(folder) as session:
             annotations = session_annotations(session, external)
-            physio = read_signals(stream_of_type(session, "Physio"))
-            eeg = read_signals(stream_of_type(session, "EEG"))
+            signals = _session_signals(session, annotations)
+            heart = _heart_rate(signals)
             for clip in iter_clips(session, options.spot, options.ccf_mode == "rescue"):
                 _check(cancel)
                 _tell(progress, (i + 0.5) / len(folders), f"spotted {folder.name}/{clip.name}")
-                _analyse_clip(clip, annotations, physio, eeg, options, collected)
-            collected.concordance.append(_concordance_clip(annotations, physio, eeg))
+                _analyse_clip(clip, annotations, signals, heart, options, collected)
+            if signals is not None and signals.mes:
+                collected.epochs.append(epoch_features(signals, options.epochs))
     _tell(progress, 0.9, "recognition and concordance")
     summary = _write_outputs(out, collected, options, len(folders))
     _tell(progress, 1.0, "done")
@@ -170,25 +178,62 @@ def _frame_index(clip: Clip, frame_number: int | None) -> int | None:
     return i if i < len(clip.frame_numbers) and clip.frame_numbers[i] == frame_number else None
 
 
+def _session_signals(session: Session, annotations: list[Annotation]) -> ClipData | None:
+    """The session's physiology and EEG on the session clock, with its MEs (macro ones as
+    concordance blockers); each stream is processed once, when first needed."""
+    physio = read_signals(stream_of_type(session, "Physio"))
+    eeg = read_signals(stream_of_type(session, "EEG"))
+    if physio is None and eeg is None:
+        return None
+    mes = [
+        MEInterval(a.onset_s, a.apex_s, a.offset_s)
+        for a in annotations
+        if a.kind == "micro" and None not in (a.onset_s, a.apex_s, a.offset_s)
+    ]
+    blockers = [
+        (a.onset_s, a.offset_s)
+        for a in annotations
+        if a.kind == "macro" and None not in (a.onset_s, a.offset_s)
+    ]
+    return ClipData(
+        mes=mes,
+        physio=(physio.physio() or None) if physio is not None else None,
+        physio_rate=physio.rate if physio is not None else 1000.0,
+        physio_t0=float(physio.times[0]) if physio is not None else 0.0,
+        eeg=eeg.samples if eeg is not None else None,
+        eeg_rate=eeg.rate if eeg is not None else 1000.0,
+        eeg_t0=float(eeg.times[0]) if eeg is not None else 0.0,
+        eeg_labels=eeg.labels if eeg is not None else (),
+        blockers=blockers,
+    )
+
+
+def _heart_rate(signals: ClipData | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """(session-clock times, bpm) of the ECG heart rate, or None without an ECG."""
+    derived = signals.physio_derived if signals is not None else None
+    if derived is None or derived.ecg is None:
+        return None
+    times, bpm = derived.heart_rate()
+    return signals.physio_t0 + times, bpm
+
+
 def _analyse_clip(
     clip: Clip,
     annotations: list[Annotation],
-    physio: Signals | None,
-    eeg: Signals | None,
+    signals: ClipData | None,
+    heart: tuple[np.ndarray, np.ndarray] | None,
     options: AnalysisOptions,
     out: _Collected,
 ) -> None:
     key = (clip.subject, clip.session, clip.trial)
     spotted = clip.spotted
+    start, end = float(clip.times[0]), float(clip.times[-1])
     hr_times = hr = None
-    ecg = physio.channel("ECG") if physio is not None else None
-    if ecg is not None and spotted:
-        t_rel, hr = heart_rate_series(ecg, physio.rate)
-        hr_times = physio.times[0] + t_rel
-    kept = set(
-        apply_ccf(spotted, options.ccf_mode, clip.fps, hr_times, hr,
-                  clip_start=float(clip.times[0]), clip_end=float(clip.times[-1]))
-    )
+    if heart is not None:
+        # The clip's stretch of the session's heart rate (a beat either side for the slope).
+        lo, hi = np.searchsorted(heart[0], (start - 2.0, end + 2.0))
+        hr_times, hr = heart[0][lo:hi], heart[1][lo:hi]
+    kept = set(apply_ccf(spotted, options.ccf_mode, clip.fps, hr_times, hr, start, end))
     confident = [s for s in spotted if s.confident]
     out.rows += [_row(clip, s, s in kept) for s in spotted]
     out.candidates[key] = [Interval(s.onset, s.offset, s.kind) for s in confident]
@@ -199,13 +244,15 @@ def _analyse_clip(
         # to whichever clip holds its frames; coders' files name their clip (trial).
         if a.coder != "ground_truth" and a.trial != clip.trial:
             continue
-        onset, offset = _frame_index(clip, a.onset_frame), _frame_index(clip, a.offset_frame)
-        if onset is None or offset is None:
+        span = frame_span(a)
+        onset, end_frame = (
+            (_frame_index(clip, span[0]), _frame_index(clip, span[1])) if span else (None, None))
+        if onset is None or end_frame is None:
             continue
-        truths.append(Interval(onset, offset, a.kind))
+        truths.append(Interval(onset, end_frame, a.kind))
         apex = _frame_index(clip, a.apex_frame)
         if a.kind == "micro" and apex is not None and a.emotion:
-            _add_sample(clip, onset, apex, physio, eeg, a, options, out)
+            _add_sample(clip, onset, apex, signals, a, options, out)
 
 
 def _row(clip: Clip, s: SpottedInterval, kept: bool) -> SpotRow:
@@ -227,23 +274,24 @@ def _add_sample(
     clip: Clip,
     onset: int,
     apex: int,
-    physio: Signals | None,
-    eeg: Signals | None,
+    signals: ClipData | None,
     a: Annotation,
     options: AnalysisOptions,
     out: _Collected,
 ) -> None:
     """One recognition sample per ME: its features in every modality."""
     apex_time = float(clip.times[apex])
+    half = options.window / 2
     features = {"ME": flow_features(clip.crops[onset], clip.crops[apex])}
+    eeg = signals.eeg_data if signals is not None else None
     if eeg is not None:
-        data, _ = eeg_channels(eeg.samples, eeg.labels)
-        center = np.array([apex_time - eeg.times[0]])
-        powers = eeg_band_powers(data, eeg.rate, center, options.window)[0]
+        t = apex_time - signals.eeg_t0
+        powers = band_powers_between(eeg[0], signals.eeg_rate, [t - half], [t + half])[0]
         features["EEG"] = np.log10(np.maximum(powers, 1e-12)).reshape(-1)
-    if physio is not None:
-        center = np.array([apex_time - physio.times[0]])
-        values = physio_features(physio.physio(), physio.rate, center, options.window)
+    derived = signals.physio_derived if signals is not None else None
+    if derived is not None:
+        t = apex_time - signals.physio_t0
+        values = window_features(derived, np.array([t - half]), np.array([t + half]))
         for channel, names in FEATURES_BY_CHANNEL.items():
             present = [n for n in names if n in values]
             if present:
@@ -252,31 +300,6 @@ def _add_sample(
         out.features.setdefault(modality, []).append(vector)
     out.emotions.append(a.emotion)
     out.subjects.append(a.subject)
-
-
-def _concordance_clip(
-    annotations: list[Annotation], physio: Signals | None, eeg: Signals | None
-) -> ClipData:
-    start = physio.times[0] if physio is not None else (eeg.times[0] if eeg is not None else 0.0)
-    mes = [
-        MEInterval(a.onset_s - start, a.apex_s - start, a.offset_s - start)
-        for a in annotations
-        if a.kind == "micro" and None not in (a.onset_s, a.apex_s, a.offset_s)
-    ]
-    blockers = [
-        (a.onset_s - start, a.offset_s - start)
-        for a in annotations
-        if a.kind == "macro" and None not in (a.onset_s, a.offset_s)
-    ]
-    return ClipData(
-        mes=mes,
-        physio=physio.physio() if physio is not None else None,
-        physio_rate=physio.rate if physio is not None else 1000.0,
-        eeg=eeg.samples if eeg is not None else None,
-        eeg_rate=eeg.rate if eeg is not None else 1000.0,
-        eeg_labels=eeg.labels if eeg is not None else (),
-        blockers=blockers,
-    )
 
 
 def spotting_summary(candidates: dict, filtered: dict, truths: dict) -> dict[str, float]:
@@ -341,7 +364,7 @@ def _write_outputs(
         )
     recognition = _recognition(collected, options)
     (out / "recognition.json").write_text(json.dumps(recognition, indent=2, default=_plain))
-    rows = concordance_table([c for c in collected.concordance if c.mes], options.epochs)
+    rows = pooled_table(collected.epochs, options.epochs)
     write_concordance_csv(rows, out / "concordance.csv")
     summary = {
         "sessions": n_sessions,

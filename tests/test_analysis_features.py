@@ -11,7 +11,7 @@ from analysis import features_physio
 from analysis.features_eeg import BAND_NAMES, band_powers_between, eeg_band_powers, eeg_channels
 from analysis.features_physio import (
     FEATURES_BY_CHANNEL,
-    heart_rate_series,
+    derive_physio,
     hr_slope_at,
     mean_hr_slope,
     physio_features,
@@ -87,7 +87,7 @@ def test_heart_rate_of_simulated_ecg_at_70_bpm() -> None:
     assert np.all((f["HRV_SDNN"] > 3) & (f["HRV_SDNN"] < 30))
     assert np.all(np.isfinite(f["HRV_SD1SD2"]) & np.isfinite(f["HRV_PIP"]))
     assert set(f) == set(FEATURES_BY_CHANNEL["ECG"])
-    t, hr = heart_rate_series(ecg, FS)
+    t, hr = derive_physio({"ECG": ecg}, FS).heart_rate()
     assert t[1] - t[0] == pytest.approx(1 / TARGET_RATE)
     assert np.median(hr) == pytest.approx(70.0, abs=1.0)
 
@@ -197,7 +197,7 @@ def test_hr_slope_helpers() -> None:
 def test_heart_rate_rises_at_simulated_me_apexes() -> None:
     sc = make_scenario(4, duration=180.0, micro_per_minute=8.0)
     x, labels, _ = simulate_physio(sc)
-    t, hr = heart_rate_series(x[:, labels.index("ECG")], FS)
+    t, hr = derive_physio({"ECG": x[:, labels.index("ECG")]}, FS).heart_rate()
     apexes = sc.apexes(None)
     above = hr_slope_at(apexes, t, hr) > mean_hr_slope(t, hr)
     assert len(apexes) >= 10
