@@ -1,1 +1,5 @@
 """melab analysis package."""
+
+
+class AnalysisCancelled(RuntimeError):
+    """The user cancelled the analysis (analysis.pipeline.analyze's cancel event was set)."""

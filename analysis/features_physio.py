@@ -149,10 +149,13 @@ def _beats(peaks: np.ndarray, rate: float, n: int) -> Beats:
 def breaths(rsp: np.ndarray, rate: float) -> Breaths:
     """Breathing extrema (NeuroKit2 Khodadad 2018), rate and inhale/exhale amplitude ratios."""
     cleaned = np.asarray(nk.rsp_clean(rsp, sampling_rate=rate), dtype=np.float64)
-    _, info = nk.rsp_peaks(cleaned, sampling_rate=rate)
+    n = len(rsp)
+    try:
+        _, info = nk.rsp_peaks(cleaned, sampling_rate=rate)
+    except IndexError:  # NeuroKit2 fails on a recording shorter than about one breath
+        return Breaths(np.zeros(0, np.int64), np.full(n, np.nan), np.zeros(0))
     peaks = np.asarray(info["RSP_Peaks"], dtype=np.int64)
     troughs = np.asarray(info["RSP_Troughs"], dtype=np.int64)
-    n = len(rsp)
     if len(troughs) < 2:
         return Breaths(peaks, np.full(n, np.nan), np.full(len(peaks), np.nan))
     bpm = np.asarray(nk.rsp_rate(cleaned, troughs=troughs, sampling_rate=rate), dtype=np.float64)

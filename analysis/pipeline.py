@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from analysis import AnalysisCancelled
 from analysis.annotations import Annotation, read_annotations
 from analysis.clips import (
     Clip,
@@ -41,10 +42,6 @@ from recordings.reader import Session, open_session
 Progress = Callable[[float, str], None]
 FUSION_VOTERS = ("modalities", "signals")
 PERI = "PERI"  # every peripheral signal's features side by side
-
-
-class AnalysisCancelled(RuntimeError):
-    """The user cancelled the analysis."""
 
 
 @dataclass

@@ -24,13 +24,11 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from analysis import AnalysisCancelled
 from app.console_analysis import (
-    AnalysisCancelled,
     AnalysisResult,
-    AnalysisUnavailable,
     Analyze,
     default_out_dir,
-    find_analyze,
     run_analysis,
 )
 from app.console_devices import DevicePanel
@@ -404,15 +402,7 @@ class ConsoleWindow(QMainWindow):
                     return
                 folder = Path(chosen)
         self.pages.setCurrentWidget(self.results_page)
-        try:
-            analyze = self.analyze_function or find_analyze()
-        except Exception as exc:  # missing, or broken while being written: say which
-            text = str(exc) if isinstance(exc, AnalysisUnavailable) else (
-                f"The offline analysis could not be loaded: {type(exc).__name__}: {exc}")
-            self.results_page.show_message(text, error=True)
-            self.statusBar().showMessage("The offline analysis is not available.")
-            self.analysisDone.emit(text)
-            return
+        analyze = self.analyze_function  # None: analysis.pipeline.analyze
         out_dir = default_out_dir(folder)
         dialog = QProgressDialog(f"Analysing {folder.name}...", "Cancel", 0, 100, self)
         dialog.setWindowTitle("Analyze session")

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from analysis import AnalysisCancelled
 from app.console_analysis import (
-    AnalysisCancelled,
-    AnalysisUnavailable,
     default_out_dir,
-    find_analyze,
-    progress_of,
     read_result,
     run_analysis,
     summary_lines,
@@ -432,67 +428,49 @@ def test_recorder_taps_see_every_frame_and_chunk(tmp_path: Path) -> None:
 # --- analysis ---------------------------------------------------------------------------
 
 
-def test_missing_analysis_is_reported_clearly(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("app.console_analysis.ENTRY_POINT", "analysis.not_yet_written.analyze")
-    with pytest.raises(AnalysisUnavailable, match="not available in this installation"):
-        find_analyze()
-    monkeypatch.setattr("app.console_analysis.ENTRY_POINT", "analysis.metrics.no_function")
-    with pytest.raises(AnalysisUnavailable, match="no no_function"):
-        find_analyze()
-
-
-def test_progress_arguments_of_any_common_shape() -> None:
-    assert progress_of(0.25) == (0.25, "")
-    assert progress_of(0.5, "features") == (0.5, "features")
-    assert progress_of(3, 4) == (0.75, "")
-    assert progress_of(1, 4, "clip 1") == (0.25, "clip 1")
-    assert progress_of(40) == (0.4, "")  # a percentage
-    assert progress_of("reading") == (None, "reading")
-
-
-def test_results_read_from_a_dict_and_completed_from_the_folder(tmp_path: Path) -> None:
-    (tmp_path / "plots").mkdir()
-    (tmp_path / "plots" / "a.png").write_bytes(b"png")
+def test_results_are_the_summary_and_the_files_the_analysis_wrote(tmp_path: Path) -> None:
+    (tmp_path / "recognition_3class.png").write_bytes(b"png")
     (tmp_path / "report.html").write_text("<html/>")
-    rows = [{"clip": "c1", "f1": 0.5}, {"clip": "c2", "recall": 1.0}]
-    result = read_result({"sessions": 1, "spotting": rows, "nested": {"x": 1}}, tmp_path)
-    assert result.summary == {"sessions": 1, "nested": {"x": 1}}
-    assert result.tables == {"spotting": rows}
-    assert result.plots == [tmp_path / "plots" / "a.png"]
+    (tmp_path / "spotting.csv").write_text("subject,type\nS01,micro\nS02,macro\n")
+    result = read_result({"sessions": 1, "spotting": {"micro_f1": 0.5}}, tmp_path)
+    assert result.summary == {"sessions": 1, "spotting": {"micro_f1": 0.5}}
+    assert result.tables == {"spotting": [{"subject": "S01", "type": "micro"},
+                                          {"subject": "S02", "type": "macro"}]}
+    assert result.plots == [tmp_path / "recognition_3class.png"]
     assert result.report == tmp_path / "report.html"
-    assert table_columns(rows) == ["clip", "f1", "recall"]
-    assert summary_lines(result.summary) == ["sessions: 1", "nested:", "  x: 1"]
-
-    @dataclass
-    class Result:
-        summary: dict
-        tables: dict
-        plots: list
-        report: str
-
-    explicit = read_result(Result({"ok": True}, {"t": rows}, ["p.png"], "r.html"), tmp_path)
-    assert explicit.plots == [Path("p.png")] and explicit.report == Path("r.html")
+    assert table_columns(result.tables["spotting"]) == ["subject", "type"]
+    assert summary_lines(result.summary) == ["sessions: 1", "spotting:", "  micro_f1: 0.5"]
+    assert read_result({}, tmp_path / "empty").report is None
 
 
 def test_run_analysis_passes_progress_and_cancel(tmp_path: Path) -> None:
     seen: list[tuple[float, str]] = []
     calls: list[Any] = []
 
-    def analyze(paths, out_dir, *, progress, cancel):  # the agreed entry point's shape
+    def analyze(paths, out_dir, *, progress, cancel):  # analysis.pipeline.analyze's shape
         calls.append((paths, out_dir))
-        progress(1, 2, "half")
-        progress("no fraction")
-        return {"summary": {"n": len(paths)}}
+        progress(0.5, "half")
+        return {"n": len(paths)}
 
     cancel = threading.Event()
     out = default_out_dir(tmp_path / "sessions" / "P07_s01")
     result = run_analysis([tmp_path], out, lambda f, m: seen.append((f, m)), cancel, analyze)
     assert out == tmp_path / "sessions" / "analysis" / "P07_s01" and out.is_dir()
     assert calls == [([tmp_path], out)] and result.summary == {"n": 1}
-    assert seen == [(0.5, "half"), (-1.0, "no fraction")]
+    assert seen == [(0.5, "half")]
     cancel.set()
     with pytest.raises(AnalysisCancelled):
         run_analysis([tmp_path], out, lambda f, m: None, cancel, analyze)
+
+
+def test_cancelling_the_real_pipeline_is_a_cancel_not_a_failure(tmp_path: Path) -> None:
+    session = tmp_path / "sessions" / "P07_s01"
+    session.mkdir(parents=True)
+    (session / "session.h5").write_bytes(b"")  # never opened: cancel is checked first
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(AnalysisCancelled, match="cancelled"):
+        run_analysis([session], default_out_dir(session), lambda f, m: None, cancel)
 
 
 def test_display_detection(monkeypatch: pytest.MonkeyPatch) -> None:
