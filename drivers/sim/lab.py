@@ -30,7 +30,7 @@ from drivers.lslconfig import local_clock
 from drivers.outlet_threads import OutletThreads
 from drivers.sim.clocks import DeviceClock
 from drivers.sim.eeg import EEG_LABELS_64, EegRhythms, simulate_eeg, simulate_eeg_rhythms
-from drivers.sim.face import EMOTION_AUS, EMOTIONS, Expression, FaceRenderer
+from drivers.sim.face import EMOTION_AUS, Expression, FaceRenderer
 from drivers.sim.physio import PHYSIO_LABELS, PHYSIO_UNITS, simulate_physio
 from drivers.sim.ptypair import PtyPair
 from drivers.sim.scenario import (
@@ -45,12 +45,6 @@ from drivers.trigger import CAMERA_LINE, SerialTriggerBox
 
 log = logging.getLogger(__name__)
 
-# A reactive lab's physiology is simulated again whole when expressions are added. Its random
-# draws go episode by episode and expression by expression, so the scenario it is given always
-# holds this many of each (unused slots lie past the end and change nothing): the samples before
-# the first new effect then come out bit-identical, and the swap shows no seam.
-EPISODE_SLOTS = 48  # a 42-trial CMRR session and its practice (each costs ~1 ms)
-EXPRESSION_SLOTS = 256
 BODY_LAG_S = 1.0  # the body's tonic answer to a clip starts this long after its onset
 REACTION_MARGIN_S = 1.0  # no expression starts sooner than this after the lab hears of a clip
 
@@ -122,7 +116,7 @@ class SimulatedLab:
         self._rhythms: EegRhythms | None = None
         if cfg.reactive:
             eeg, self._rhythms = simulate_eeg_rhythms(self._drive(), cfg.rate, cfg.eeg_channels)
-            physio = simulate_physio(self._drive(padded=True), cfg.rate)[0]
+            physio = simulate_physio(self._drive(), cfg.rate)[0]
         else:
             eeg = simulate_eeg(self.scenario, cfg.rate, cfg.eeg_channels)
             physio = simulate_physio(self.scenario, cfg.rate)[0]
@@ -271,9 +265,10 @@ class SimulatedLab:
         Draws the clip's expressions (drivers.sim.scenario.expressions_for_clip: at least one
         ME, none sooner than REACTION_MARGIN_S from now) and adds them, with the clip as an
         episode, to the scenario: the camera renders them from now on and ground_truth() lists
-        them. The EEG and physiology not yet sent are updated in the background (milliseconds:
-        EegRhythms.change for the EEG, the physiology simulated again). Returns the expressions
-        (none for a neutral clip, once the lab stopped, or when the slots are used up).
+        them. The EEG and physiology not yet sent are updated in the background (EegRhythms.change
+        for the EEG, ~10 ms; the physiology simulated again whole, 0.2-0.5 s for a 4-15 min lab,
+        within REACTION_MARGIN_S). Returns the expressions
+        (none for a neutral clip, or once the lab stopped).
         """
         cfg = self.config
         if not cfg.reactive:
@@ -282,11 +277,6 @@ class SimulatedLab:
             return []
         with self._scenario_lock:
             if self._stopped:
-                return []
-            if (len(self._drive_episodes) >= EPISODE_SLOTS
-                    or len(self._drive_expressions) >= EXPRESSION_SLOTS - 16):
-                log.warning("simulated lab: no reaction to the clip at %.1f s, slots used up",
-                            start)
                 return []
             # A late notice (a busy GUI) moves the reaction later, never into samples sent.
             earliest = self.now() + REACTION_MARGIN_S
@@ -310,11 +300,11 @@ class SimulatedLab:
                                                       len(self.reactions) - 1))
         return new
 
-    def _drive(self, padded: bool = False) -> Scenario:
-        """The scenario the body (EEG, physiology) follows; padded: with every slot filled."""
-        drive = Scenario(self.config.seed, float(self.config.duration),
-                         list(self._drive_episodes), list(self._drive_expressions))
-        return padded_scenario(drive) if padded else drive
+    def _drive(self) -> Scenario:
+        """The scenario the body (EEG, physiology) follows, episodes and expressions in the
+        order they were added (each draws its own random response: physio_drive)."""
+        return Scenario(self.config.seed, float(self.config.duration),
+                        list(self._drive_episodes), list(self._drive_expressions))
 
     def _update_signals(self, before: Scenario, after: Scenario, reaction: int) -> None:
         """Make the samples not yet sent follow `after` instead of `before` (worker thread).
@@ -326,7 +316,7 @@ class SimulatedLab:
         try:
             assert self._rhythms is not None
             lo, delta = self._rhythms.change(before, after)
-            new_physio = simulate_physio(padded_scenario(after), self.config.rate)[0]
+            new_physio = simulate_physio(after, self.config.rate)[0]
             old_physio = self._signals["physio"]  # only this thread replaces it
             differs = np.flatnonzero(np.any(new_physio != old_physio, axis=1))
             first = int(differs[0]) if differs.size else len(new_physio)
@@ -385,20 +375,6 @@ class SimulatedLab:
                                  "late_samples": dict(self.late_samples),
                                  "body_lag_s": BODY_LAG_S}
         return truth
-
-
-def padded_scenario(drive: Scenario) -> Scenario:
-    """The scenario with EPISODE_SLOTS episodes and EXPRESSION_SLOTS expressions: the unused
-    slots lie past its end, where they change no sample but take their random draws."""
-    far = drive.duration + 1000.0
-    if len(drive.episodes) > EPISODE_SLOTS or len(drive.expressions) > EXPRESSION_SLOTS:
-        raise ValueError("more episodes or expressions than the reactive lab has slots for")
-    episodes = drive.episodes + [Episode(-1, EMOTIONS[0], far, far + 1.0, far + 1.0,
-                                         far + 1.0)] * (EPISODE_SLOTS - len(drive.episodes))
-    expressions = drive.expressions + [Expression(far, far + 0.1, far + 0.2, "micro",
-                                                  EMOTIONS[0])] * (
-        EXPRESSION_SLOTS - len(drive.expressions))
-    return Scenario(drive.seed, drive.duration, episodes, expressions)
 
 
 class SimCamera:

@@ -200,16 +200,19 @@ def physio_drive(scenario: Scenario, params: PhysioParams | None = None) -> Phys
     scr_on: list[float] = []
     scr_amp: list[float] = []
 
-    for ep in scenario.episodes:
+    # Each episode and expression draws from its own generator (keyed by its index), so
+    # adding one later (the reactive lab) leaves every other response, and the past, as it was.
+    for i, ep in enumerate(scenario.episodes):
+        r = np.random.default_rng([scenario.seed, 0x5048, 1, i])
         d_hr, d_br, d_skt = _TONIC.get(ep.emotion, (0.0, 0.0, 0.0))
         w = _ramp_window(t, ep.start, ep.end, 5.0, 8.0)
         hr += d_hr * w
         br += d_br * w
         skt_change += d_skt * _ramp_window(t, ep.start, ep.end, 40.0, 60.0)
-        scl += rng.uniform(0.03, 0.08) * scl0 * _ramp_window(t, ep.start, ep.end, 10.0, 20.0)
+        scl += r.uniform(0.03, 0.08) * scl0 * _ramp_window(t, ep.start, ep.end, 10.0, 20.0)
         # Orienting response to the clip onset.
-        scr_on.append(ep.start + rng.uniform(1.2, 2.5))
-        scr_amp.append(rng.uniform(0.2, 0.5))
+        scr_on.append(ep.start + r.uniform(1.2, 2.5))
+        scr_amp.append(r.uniform(0.2, 0.5))
 
     arousal = np.zeros(n)
     hr_phasic = np.zeros(n)
@@ -218,18 +221,19 @@ def physio_drive(scenario: Scenario, params: PhysioParams | None = None) -> Phys
     k_breath = _rise_decay(1 / fs, 1.0, 4.0, 30.0, bateman=False)
     k_skt = _rise_decay(1 / fs, 3.0, 15.0, 90.0, bateman=False)  # fingers warm/cool slowly
     resp_dip = np.zeros(n)
-    for e in scenario.expressions:
+    for j, e in enumerate(scenario.expressions):
+        r = np.random.default_rng([scenario.seed, 0x5048, 2, j])
         micro = e.kind == "micro"
         sig = _PHASIC.get(e.emotion, PhasicSignature())
-        amp = sig.hr * rng.uniform(*(p.micro_hr_bpm if micro else p.macro_hr_bpm))
-        amp *= float(rng.random() < p.hr_response_prob)
+        amp = sig.hr * r.uniform(*(p.micro_hr_bpm if micro else p.macro_hr_bpm))
+        amp *= float(r.random() < p.hr_response_prob)
         _kernel_add(hr_phasic, t, e.apex - p.hr_lead_s, k_hr, amp)
         _kernel_add(arousal, t, e.apex, k_hr, 1.0 if micro else 1.5)
-        _kernel_add(resp_dip, t, e.apex, k_dip, sig.breath_hold * rng.uniform(0.2, 0.4))
-        _kernel_add(br, t, e.apex, k_breath, sig.breath_bpm * rng.uniform(0.6, 1.4))
-        _kernel_add(skt_change, t, e.apex, k_skt, sig.skt * rng.uniform(0.6, 1.4))
-        scr_on.append(e.apex + rng.uniform(*p.scr_latency_s))
-        scr_amp.append(sig.scr * rng.uniform(*(p.micro_scr_us if micro else p.macro_scr_us)))
+        _kernel_add(resp_dip, t, e.apex, k_dip, sig.breath_hold * r.uniform(0.2, 0.4))
+        _kernel_add(br, t, e.apex, k_breath, sig.breath_bpm * r.uniform(0.6, 1.4))
+        _kernel_add(skt_change, t, e.apex, k_skt, sig.skt * r.uniform(0.6, 1.4))
+        scr_on.append(e.apex + r.uniform(*p.scr_latency_s))
+        scr_amp.append(sig.scr * r.uniform(*(p.micro_scr_us if micro else p.macro_scr_us)))
 
     # Spontaneous (non-specific) SCRs, ~1 per minute.
     for t_ns in rng.uniform(0.0, dur, size=rng.poisson(dur / 60.0)):
