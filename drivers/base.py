@@ -162,8 +162,8 @@ class TriggerBox(Protocol):
         """(host time, code) of every code sent so far, sync pulses included."""
         ...
 
-    def box_events(self) -> list[BoxEvent]:
-        """Every edge the box reported, with its time on the box's own clock."""
+    def box_events(self, start: int = 0) -> list[BoxEvent]:
+        """The edges the box reported (from the start-th on), with box-clock times."""
         ...
 
     def close(self) -> None: ...

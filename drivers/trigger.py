@@ -308,10 +308,10 @@ class SerialTriggerBox:
         with self._lock:
             return list(self._sent)
 
-    def box_events(self) -> list[BoxEvent]:
-        """Every edge the box reported, with its box-clock time, in order of arrival."""
+    def box_events(self, start: int = 0) -> list[BoxEvent]:
+        """The edges the box reported (from the start-th on), box-clock times, as they came."""
         with self._lock:
-            return list(self._box_events)
+            return self._box_events[start:]
 
     def close(self) -> None:
         """Stop the sync train if the box is reachable, stop the reader, close the port."""

@@ -49,6 +49,7 @@ POLL_INTERVAL_S = 0.01  # streams are read every 10 ms: well under LSL's outage 
 # frame (docs/sync.md).
 SYNC_PERIOD_S = 1.001
 PROBE_INTERVAL_S = (1.0, 2.0)
+TRIGGER_LOG_INTERVAL_S = 0.1  # box edges reach the session file this often
 
 
 class RecorderError(RuntimeError):
@@ -199,7 +200,7 @@ class Recorder:
         if self.trigger is not None:
             self._probe()  # the first clock probe while the lines are still idle
             self.trigger.start_sync(self.sync_period)
-            self._spawn("trigger-probe", self._probe_loop)
+            self._spawn("trigger", self._trigger_loop)
         self.writer.add_event("recording_start")
 
     def event(self, kind: str, *, code: int = 0, trial: int = -1,
@@ -315,8 +316,6 @@ class Recorder:
             for gap in stream.gaps():
                 self.writer.push_gap(name, gap)
                 self._tell(f"{role}: no data for {gap.end - gap.start:.2f} s; recording goes on")
-            if self.trigger is not None and role == next(iter(self.streams)):
-                self._log_trigger_edges()
             if stopping:
                 return
             time.sleep(POLL_INTERVAL_S)
@@ -342,12 +341,17 @@ class Recorder:
             if self._on_frame is not None:
                 self._on_frame(frame)
 
-    def _probe_loop(self) -> None:
-        """Send the clock-probe code at random intervals until the recording stops."""
+    def _trigger_loop(self) -> None:
+        """Store the box's new edges every TRIGGER_LOG_INTERVAL_S (whatever else the rig has)
+        and send the clock-probe code at random intervals, until the recording stops."""
         rng = random.Random()
-        while not self._stop.wait(rng.uniform(*PROBE_INTERVAL_S)):
-            if not self._probe():
-                return
+        probing = True
+        next_probe = time.monotonic() + rng.uniform(*PROBE_INTERVAL_S)
+        while not self._stop.wait(TRIGGER_LOG_INTERVAL_S):
+            self._log_trigger_edges()
+            if probing and time.monotonic() >= next_probe:
+                probing = self._probe()
+                next_probe = time.monotonic() + rng.uniform(*PROBE_INTERVAL_S)
 
     def _probe(self) -> bool:
         assert self.trigger is not None
@@ -361,11 +365,10 @@ class Recorder:
     def _log_trigger_edges(self) -> None:
         """Store new trigger-box edges as samples of the TriggerBox stream (box clock)."""
         assert self.writer is not None and self.trigger is not None
-        events = self.trigger.box_events()
-        new = events[self._trigger_logged:]
+        new = self.trigger.box_events(self._trigger_logged)
         if not new:
             return
-        self._trigger_logged = len(events)
+        self._trigger_logged += len(new)
         self.writer.push_chunk(TRIGGER_STREAM.name, Chunk(
             np.array([[e.code, e.round_trip] for e in new], dtype=np.float32),
             np.array([e.box_time for e in new]),

@@ -161,3 +161,25 @@ def test_live_status_and_a_stream_outage_during_recording(tmp_path):
         assert len(s.streams["outageSynAmps"].gaps) == 0
         host = s.streams["outageMP160"].times()[:]
         assert np.max(np.diff(host)) > 1.2  # the outage is a hole, not made-up samples
+
+
+def test_trigger_box_edges_are_stored_during_recording_without_lsl_streams(tmp_path):
+    """A camera + trigger box rig: the box's edges reach the file while recording (a crash
+    would keep them), not only at stop()."""
+    from drivers.sim.lab import SimLabConfig, SimulatedLab
+
+    lab = SimulatedLab(SimLabConfig(seed=5, duration=20, width=160, height=120,
+                                    name_prefix="camonly"))
+    lab.start()
+    try:
+        recorder = Recorder(tmp_path / "s", SessionMetadata("P03", simulated=True), streams={},
+                            camera=lab.camera(), trigger=lab.trigger_box())
+        recorder.connect()
+        recorder.start(first_segment=("trial001", 1))
+        time.sleep(2.8)  # the first probe, then sync pulses every ~1 s, flushed every 0.5 s
+        with open_session(tmp_path / "s") as live:
+            codes = live.streams["TriggerBox"].samples[:, 0]
+        recorder.stop()
+    finally:
+        lab.stop()
+    assert SYNC in codes and len(codes) >= 3
