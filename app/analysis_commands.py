@@ -50,7 +50,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     summary = analyze(args.sessions, args.out, args.annotations, options, progress=progress_bar)
     print(format_results(summary))
     print(f"Results in {args.out}: spotting.csv, spotting_summary.json, recognition.json, "
-          "concordance.csv, report.html")
+          "concordance.csv, report.html (+ plots), features.npz")
     return 0
 
 
