@@ -93,9 +93,10 @@ def read_and_spot(
     return SpotRun(crops, spotter.finish(sensitive), waited)
 
 
-def time_column(view: StreamView) -> str:
-    """The best clock a stream offers: aligned session time after sync, else host time."""
-    return "session_time" if "session_time" in view.group else "host_time"
+def time_column(group: Any) -> str:
+    """The best clock a stream or segment (its HDF5 group) offers: aligned session time after
+    sync, else host time."""
+    return "session_time" if "session_time" in group else "host_time"
 
 
 def session_annotations(session: Session, external: list[Annotation]) -> list[Annotation]:
@@ -125,7 +126,7 @@ def iter_clips(
         # Only the face region of each stored frame is read (h5py hyperslab), not whole frames.
         run = read_and_spot(seg.file["frames"], seg.n_frames, seg.pixel_format, face, fps,
                             params, sensitive)
-        column = "session_time" if "session_time" in seg.file else "host_time"
+        column = time_column(seg.file)
         yield Clip(
             subject=meta.participant,
             session=str(meta.session),
@@ -170,7 +171,7 @@ def read_signals(view: StreamView | None) -> Signals | None:
     return Signals(
         np.asarray(view.samples[:], dtype=np.float64),
         view.labels,
-        view.times(time_column(view))[:],
+        view.times(time_column(view.group))[:],
         view.nominal_rate,
     )
 

@@ -9,7 +9,8 @@ All metrics take the predictions pooled over every LOSO fold (never a mean over 
 * UF1: mean per-class F1 over the classes present in the ground truth (MEGC).
 * UAR: mean per-class recall over the classes present in the ground truth (MEGC).
 
-Per-class F1 = 2 TP / (2 TP + FP + FN), 0 when the class has no TP.
+Per-class F1 = 2 TP / (2 TP + FP + FN), 0 when the class has no TP. scikit-learn computes
+them; this module fixes which classes each metric averages over.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from sklearn import metrics as skm
 
 
 @dataclass(frozen=True)
@@ -59,49 +61,30 @@ def confusion_matrix(
     t, p = np.asarray(y_true), np.asarray(y_pred)
     if t.shape != p.shape:
         raise ValueError(f"{t.shape[0]} true labels but {p.shape[0]} predictions")
-    order = _labels(t, p, labels)
-    index = {label: k for k, label in enumerate(order)}
-    matrix = np.zeros((len(order), len(order)), dtype=np.int64)
-    for truth, pred in zip(t.tolist(), p.tolist(), strict=True):
-        if truth in index and pred in index:  # like sklearn: samples outside labels ignored
-            matrix[index[truth], index[pred]] += 1
-    return matrix
-
-
-def per_class_f1(matrix: np.ndarray) -> np.ndarray:
-    """F1 of each class from a confusion matrix: 2TP / (2TP + FP + FN), 0 when undefined."""
-    tp = np.diag(matrix).astype(float)
-    denominator = matrix.sum(axis=0) + matrix.sum(axis=1)  # = 2TP + FP + FN
-    return np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=denominator > 0)
-
-
-def per_class_recall(matrix: np.ndarray) -> np.ndarray:
-    """Recall of each class (TP / class size); NaN for a class absent from the truth."""
-    support = matrix.sum(axis=1).astype(float)
-    return np.divide(np.diag(matrix), support, out=np.full(len(support), np.nan), where=support > 0)
+    return skm.confusion_matrix(t, p, labels=list(_labels(t, p, labels)))
 
 
 def accuracy(y_true: Sequence[Any], y_pred: Sequence[Any]) -> float:
     """Fraction of correct predictions."""
-    t, p = np.asarray(y_true), np.asarray(y_pred)
-    return float(np.mean(t == p)) if len(t) else float("nan")
+    return float(skm.accuracy_score(y_true, y_pred)) if len(y_true) else float("nan")
 
 
 def macro_f1(y_true: Sequence[Any], y_pred: Sequence[Any]) -> float:
     """scikit-learn's macro F1: mean over classes seen in truth or predictions."""
-    return float(np.mean(per_class_f1(confusion_matrix(y_true, y_pred))))
+    return float(skm.f1_score(y_true, y_pred, average="macro", zero_division=0))
 
 
 def unweighted_f1(y_true: Sequence[Any], y_pred: Sequence[Any]) -> float:
     """UF1: mean per-class F1 over the classes present in the ground truth."""
-    matrix = confusion_matrix(y_true, y_pred)
-    present = matrix.sum(axis=1) > 0
-    return float(np.mean(per_class_f1(matrix)[present]))
+    present = np.unique(np.asarray(y_true))
+    return float(skm.f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0))
 
 
 def unweighted_average_recall(y_true: Sequence[Any], y_pred: Sequence[Any]) -> float:
     """UAR: mean per-class recall over the classes present in the ground truth."""
-    return float(np.nanmean(per_class_recall(confusion_matrix(y_true, y_pred))))
+    present = np.unique(np.asarray(y_true))
+    return float(
+        skm.recall_score(y_true, y_pred, labels=present, average="macro", zero_division=0))
 
 
 def score(

@@ -27,10 +27,11 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
+from analysis.annotations import EMOTIONS
 from analysis.fusion import FusionWeights, fit_weights, weighted_vote
 from analysis.metrics import RecognitionScores, score
 
-SEVEN_CLASSES = ("happiness", "surprise", "sadness", "fear", "anger", "disgust", "contempt")
+SEVEN_CLASSES = EMOTIONS  # MMME's seven, in the paper's order
 THREE_CLASSES = ("negative", "positive", "surprise")
 # MMME 3.5: the five negative-valence emotions form 'negative'.
 TO_THREE_CLASS = {

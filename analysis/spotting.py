@@ -45,13 +45,12 @@ import cv2
 import numpy as np
 from scipy.signal import find_peaks
 
+from analysis.annotations import MICRO_MAX_DURATION_S
 from analysis.face import FaceCrop, default_eye_boxes
 from analysis.features_physio import hr_slope_at, mean_hr_slope
 from analysis.flow import FlowEngine
 
-KINDS = ("micro", "macro")
 CCF_MODES = ("rescue", "veto")
-MICRO_MAX_SECONDS = 0.5  # MMME 3.4: an ME lasts <= 500 ms onset -> offset
 
 
 @dataclass(frozen=True)
@@ -62,7 +61,7 @@ class SpotParams:
     macro_fps: float = 15.0  # macro scale: slower motion, so half the rate (and the flows)
     micro_interval: float = 0.4  # typical ME length: its half is the micro scale k
     macro_interval: float = 1.3  # typical macro-expression length: its half is the macro k
-    max_micro: float = MICRO_MAX_SECONDS  # longer intervals are macro-expressions
+    max_micro: float = MICRO_MAX_DURATION_S  # longer intervals are macro-expressions
     block: int = 21  # facial block side (21 px on 128: a 6x6 grid)
     top_n: int = 4  # blocks averaged into the curve (an AU moves 1-4 blocks)
     p: float = 0.02  # MEGC threshold: mean + p * (max - mean)
@@ -417,8 +416,8 @@ class Spotter:
         confident = _resolve([c for c in cands if c.confident], max_frames)
         extra = [
             (c, kind)
-            for c, kind in _resolve(cands, max_frames)
-            if sensitive and not c.confident and kind == "micro"
+            for c, kind in (_resolve(cands, max_frames) if sensitive else [])
+            if not c.confident and kind == "micro"
             and not any(_overlaps(c, o) for o, _ in confident)
         ]
         return [
@@ -437,8 +436,8 @@ class Spotter:
         thr, med, mad = _threshold(curve, k, params.p, params.z)
         # Lower peaks never suppress higher ones (find_peaks' distance rule keeps the higher),
         # so the confident candidates are the same with or without the sensitive tier.
-        floor_z = min(params.z, params.z_sensitive) if sensitive else params.z
-        low = _threshold(curve, k, params.p, floor_z)[0]
+        low = _threshold(curve, k, params.p, min(params.z, params.z_sensitive))[0] if (
+            sensitive) else thr
         peaks, _ = find_peaks(curve, height=min(thr, low), distance=max(1, k))
         interval = params.micro_interval if track.scale == "micro" else params.macro_interval
         window = max(2, round(params.search * interval * rate))
