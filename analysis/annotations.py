@@ -29,7 +29,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from analysis.evaluation import frame_iou, time_iou
+from analysis.evaluation import frame_iou, greedy_pairs, time_iou
 from recordings.layout import FILE_LIBVER, SESSION_FILE, SESSION_FORMAT, STRING
 from recordings.reader import open_h5
 
@@ -537,25 +537,20 @@ def coder_agreement(
     Pairs are formed greedily by descending IoU (one-to-one, same subject/session/trial);
     a pair needs IoU > 0 and >= min_iou. Unmatched expressions are listed, not scored.
     """
-    candidates = [
+    matched = greedy_pairs(
         (iou, i, j)
         for i, a in enumerate(coder_a)
         for j, b in enumerate(coder_b)
         if a.clip == b.clip and (iou := annotation_iou(a, b)) > 0 and iou >= min_iou
-    ]
-    candidates.sort(key=lambda c: (-c[0], c[1], c[2]))
-    used_a: set[int] = set()
-    used_b: set[int] = set()
+    )
     pairs = []
-    for iou, i, j in candidates:
-        if i in used_a or j in used_b:
-            continue
-        used_a.add(i)
-        used_b.add(j)
+    for iou, i, j in matched:
         a, b = coder_a[i], coder_b[j]
         pairs.append(
             MatchedPair(a, b, iou, len(set(a.aus) & set(b.aus)), len(set(a.aus)) + len(set(b.aus)))
         )
+    used_a = {i for _, i, _ in matched}
+    used_b = {j for _, _, j in matched}
     return Agreement(
         pairs,
         [a for i, a in enumerate(coder_a) if i not in used_a],

@@ -108,6 +108,20 @@ def _as_interval(item: Interval | Sequence[int | str], kind: str = "micro") -> I
     return Interval(int(item[0]), int(item[1]), kind)
 
 
+def greedy_pairs(candidates: Iterable[tuple[float, int, int]]) -> list[tuple[float, int, int]]:
+    """One-to-one pairs from (iou, i, j) candidates, best overlap first (ties: lower i, then
+    lower j): each i and each j is used at most once."""
+    used_i: set[int] = set()
+    used_j: set[int] = set()
+    pairs = []
+    for iou, i, j in sorted(candidates, key=lambda c: (-c[0], c[1], c[2])):
+        if i not in used_i and j not in used_j:
+            used_i.add(i)
+            used_j.add(j)
+            pairs.append((iou, i, j))
+    return pairs
+
+
 def match_clip(
     candidates: Sequence[Interval | Sequence[int]],
     truths: Sequence[Interval | Sequence[int]],
@@ -116,22 +130,14 @@ def match_clip(
     """TP/FP/FN of one clip's candidates against its ground truth (kinds ignored here)."""
     cands = [_as_interval(c) for c in candidates]
     gts = [_as_interval(g) for g in truths]
-    pairs = [
+    # Greedy on descending IoU gives each ground truth its best-overlapping candidate; other
+    # candidates on it become FPs.
+    tp = len(greedy_pairs(
         (iou, ci, gi)
         for ci, c in enumerate(cands)
         for gi, g in enumerate(gts)
         if (iou := frame_iou((c.onset, c.offset), (g.onset, g.offset))) >= threshold
-    ]
-    # Greedy on descending IoU (ties: earlier candidate, then earlier truth) gives each
-    # ground truth its best-overlapping candidate; later candidates on it become FPs.
-    pairs.sort(key=lambda p: (-p[0], p[1], p[2]))
-    used_c: set[int] = set()
-    used_g: set[int] = set()
-    for _, ci, gi in pairs:
-        if ci not in used_c and gi not in used_g:
-            used_c.add(ci)
-            used_g.add(gi)
-    tp = len(used_c)
+    ))
     return SpottingCounts(tp=tp, fp=len(cands) - tp, fn=len(gts) - tp)
 
 

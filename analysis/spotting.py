@@ -46,6 +46,7 @@ import numpy as np
 from scipy.signal import find_peaks
 
 from analysis.annotations import MICRO_MAX_DURATION_S
+from analysis.evaluation import frame_iou
 from analysis.face import FaceCrop, default_eye_boxes
 from analysis.features_physio import hr_slope_at, mean_hr_slope
 from analysis.flow import FlowEngine
@@ -328,12 +329,6 @@ def _estimate_interval(
     return min(level_before, level_after) >= params.symmetry * max(level_before, level_after)
 
 
-def _iou(a: _Candidate, b: _Candidate) -> float:
-    inter = min(a.offset, b.offset) - max(a.onset, b.onset) + 1
-    union = (a.offset - a.onset + 1) + (b.offset - b.onset + 1) - max(inter, 0)
-    return max(inter, 0) / union
-
-
 def _overlaps(a: _Candidate, b: _Candidate) -> bool:
     return a.onset <= b.offset and b.onset <= a.offset
 
@@ -345,7 +340,8 @@ def _resolve(cands: list[_Candidate], max_micro_frames: float) -> list[tuple[_Ca
     # A long interval that mostly coincides with a short one from the micro scale is the same
     # expression timed coarsely (an ME near 0.5 s can come out just above it at the macro
     # scale's lower rate): the micro scale's finer timing wins.
-    macro = [c for c in macro if not any(_iou(c, o) >= 0.5 for o in micro if o.scale == "micro")]
+    fine = [(o.onset, o.offset) for o in micro if o.scale == "micro"]
+    macro = [c for c in macro if not any(frame_iou((c.onset, c.offset), o) >= 0.5 for o in fine)]
     # The macro scale measures long intervals best, the micro scale short ones.
     macro.sort(key=lambda c: (c.scale != "macro", -c.score))
     micro.sort(key=lambda c: (c.scale != "micro", -c.score))
