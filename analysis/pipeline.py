@@ -35,7 +35,7 @@ from analysis.features_eeg import band_powers_between
 from analysis.features_physio import FEATURES_BY_CHANNEL, window_features
 from analysis.flow import flow_features
 from analysis.fusion import WEIGHTINGS
-from analysis.recognition import CLASSIFIERS, recognize
+from analysis.recognition import CLASSIFIERS, DEFAULT_CLASSIFIER, recognize
 from analysis.spotting import CCF_MODES, SpotParams, SpottedInterval, apply_ccf
 from recordings.reader import Session, open_session
 
@@ -54,7 +54,7 @@ class AnalysisOptions:
     ccf_mode: str = "rescue"
     window: float = 10.0  # seconds of physiology/EEG centred on each ME apex
     epochs: tuple[float, ...] = (3.0, 5.0, 10.0, 15.0)
-    classifier: str = "logreg"
+    classifier: str = DEFAULT_CLASSIFIER
     fusion_weighting: str = "recall"  # analysis/fusion.py: the paper's "recall" or "youden"
     # Votes fused: "modalities" = ME, EEG and PERI (every peripheral feature in one
     # classifier, the paper's Table 7-8 rows); "signals" = ME, EEG and each peripheral

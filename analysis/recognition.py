@@ -43,11 +43,12 @@ TO_THREE_CLASS = {
     "disgust": "negative",
     "contempt": "negative",
 }
-CLASSIFIERS = ("svm_linear", "svm_rbf", "logreg")
+CLASSIFIERS = ("logreg", "svm_linear", "svm_rbf")
+DEFAULT_CLASSIFIER = "logreg"
 FUSED = "fused"
 
 
-def make_classifier(kind: str = "svm_linear") -> Pipeline:
+def make_classifier(kind: str = DEFAULT_CLASSIFIER) -> Pipeline:
     """Impute (feature extraction may yield NaN) -> standardize -> classifier `kind`.
 
     class_weight='balanced' because ME classes are strongly imbalanced and the MEGC
@@ -122,7 +123,7 @@ def run_loso(
     labels: Sequence[Any],
     subjects: Sequence[Any],
     *,
-    classifier: str | Mapping[str, str] = "svm_linear",
+    classifier: str | Mapping[str, str] = DEFAULT_CLASSIFIER,
     inner_folds: int = 5,
     classes: Sequence[Any] | None = None,
     weighting: str = "recall",
@@ -180,7 +181,7 @@ def recognize(
     emotions: Sequence[str],
     subjects: Sequence[Any],
     task: str = "3class",
-    classifier: str | Mapping[str, str] = "svm_linear",
+    classifier: str | Mapping[str, str] = DEFAULT_CLASSIFIER,
     inner_folds: int = 5,
     weighting: str = "recall",
     voters: Sequence[str] | None = None,

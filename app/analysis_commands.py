@@ -45,8 +45,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     """Run the offline analysis and print its headline figures."""
     from analysis.pipeline import AnalysisOptions, analyze
 
-    options = AnalysisOptions(ccf_mode=args.ccf, fusion_weighting=args.fusion_weights,
-                              fusion_voters=args.fusion_voters, classifier=args.classifier)
+    chosen = {"ccf_mode": args.ccf, "fusion_weighting": args.fusion_weights,
+              "fusion_voters": args.fusion_voters, "classifier": args.classifier}
+    options = AnalysisOptions(**{k: v for k, v in chosen.items() if v is not None})
     summary = analyze(args.sessions, args.out, args.annotations, options, progress=progress_bar)
     print(format_results(summary))
     print(f"Results in {args.out}: spotting.csv, spotting_summary.json, recognition.json, "
@@ -78,18 +79,18 @@ def add_analysis_commands(sub: argparse._SubParsersAction) -> None:
     analyze.add_argument("--annotations", nargs="*", default=[], type=Path,
                          help="FACS coding files (CSV/XLSX); default: the sessions' own")
     analyze.add_argument("--out", required=True, type=Path, help="folder for the results")
-    # Allowed values are checked by AnalysisOptions.check (importing them here would load
-    # OpenCV and NeuroKit2 for every melab command).
-    analyze.add_argument("--ccf", default="rescue", metavar="rescue|veto",
+    # Defaults and allowed values live in analysis.pipeline.AnalysisOptions (importing it here
+    # would load OpenCV and NeuroKit2 for every melab command); check() names a bad value.
+    analyze.add_argument("--ccf", metavar="rescue|veto",
                          help="Candidate Clip Filter: confirm faint candidates from the heart "
                               "rate (rescue, default) or judge every candidate by eq. 12 (veto)")
-    analyze.add_argument("--fusion-weights", default="recall", metavar="recall|youden",
+    analyze.add_argument("--fusion-weights", metavar="recall|youden",
                          help="vote weights of the fusion: per-class recall (the paper's eq. "
                               "7-10, default) or Youden's J, which gives chance-level votes none")
-    analyze.add_argument("--fusion-voters", default="modalities", metavar="modalities|signals",
+    analyze.add_argument("--fusion-voters", metavar="modalities|signals",
                          help="fuse ME, EEG and all peripheral features as one PERI classifier "
                               "(default), or ME, EEG and each peripheral signal on its own")
-    analyze.add_argument("--classifier", default="logreg", metavar="logreg|svm_linear|svm_rbf",
+    analyze.add_argument("--classifier", metavar="logreg|svm_linear|svm_rbf",
                          help="the classifier of every modality (default logreg)")
     analyze.set_defaults(func=cmd_analyze)
 
