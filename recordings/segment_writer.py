@@ -46,11 +46,11 @@ class SegmentStats:
     queue_fill: float  # 0..1
 
 
-def lz4_chunk(raw: bytes) -> bytes:
+def lz4_chunk(raw: bytes | memoryview) -> bytes:
     """Encode bytes in the HDF5 LZ4 filter's chunk layout (id 32004), one block."""
     block = lz4.block.compress(raw, store_size=False)
     if len(block) >= len(raw):  # the filter stores incompressible blocks as they are
-        block = raw
+        block = bytes(raw)
     return struct.pack(">QI", len(raw), len(raw)) + struct.pack(">I", len(block)) + block
 
 
@@ -191,7 +191,8 @@ class SegmentWriter:
             index = self.frames_written
             if index >= frames.shape[0]:
                 frames.resize(index + GROW_STEP, axis=0)
-            raw = np.ascontiguousarray(frame.image, dtype=np.uint8).tobytes()
+            # A byte view of the frame, not a copy (write_direct_chunk and lz4 take buffers).
+            raw = memoryview(np.ascontiguousarray(frame.image, dtype=np.uint8)).cast("B")
             chunk = lz4_chunk(raw) if self.compression == "lz4" else raw
             if self._fault_hook is not None:
                 self._fault_hook(str(self.path), len(chunk))
