@@ -176,6 +176,14 @@ class LslInlet:
         self._buffer: np.ndarray | None = None
         self._capacity = 0
         self._threshold: float | None = None
+        self._reset_connection()
+        self._offsets: list[ClockOffset] = []
+        self._gaps: list[StreamGap] = []
+        self._stop = threading.Event()
+        self._offset_thread: threading.Thread | None = None
+
+    def _reset_connection(self) -> None:
+        """Per-connection state: fresh at construction and at every open()."""
         self._connected = False
         self._lost = False
         self._opened_at = 0.0
@@ -183,10 +191,6 @@ class LslInlet:
         self._out_since: float | None = None
         self._received = 0
         self._recent: deque[tuple[float, int]] = deque()
-        self._offsets: list[ClockOffset] = []
-        self._gaps: list[StreamGap] = []
-        self._stop = threading.Event()
-        self._offset_thread: threading.Thread | None = None
 
     # -- ContinuousStream -------------------------------------------------------------
     @property
@@ -230,6 +234,7 @@ class LslInlet:
             self._threshold = opts.outage_threshold
         elif rate > 0:
             self._threshold = max(0.5, 50.0 / rate)
+        self._reset_connection()  # a stream lost before may be opened again
         self._inlet, self._info = inlet, info
         self._opened_at = local_clock()
         self._connected = True

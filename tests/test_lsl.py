@@ -302,6 +302,29 @@ def test_outage_is_flagged_and_one_gap_recorded_when_the_sender_returns():
             second.close()
 
 
+def test_a_lost_stream_can_be_opened_again(outlets):
+    """'restart the sender and re-open the stream': the reopened inlet reads and reports
+    fresh state, not the lost connection's."""
+    info = stream_info(uid())
+    messages: list[str] = []
+    inlet = lsl.LslInlet(source_id=info.source_id, on_status=messages.append)
+    outlets.append(lsl.LslOutlet(info))
+    pusher = Pusher(outlets[0], 0.0)
+    try:
+        inlet.open(3.0)
+        read_until(inlet, 10)
+        inlet._mark_lost()  # what a LostError from liblsl leads to
+        assert inlet.read() is None and not inlet.status().connected
+        assert "re-open the stream" in messages[-1]
+        inlet.close()
+        inlet.open(3.0)
+        assert read_until(inlet, 10) and inlet.status().connected
+        assert inlet.gaps() == []  # the lost connection leaves no gap in the new one
+    finally:
+        pusher.stop()
+        inlet.close()
+
+
 def test_marker_stream_round_trip(outlets):
     info = stream_info(uid(), labels=("marker",), units=("",), rate=0.0, fmt="string")
     outlet = lsl.LslOutlet(info)

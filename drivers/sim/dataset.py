@@ -93,13 +93,12 @@ def write_participant(folder: Path, participant: str, seed: int, cfg: DatasetCon
         first, last = int(np.ceil(episode.start * cfg.fps)), int(episode.end * cfg.fps)
         active = [e for e in scenario.expressions
                   if e.offset >= episode.start and e.onset <= episode.end]
-        for n in range(first, last):
-            t = n / cfg.fps
+        times = np.arange(first, last) / cfg.fps
+        gpi = trigger_channel(edge_t, edge_code & CAMERA_LINE, times, scenario.pulse_width) > 0
+        for n, t, line in zip(range(first, last), times.tolist(), gpi.tolist(), strict=True):
             now = [e for e in active if e.onset <= t <= e.offset]
-            gpi = int(trigger_channel(edge_t, edge_code & CAMERA_LINE, np.array([t]),
-                                      scenario.pulse_width)[0] > 0)
             segment.push_frame(Frame(renderer.render(t, now), n + 1, T0 + t, T0 + t + 0.005,
-                                     gpi), timeout=30.0)
+                                     int(line)), timeout=30.0)
         clock_now[0] = T0 + episode.end
         writer.stop_segment(segment.name)
         writer.add_event("stimulus_offset", T0 + episode.end, trial=episode.trial)
