@@ -36,11 +36,9 @@ class FinishedSession:
 
 
 def synchronize_session(folder: Path) -> str:
-    """Put the session on one clock with recordings.sync when that module is installed."""
-    try:
-        from recordings.sync import synchronize
-    except ImportError:
-        return "synchronization skipped: recordings.sync is not installed"
+    """Put the session on one clock (recordings.sync); returns the sync report's text."""
+    from recordings.sync import synchronize
+
     return str(synchronize(folder).format())
 
 

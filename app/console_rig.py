@@ -90,10 +90,30 @@ def simulated_rig(duration: float, seed: int = 1, width: int = 640, height: int 
                lab.trigger_box(), simulated=True, lab=lab, notes=notes)
 
 
+def camera_from_spec(spec: str) -> Camera:
+    """A camera driver from ximea[:SERIAL] | opencv:INDEX | file:PATH."""
+    kind, _, value = spec.partition(":")
+    if kind == "ximea":
+        from drivers.ximea import XimeaCamera, XimeaSettings
+
+        return XimeaCamera(XimeaSettings(serial=value or None))
+    if kind == "opencv":
+        from drivers.opencv_camera import OpenCVCamera
+
+        return OpenCVCamera(int(value or 0))
+    if kind == "file":
+        from drivers.opencv_camera import OpenCVCamera
+
+        return OpenCVCamera(value)
+    raise ValueError(
+        f"camera {spec!r} is not one of ximea[:SERIAL], opencv:INDEX, file:PATH "
+        "(use --simulate for the simulated lab)"
+    )
+
+
 def real_rig(camera: str | None, eeg: str | None, physio: str | None,
              trigger: str | None) -> Rig:
     """The lab's devices named as on `melab record`'s command line."""
-    from app.record import camera_from_spec
     from drivers.lsl import LslInlet
 
     streams: dict[str, ContinuousStream] = {}

@@ -347,10 +347,7 @@ class ConsoleWindow(QMainWindow):
         self.finished = finished
         for line in (*finished.sync_text.splitlines(), *finished.problems):
             self.protocol_panel.add_log(line)
-        text = finished.summary_text
-        if "Sync:" not in text:  # the summary lists the sync once it is stored
-            text += f"\n\n{finished.sync_text}"
-        self.results_page.show_session(finished.folder, text)
+        self.results_page.show_session(finished.folder, finished.summary_text)
         if finished.problems:
             self.results_page.show_message("; ".join(finished.problems), error=True)
         self.pages.setCurrentWidget(self.results_page)

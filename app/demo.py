@@ -47,8 +47,6 @@ def run_demo(out: str | Path, seed: int = 1, autopilot: bool | None = None,
         print("No session was recorded.")
         return None
     print(finished.summary_text)
-    if "Sync:" not in finished.summary_text:
-        print(f"  {finished.sync_text}")
     for problem in finished.problems:
         print(f"  ! {problem}")
     folder = Path(finished.folder)

@@ -107,22 +107,18 @@ def sync_recording(folder: Path, progress: bool = True) -> None:
 def record_simulated(options: RecordOptions, seed: int = 1, width: int = 640,
                      height: int = 480, fps: float = 150.0, progress: bool = True) -> Path:
     """Record from the simulated lab and store its ground truth in the session."""
-    from drivers.sim.lab import SimLabConfig, SimulatedLab
+    from app.console_rig import MAX_SIMULATED_S, simulated_rig
 
-    lab = SimulatedLab(SimLabConfig(seed=seed, duration=max(20.0, options.duration + 5.0),
-                                    width=width, height=height, fps=fps))
-    lab.start()
+    if options.duration + 30.0 > MAX_SIMULATED_S:
+        raise ValueError(f"--simulate records at most {MAX_SIMULATED_S - 30.0:g} s (the lab "
+                         "computes its signals ahead); use a shorter --duration")
+    rig = simulated_rig(options.duration, seed, width, height, fps)
+    lab = rig.lab
     try:
         options.metadata.simulated = True
-        run_recording(
-            options,
-            {"eeg": lab.eeg_stream(), "physio": lab.physio_stream()},
-            lab.camera(),
-            lab.trigger_box(),
-            progress,
-        )
+        run_recording(options, rig.streams, rig.camera, rig.trigger, progress)
     finally:
-        lab.stop()
+        rig.close()
     write_ground_truth(options.folder, lab.ground_truth())
     return options.folder
 
@@ -168,27 +164,6 @@ def parse_size(text: str) -> tuple[int, int]:
     return width, height
 
 
-def camera_from_spec(spec: str) -> Camera:
-    """A camera driver from ximea[:SERIAL] | opencv:INDEX | file:PATH."""
-    kind, _, value = spec.partition(":")
-    if kind == "ximea":
-        from drivers.ximea import XimeaCamera, XimeaSettings
-
-        return XimeaCamera(XimeaSettings(serial=value or None))
-    if kind == "opencv":
-        from drivers.opencv_camera import OpenCVCamera
-
-        return OpenCVCamera(int(value or 0))
-    if kind == "file":
-        from drivers.opencv_camera import OpenCVCamera
-
-        return OpenCVCamera(value)
-    raise ValueError(
-        f"camera {spec!r} is not one of ximea[:SERIAL], opencv:INDEX, file:PATH "
-        "(use --simulate for the simulated lab)"
-    )
-
-
 def record_from_args(args: argparse.Namespace) -> Path:
     """Run `melab record` from parsed command-line arguments; prints the summary."""
     from recordings.reader import open_session
@@ -199,14 +174,11 @@ def record_from_args(args: argparse.Namespace) -> Path:
     folder = new_session_folder(args.out, args.participant, args.session)
     options = RecordOptions(folder, metadata, args.duration, args.segment_length,
                             "lz4" if args.lz4 else None, args.force)
-    sim_parts = [n for n in ("camera", "trigger") if getattr(args, n) == "sim"]
     if args.replay:
         record_replay(options, Path(args.replay))
     elif args.duration <= 0:
         raise ValueError("--duration is required (seconds to record)")
-    elif args.simulate or sim_parts:
-        if not args.simulate:
-            raise ValueError(f"--{sim_parts[0]} sim needs --simulate (the whole lab simulated)")
+    elif args.simulate:
         width, height = parse_size(args.size)
         record_simulated(options, args.seed, width, height, args.fps)
     else:

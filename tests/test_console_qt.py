@@ -206,10 +206,8 @@ def check_aligned(session: Any, onsets: list[Any]) -> None:
     The simulated lab's ground truth gives every device clock: a sample's true session time is
     t0 + physical_time(device_time); a frame's is t0 + (frame_number - 1) / fps.
     """
-    try:
-        from recordings.sync import read_sync
-    except ImportError:
-        pytest.skip("recordings.sync is not installed: no session_time to check")
+    from recordings.sync import read_sync
+
     truth = read_ground_truth(session.file)
     sync = read_sync(session.file)
     for role in ("eeg", "physio"):

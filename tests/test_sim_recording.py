@@ -183,3 +183,11 @@ def test_trigger_box_edges_are_stored_during_recording_without_lsl_streams(tmp_p
     finally:
         lab.stop()
     assert SYNC in codes and len(codes) >= 3
+
+
+def test_simulated_recording_longer_than_the_lab_is_refused_before_anything_starts(tmp_path):
+    options = RecordOptions(tmp_path / "s", SessionMetadata("P04"), duration=3600.0,
+                            segment_length=2.0)
+    with pytest.raises(ValueError, match="--simulate records at most 870 s"):
+        record_simulated(options, progress=False)
+    assert not (tmp_path / "s").exists()
