@@ -18,7 +18,6 @@ class ObservingSink:
     def __init__(self, inner: EventSink) -> None:
         self.inner = inner
         self.event_listeners: list[Callable[[Event], None]] = []
-        self.trial_listeners: list[Callable[[TrialRecord], None]] = []
 
     def event(self, kind: str, *, code: int = 0, trial: int = -1,
               payload: dict[str, Any] | None = None) -> float:
@@ -36,9 +35,8 @@ class ObservingSink:
         self.inner.stop_segment()
 
     def add_trial(self, trial: TrialRecord) -> None:
-        """Store the trial row, then tell the listeners."""
+        """Store the trial row."""
         self.inner.add_trial(trial)
-        self._tell(self.trial_listeners, trial)
 
     @staticmethod
     def _tell(listeners: list[Callable[[Any], None]], item: Any) -> None:

@@ -482,10 +482,6 @@ class LslOutlet:
             return
         outlet.push_chunk(data, timestamp=stamps.tolist())
 
-    def have_consumers(self) -> bool:
-        """Whether an inlet is connected."""
-        return self._require_open().have_consumers()
-
     def wait_for_consumers(self, timeout: float) -> bool:
         """Wait up to timeout seconds for an inlet to connect."""
         return self._require_open().wait_for_consumers(timeout)

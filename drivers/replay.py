@@ -18,10 +18,10 @@ from drivers.base import CameraInfo, DeviceError, Frame, StreamInfo
 from drivers.lsl import LslInlet
 from drivers.lslconfig import local_clock
 from drivers.outlet_threads import OutletThreads
+from recordings.layout import TRIGGER_LOG_TYPE
 from recordings.reader import Session, open_session
 
 BLOCK_FRAMES = 150  # frames read from disk at a time
-TRIGGER_LOG_TYPE = "Trigger"  # the trigger box's log is melab's own record, not a device
 
 
 class ReplayLab:

@@ -94,7 +94,6 @@ class SimTriggerBox:
         self._sync_code = 0
         self._sync_next_us = 0
         self._sync_index = 0
-        self.skipped_sync = 0
         self.naks = 0
 
     # -- public API ---------------------------------------------------------------------
@@ -132,10 +131,6 @@ class SimTriggerBox:
         with self._lock:
             return list(self._edges)
 
-    def box_now(self) -> float:
-        """Current box counter in seconds."""
-        return self._now_us() / 1e6
-
     def box_to_host(self, box_time: float) -> float:
         """Host-clock time of a box-counter time (inverse of the simulated offset/drift)."""
         return self._t0 + (box_time - self._offset_us / 1e6) / self._rate
@@ -163,9 +158,8 @@ class SimTriggerBox:
 
     def _tick(self, now: int) -> None:
         while self._sync_period_us and self._sync_next_us <= now:
-            if any(p.kind == "sync" for p in self._queue):
-                self.skipped_sync += 1  # never stack sync pulses; the index gap shows it
-            else:
+            # Never stack sync pulses: a skipped one shows as a gap in the index.
+            if not any(p.kind == "sync" for p in self._queue):
                 self._queue.append(
                     _Pulse("sync", self._sync_code, self._sync_next_us, self._sync_index & 0xFF))
             self._sync_index += 1

@@ -23,7 +23,6 @@ class ResumeState:
     seed: int
     order: tuple[str, ...]  # main-block clip ids, as the crashed run had them
     finished: frozenset[int]  # trial numbers that need not run again
-    source_trials: int  # how many trials the crashed run planned
 
 
 def resume_state(events: Iterable[Event], protocol: Protocol) -> ResumeState:
@@ -47,7 +46,7 @@ def resume_state(events: Iterable[Event], protocol: Protocol) -> ResumeState:
     if finished >= set(range(1, total + 1)):
         raise ResumeError("every trial of the session is finished: nothing to resume")
     return ResumeState(seed=int(payload["seed"]), order=tuple(payload.get("order", [])),
-                       finished=frozenset(finished), source_trials=total)
+                       finished=frozenset(finished))
 
 
 def resume_state_from_session(folder: str | Path, protocol: Protocol) -> ResumeState:

@@ -24,3 +24,4 @@ def segment_filename(name: str) -> str:
 # SWMR needs at least the HDF5 1.10 file format; asking for no newer objects than needed keeps
 # the files readable by HDF5 1.10-1.14 (MATLAB, older h5py), not only by HDF5 2.x.
 FILE_LIBVER = ("v110", "latest")
+TRIGGER_LOG_TYPE = "Trigger"  # stream type of the trigger box's own log (recorder)

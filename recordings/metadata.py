@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass, field
 from importlib import metadata as importlib_metadata
-from pathlib import Path
 from typing import Any
 
 # Participant IDs become folder names: letters, digits, '-', '_' and '.', not starting with '.'.
@@ -34,11 +32,6 @@ def validate_participant_id(participant: str) -> str:
             "digits, '-', '_' or '.', starting with a letter or digit"
         )
     return participant
-
-
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file's bytes (protocol files are identified by it)."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 @dataclass

@@ -24,6 +24,7 @@ from drivers.base import (
 )
 from drivers.lslconfig import local_clock
 from drivers.trigger import PROBE_CODE
+from recordings.layout import TRIGGER_LOG_TYPE
 from recordings.metadata import SessionMetadata
 from recordings.preflight import (
     DiskCheck,
@@ -37,7 +38,7 @@ from recordings.session_writer import SessionWriter, WriterStats
 
 TRIGGER_STREAM = StreamInfo(
     name="TriggerBox",
-    type="Trigger",
+    type=TRIGGER_LOG_TYPE,
     source_id="melab-trigger-log",
     channel_labels=("code", "round_trip_s"),  # round trip: NaN for sync pulses
     channel_units=("", "s"),

@@ -25,7 +25,7 @@ import numpy as np
 
 from drivers.trigger import CAMERA_LINE
 from recordings.errors import SessionError
-from recordings.layout import SESSION_FILE, STRING, VIDEO_DIR
+from recordings.layout import SESSION_FILE, STRING, TRIGGER_LOG_TYPE, VIDEO_DIR
 from recordings.reader import Session, open_session
 from recordings.sync_edges import (
     TRIGGER_CHANNELS,
@@ -42,7 +42,6 @@ if TYPE_CHECKING:  # the fitting code (and scipy) loads only when a sync is comp
 
 SYNC_VERSION = 1
 CAMERA = "camera"  # name of the pooled video segments in /sync
-TRIGGER_TYPE = "Trigger"  # stream type of the trigger box's log (recordings.recorder)
 
 SEGMENT_DTYPE = np.dtype([
     ("start_row", "i8"), ("end_row", "i8"), ("start_device", "f8"), ("end_device", "f8"),
@@ -75,7 +74,6 @@ class StreamSync:
     session_time: np.ndarray | None = field(default=None, repr=False)
     edges: Edges | None = field(default=None, repr=False)
     fit: TriggerFit | None = field(default=None, repr=False)
-    box_rows: np.ndarray | None = field(default=None, repr=False)
     files: list[tuple[str, int, int]] = field(default_factory=list)  # camera: file, rows
 
     def summary(self) -> dict[str, Any]:
@@ -309,7 +307,7 @@ def compute_sync(session: Session) -> SyncReport:
     baud = float(meta.get("baud") or DEFAULT_BAUD)
     groups = {name: view.group for name, view in session.streams.items()}
     box_name = next((n for n, g in groups.items()
-                     if str(g.attrs.get("type", "")) == TRIGGER_TYPE), None)
+                     if str(g.attrs.get("type", "")) == TRIGGER_LOG_TYPE), None)
     results: dict[str, StreamSync] = {}
     warnings: list[str] = []
     ref_t = ref_code = None
@@ -332,7 +330,7 @@ def compute_sync(session: Session) -> SyncReport:
             results[box_name] = StreamSync(
                 box_name, "reference", "reference", n, n, sum(s.n_events for s in box_segments),
                 rms, mx, float("nan"), box_segments=box_segments, warning=note,
-                session_time=ref_t, box_rows=np.arange(n))
+                session_time=ref_t)
         else:
             warnings.append("the trigger-box log holds no usable edges")
     else:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from drivers.base import CameraInfo, Chunk, Frame, StreamInfo
-from drivers.sim.eeg import EEG_LABELS_64, simulate_eeg
+from drivers.sim.eeg import EEG_LABELS_64, EEG_UNIT, simulate_eeg
 from drivers.sim.face import DEFAULT_INTENSITY, Expression, FaceRenderer
 from drivers.sim.physio import PHYSIO_LABELS, PHYSIO_UNITS, simulate_physio, trigger_channel
 from drivers.sim.scenario import expressions_on_camera, make_scenario
@@ -50,7 +50,7 @@ class DatasetConfig:
 
 def _stream_infos(cfg: DatasetConfig) -> tuple[StreamInfo, StreamInfo]:
     eeg = StreamInfo("SynAmps", "EEG", "sim-synamps", (*EEG_LABELS_64[: cfg.eeg_channels],
-                     "TRIGGER"), ("µV",) * cfg.eeg_channels + ("",), cfg.rate)
+                     "TRIGGER"), (EEG_UNIT,) * cfg.eeg_channels + ("",), cfg.rate)
     physio = StreamInfo("MP160", "Physio", "sim-mp160", (*PHYSIO_LABELS, "DIGITAL"),
                         (*PHYSIO_UNITS, ""), cfg.rate)
     return eeg, physio

@@ -29,7 +29,13 @@ from drivers.lsl import LslInlet, LslOutlet
 from drivers.lslconfig import local_clock
 from drivers.outlet_threads import OutletThreads
 from drivers.sim.clocks import DeviceClock
-from drivers.sim.eeg import EEG_LABELS_64, EegRhythms, simulate_eeg, simulate_eeg_rhythms
+from drivers.sim.eeg import (
+    EEG_LABELS_64,
+    EEG_UNIT,
+    EegRhythms,
+    simulate_eeg,
+    simulate_eeg_rhythms,
+)
 from drivers.sim.face import EMOTION_AUS, Expression, FaceRenderer
 from drivers.sim.physio import PHYSIO_LABELS, PHYSIO_UNITS, simulate_physio
 from drivers.sim.ptypair import PtyPair
@@ -103,7 +109,7 @@ class SimulatedLab:
         instance = uuid.uuid4().hex[:8]
         self.eeg_info = StreamInfo(
             f"{prefix}SynAmps", "EEG", f"{prefix}sim-synamps-{cfg.seed}-{instance}",
-            (*EEG_LABELS_64[: cfg.eeg_channels], "TRIGGER"), ("µV",) * cfg.eeg_channels + ("",),
+            (*EEG_LABELS_64[: cfg.eeg_channels], "TRIGGER"), (EEG_UNIT,) * cfg.eeg_channels + ("",),
             cfg.rate,
         )
         self.physio_info = StreamInfo(

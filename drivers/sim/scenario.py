@@ -75,13 +75,6 @@ class Scenario:
         return np.array([e.apex for e in self.expressions if kind is None or e.kind == kind],
                         dtype=np.float64)
 
-    def episode_at(self, t: float) -> Episode | None:
-        """The episode whose stimulus window contains t, if any."""
-        for ep in self.episodes:
-            if ep.start <= t < ep.end:
-                return ep
-        return None
-
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe ground truth (for the session file and for scoring analyses)."""
         return {
