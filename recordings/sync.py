@@ -78,11 +78,9 @@ class StreamSync:
 
     def summary(self) -> dict[str, Any]:
         """Plain-data summary (what `melab info` shows)."""
-        return {"method": self.method, "n_edges": self.n_edges, "edges_found": self.edges_found,
-                "segments": len(self.segments) or len(self.box_segments),
-                "rms_residual_ms": _ms(self.rms_residual),
-                "max_residual_ms": _ms(self.max_residual), "bound_ms": _ms(self.bound),
-                "warning": self.warning}
+        return _summary(self.method, self.n_edges, self.edges_found,
+                        len(self.segments) or len(self.box_segments), self.rms_residual,
+                        self.max_residual, self.bound, self.warning)
 
 
 @dataclass
@@ -151,6 +149,16 @@ def _quality(fits: list[SegmentFit], trigger_only: bool = True) -> tuple[float, 
     return rms, max(f.max_residual for f in chosen), max(bounds) if bounds else float("nan")
 
 
+def _with_fallback(fits: list[SegmentFit], times: np.ndarray, more: list[SegmentFit],
+                   out: np.ndarray, unit: str, how: str) -> tuple[list[SegmentFit], str]:
+    """Fill the rows no trigger fit covers from a fallback's times; (all fits, the note)."""
+    for f in more:
+        out[f.start_row:f.end_row] = times[f.start_row:f.end_row]
+    rows = sum(f.end_row - f.start_row for f in more)
+    what = f"{rows} of {len(out)} {unit}" if rows < len(out) else f"all {unit}"
+    return sorted(fits + more, key=lambda f: f.start_row), f"{what} use {how}"
+
+
 def _apply(fits: list[SegmentFit], device: np.ndarray, out: np.ndarray) -> None:
     for f in fits:
         if f.method.startswith("trigger"):
@@ -213,14 +221,9 @@ def _stream(name: str, group: h5py.Group, ref_t: np.ndarray | None, ref_code: np
         warning = "no trigger channel (labels: " + ", ".join(TRIGGER_CHANNELS) + ")"
     if uncovered:
         times, more = offsets_fallback(regular, host, uncovered, offsets)
-        for f in more:
-            out[f.start_row:f.end_row] = times[f.start_row:f.end_row]
-        fits = sorted(fits + more, key=lambda f: f.start_row)
-        used = sorted({f.method for f in more})
-        rows = sum(f.end_row - f.start_row for f in more)
-        what = f"{rows} of {n} samples" if rows < n else "all samples"
-        note = (f"{what} use {' and '.join(used)} (no trigger edges there): accuracy of "
-                "milliseconds, not sub-sample")
+        used = " and ".join(sorted({f.method for f in more}))
+        fits, note = _with_fallback(fits, times, more, out, "samples", f"{used} (no trigger "
+                                    "edges there): accuracy of milliseconds, not sub-sample")
         warning = f"{warning}; {note}" if warning else note
     rms, mx, bound = _quality(fits)
     return StreamSync(name, "stream", _combine_method(fits), n, len(edges),
@@ -286,12 +289,8 @@ def _camera(session: Session, ref_t: np.ndarray | None, ref_code: np.ndarray | N
             warning = f"none of the {len(edges)} GPI edges matched the trigger-box log"
     if uncovered:
         times, more = host_fallback(device, host, uncovered)
-        for f in more:
-            out[f.start_row:f.end_row] = times[f.start_row:f.end_row]
-        fits = sorted(fits + more, key=lambda f: f.start_row)
-        rows = sum(f.end_row - f.start_row for f in more)
-        what = f"{rows} of {n} frames" if rows < n else "all frames"
-        note = f"{what} use host receipt times (no GPI edges there): biased by the USB latency"
+        fits, note = _with_fallback(fits, times, more, out, "frames", "host receipt times (no "
+                                    "GPI edges there): biased by the USB latency")
         warning = f"{warning}; {note}" if warning else note
     rms, mx, bound = _quality(fits)
     return StreamSync(CAMERA, "camera", _combine_method(fits), n, len(edges),
@@ -460,12 +459,16 @@ def read_sync(file: h5py.File) -> dict[str, dict[str, Any]]:
         name = a.get("stream", key)
         name = name.decode() if isinstance(name, bytes) else str(name)
         n_segments = g["segments"].shape[0] if "segments" in g else 0
-        num = {k: float(a.get(k, np.nan)) for k in ("rms_residual", "max_residual", "bound")}
-        out[name] = {
-            "method": str(a.get("method", "")), "n_edges": int(a.get("n_edges", 0)),
-            "edges_found": int(a.get("edges_found", 0)), "segments": int(n_segments),
-            "rms_residual_ms": _ms(num["rms_residual"]),
-            "max_residual_ms": _ms(num["max_residual"]), "bound_ms": _ms(num["bound"]),
-            "warning": str(a.get("warning", "")),
-        }
+        num = [float(a.get(k, np.nan)) for k in ("rms_residual", "max_residual", "bound")]
+        out[name] = _summary(str(a.get("method", "")), int(a.get("n_edges", 0)),
+                             int(a.get("edges_found", 0)), int(n_segments), *num,
+                             str(a.get("warning", "")))
     return out
+
+
+def _summary(method: str, n_edges: int, edges_found: int, segments: int, rms: float,
+             mx: float, bound: float, warning: str) -> dict[str, Any]:
+    """One stream's sync summary, as `melab sync` prints it and `melab info` reads it back."""
+    return {"method": method, "n_edges": n_edges, "edges_found": edges_found,
+            "segments": segments, "rms_residual_ms": _ms(rms), "max_residual_ms": _ms(mx),
+            "bound_ms": _ms(bound), "warning": warning}
