@@ -9,7 +9,8 @@ on the disk under test. Then, in the same run, with the page cache dropped befor
   frame in blocks (HDF5 hyperslabs), Bayer 2x2 cells to grey at half resolution, resize to
   128x128 (a reader thread), while analysis.spotting.Spotter computes the flows of the
   blocks already read; then its candidates and intervals (onset/apex/offset): the code
-  `melab analyze` runs (analysis.clips.read_and_spot);
+  `melab analyze` runs by default (analysis.clips.read_and_spot with the sensitive tier
+  that the Candidate Clip Filter may confirm);
 - read again.
 
 realtime_factor = clip seconds / analysis seconds (>= 1: spotting keeps up with recording);
@@ -106,7 +107,8 @@ def plain_read(path: Path) -> float:
 def analyse(folder: Path, params: SpotParams) -> tuple[list[SpottedInterval], dict[str, float]]:
     """Session folder -> spotted intervals, with the time of each stage.
 
-    The same code as `melab analyze` (analysis.clips.read_and_spot): reading and cropping
+    The same code as `melab analyze` (analysis.clips.read_and_spot, sensitive tier included,
+    as for the default `--ccf rescue`; the confident intervals are returned): reading and cropping
     run in a thread while the spotter computes flows on the blocks already read, so disk
     and CPU overlap.
     """
@@ -117,10 +119,10 @@ def analyse(folder: Path, params: SpotParams) -> tuple[list[SpottedInterval], di
     fmt, fps = seg.pixel_format, float(seg.attrs["frame_rate"])
     face = face_crop_raw(seg.frame(0), fmt)
     t1 = time.perf_counter()
-    run = read_and_spot(seg.file["frames"], seg.n_frames, fmt, face, fps, params)
+    run = read_and_spot(seg.file["frames"], seg.n_frames, fmt, face, fps, params, sensitive=True)
     t2 = time.perf_counter()
     session.close()
-    return run.spotted, {
+    return [s for s in run.spotted if s.confident], {
         "detect_seconds": t1 - t0,
         "read_and_spot_seconds": t2 - t1,
         "waiting_for_disk_seconds": run.waited_seconds,

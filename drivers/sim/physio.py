@@ -81,7 +81,7 @@ class PhysioParams:
     """How strongly the body answers expressions.
 
     With the defaults ~70 % of ME apexes sit on a heart-rate slope above the clip mean as
-    the analysis measures it (NeuroKit2 R-peaks -> monotone-cubic rate -> gradient; 69.9 %
+    the analysis measures it (NeuroKit2 R-peaks -> monotone-cubic rate -> gradient; 72.8 %
     in `melab simulate-dataset --participants 6`) against ~50 % for random times; the MMME
     data showed 73 %. Raise hr_lead_s for more, lower hr_response_prob for fewer.
     """
