@@ -19,10 +19,30 @@ def dataset(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def results(dataset, tmp_path_factory):
+def printed(dataset, tmp_path_factory):
+    """(results folder, what `melab analyze` printed)."""
+    import contextlib
+    import io
+
     out = tmp_path_factory.mktemp("results")
-    assert main(["analyze", str(dataset), "--out", str(out)]) == 0
-    return out
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        assert main(["analyze", str(dataset), "--out", str(out)]) == 0
+    return out, stdout.getvalue()
+
+
+@pytest.fixture(scope="module")
+def results(printed):
+    return printed[0]
+
+
+def test_analyze_prints_the_headline_figures(printed):
+    out, text = printed
+    summary = json.loads((out / "spotting_summary.json").read_text())
+    assert f"micro    F1 {summary['micro_f1']:.3f}" in text
+    assert f"with CCF: F1 {summary['micro_f1_ccf']:.3f}" in text
+    fused = json.loads((out / "recognition.json").read_text())["3class"]["fused"]
+    assert "Recognition 3class (LOSO" in text and f"UF1 {fused['uf1']:.3f}" in text
 
 
 def test_analyze_writes_every_result_file(results):
@@ -48,7 +68,8 @@ def test_analyze_writes_every_result_file(results):
 def test_spotting_finds_the_simulated_expressions(results):
     summary = json.loads((results / "spotting_summary.json").read_text())
     for key in ("micro_f1", "micro_precision", "micro_recall", "macro_f1", "overall_f1",
-                "micro_f1_ccf", "micro_precision_ccf", "micro_recall_ccf", "overall_f1_ccf"):
+                "micro_f1_ccf", "micro_precision_ccf", "micro_recall_ccf", "macro_f1_ccf",
+                "overall_f1_ccf"):
         assert 0.0 <= summary[key] <= 1.0, key
     assert summary["micro_f1"] >= 0.6
     # In 'rescue' mode the filter only adds heart-confirmed candidates: recall never drops.

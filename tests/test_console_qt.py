@@ -395,3 +395,24 @@ def test_the_demo_analyses_its_own_session_with_expressions_in_the_clips(
     assert ("Recognition: skipped (leave-one-subject-out needs >= 2 subjects, have 1)"
             in printed)
     assert (default_out_dir(folder) / "report.html").exists()
+
+
+def test_the_readme_demo_command_runs_end_to_end(tmp_path: Path) -> None:
+    """`melab demo` as `make demo` runs it: the packaged demo protocol, offscreen, then the
+    analysis of its own session (about 45 s)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen",
+           "MELAB_STIMULI_CACHE": str(tmp_path / "stimuli")}
+    env.pop("DISPLAY", None)
+    env.pop("WAYLAND_DISPLAY", None)
+    repo = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-m", "app.cli", "demo", "--out", str(tmp_path / "s")],
+                          cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (session,) = [p for p in (tmp_path / "s").iterdir() if (p / "session.h5").exists()]
+    assert (tmp_path / "s" / "analysis" / session.name / "report.html").is_file()
+    assert "Ground truth in the recorded clips:" in done.stdout
+    assert "micro" in done.stdout and "Recognition: skipped" in done.stdout

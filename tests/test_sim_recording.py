@@ -191,3 +191,20 @@ def test_simulated_recording_longer_than_the_lab_is_refused_before_anything_star
     with pytest.raises(ValueError, match="--simulate records at most 870 s"):
         record_simulated(options, progress=False)
     assert not (tmp_path / "s").exists()
+
+
+def test_melab_record_command_records_and_syncs_the_simulated_lab(tmp_path, capsys):
+    from app.cli import main
+
+    assert main(["record", "--simulate", "--duration", "3", "--size", "160x120",
+                 "--segment-length", "2", "--participant", "P05", "--out", str(tmp_path)]) == 0
+    (folder,) = tmp_path.iterdir()
+    assert folder.name.startswith("P05_s01_")
+    with open_session(folder) as s:
+        assert s.metadata.participant == "P05" and s.metadata.simulated
+        assert len(s.segment_names()) >= 1
+        for stream in s.streams.values():
+            assert "session_time" in stream.group  # synced when the recording closed
+    assert "Sync:" in capsys.readouterr().out
+    assert main(["record", "--simulate", "--out", str(tmp_path)]) == 2  # no --duration
+    assert "--duration is required" in capsys.readouterr().err
