@@ -37,7 +37,7 @@ from drivers.sim.eeg import (
     simulate_eeg_rhythms,
 )
 from drivers.sim.face import EMOTION_AUS, Expression, FaceRenderer
-from drivers.sim.physio import PHYSIO_LABELS, PHYSIO_UNITS, simulate_physio
+from drivers.sim.physio import PHYSIO_LABELS, PHYSIO_UNITS, simulate_physio, trigger_channel
 from drivers.sim.ptypair import PtyPair
 from drivers.sim.scenario import (
     Episode,
@@ -214,16 +214,11 @@ class SimulatedLab:
             if len(self._edge_arrays[0]) != len(self._edges):
                 self._edge_arrays = (
                     np.array([e.host_time - self.t0 for e in self._edges]),
-                    np.array([e.code for e in self._edges]),
+                    np.array([e.code for e in self._edges], dtype=np.int64),
                     np.array([e.width for e in self._edges]),
                 )
             starts, codes, widths = self._edge_arrays
-        t = np.asarray(t_phys, dtype=np.float64)
-        last = np.searchsorted(starts, t, side="right") - 1
-        safe = np.clip(last, 0, None)
-        on = (last >= 0) & (t < starts[safe] + widths[safe]) if len(starts) else last >= 0
-        levels = np.where(on, codes[safe] & mask, 0) if len(starts) else np.zeros(len(t))
-        return levels.astype(np.float32)
+        return trigger_channel(starts, codes & mask, t_phys, widths)
 
     def sample_times(self, role: str, first: int, count: int) -> np.ndarray:
         """Physical times of samples first..first+count of a device ticking on its own clock."""

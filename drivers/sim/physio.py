@@ -345,23 +345,21 @@ def simulate_physio(scenario: Scenario, rate: float = 1000.0, start: float = 0.0
     return out, PHYSIO_LABELS, PHYSIO_UNITS
 
 
-def trigger_channel(edge_times_device: np.ndarray, codes: np.ndarray,
-                    sample_times_device: np.ndarray, width_s: float = 0.01) -> np.ndarray:
-    """Trigger levels on a sample grid: each code from its edge for width_s, else 0.
+def trigger_channel(edge_times: np.ndarray, codes: np.ndarray, sample_times: np.ndarray,
+                    width_s: float | np.ndarray = 0.01) -> np.ndarray:
+    """Trigger levels (float32) at sample times: each code from its edge for its width (one
+    for all edges or one per edge), else 0. Edges in time order, never overlapping (the box's
+    rule; on overlap the later pulse wins).
 
-    A sample at device time s carries code c when edge <= s < edge + width_s, so the first
-    sample at or after an edge is the first one to show it (EEG trigger / MP160 digital).
+    A sample at time s carries code c when edge <= s < edge + width, so the first sample at or
+    after an edge is the first one to show it (EEG trigger / MP160 digital / camera GPI).
     """
-    st = np.asarray(sample_times_device, dtype=np.float64)
-    edges = np.asarray(edge_times_device, dtype=np.float64)
-    out = np.zeros(st.shape, dtype=np.float32)
+    t = np.asarray(sample_times, dtype=np.float64)
+    edges = np.asarray(edge_times, dtype=np.float64)
     if edges.size == 0:
-        return out
-    i0 = np.searchsorted(st, edges, side="left")
-    i1 = np.searchsorted(st, edges + width_s, side="left")
-    lengths = np.maximum(i1 - i0, 0)
-    starts = np.repeat(i0, lengths)
-    within = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    # Edges are in time order, so on (impossible) overlap the later pulse wins.
-    out[starts + within] = np.repeat(np.asarray(codes, dtype=np.float32), lengths)
-    return out
+        return np.zeros(t.shape, dtype=np.float32)
+    ends = edges + np.broadcast_to(np.asarray(width_s, dtype=np.float64), edges.shape)
+    last = np.searchsorted(edges, t, side="right") - 1
+    safe = np.clip(last, 0, None)
+    on = (last >= 0) & (t < ends[safe])
+    return np.where(on, np.asarray(codes)[safe], 0).astype(np.float32)

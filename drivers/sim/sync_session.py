@@ -38,6 +38,7 @@ import numpy as np
 
 from drivers.base import CameraInfo, Chunk, ClockOffset, Frame, StreamInfo
 from drivers.sim.clocks import DeviceClock
+from drivers.sim.physio import trigger_channel
 from drivers.sim.scenario import make_scenario
 from drivers.trigger import CAMERA_LINE, PROBE_CODE, SYNC_CODE
 from recordings.ground_truth import write_ground_truth
@@ -118,18 +119,11 @@ class _Pulse:
 
 
 def _levels(t: np.ndarray, pulses: list[_Pulse]) -> np.ndarray:
-    """The trigger lines' code at physical times t (pulses never overlap)."""
-    if not pulses:
-        return np.zeros(len(t), np.int64)
-    starts = np.array([p.rise for p in pulses])
-    ends = starts + np.array([p.width for p in pulses])
-    codes = np.array([p.code for p in pulses])
-    order = np.argsort(starts)
-    starts, ends, codes = starts[order], ends[order], codes[order]
-    last = np.searchsorted(starts, t, side="right") - 1
-    safe = np.clip(last, 0, None)
-    on = (last >= 0) & (t < ends[safe])
-    return np.where(on, codes[safe], 0)
+    """The trigger lines' code (int64) at physical times t (pulses never overlap)."""
+    ordered = sorted(pulses, key=lambda p: p.rise)
+    return trigger_channel(np.array([p.rise for p in ordered]),
+                           np.array([p.code for p in ordered], dtype=np.int64), t,
+                           np.array([p.width for p in ordered])).astype(np.int64)
 
 
 class _Box:
