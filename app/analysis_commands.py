@@ -21,7 +21,10 @@ def progress_bar(fraction: float, message: str) -> None:
 def format_results(summary: dict) -> str:
     """The headline figures of an analysis for the terminal."""
     spot = summary["spotting"]
-    lines = ["Spotting (IoU >= 0.5, pooled):"]
+    truth = {k: spot[f"{k}_tp"] + spot[f"{k}_fn"] for k in ("micro", "macro")}
+    lines = [f"Ground truth: {truth['micro']} micro-, {truth['macro']} macro-expressions; "
+             f"{summary['spotted']} intervals spotted",
+             "Spotting (IoU >= 0.5, pooled):"]
     for kind in ("micro", "macro", "overall"):
         lines.append(
             f"  {kind:<8} F1 {spot[f'{kind}_f1']:.3f}  P {spot[f'{kind}_precision']:.3f}  "

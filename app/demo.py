@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from app.analysis_commands import format_results
 from app.console_analysis import default_out_dir
 from app.console_app import go_headless, has_display, run_console
 from app.console_rig import simulated_rig
@@ -62,35 +63,6 @@ def analyse_demo(session: Path) -> dict[str, Any]:
     print(f"Analysis (melab analyze {session} --out {out}):")
     summary = analyze([session], out=out,
                       progress=lambda _fraction, message: print(f"  {message}"))
-    print(format_demo_analysis(summary, out))
+    print(format_results(summary))
+    print(f"Report: {out / 'report.html'}")
     return summary
-
-
-def format_demo_analysis(summary: dict[str, Any], out: Path) -> str:
-    """Spotting per kind (with and without the Candidate Clip Filter), recognition, files."""
-    spotting = summary["spotting"]
-    lines = []
-    truth = {k: spotting[f"{k}_tp"] + spotting[f"{k}_fn"] for k in ("micro", "macro")}
-    lines.append(f"  Ground truth in the recorded clips: {truth['micro']} micro-expressions, "
-                 f"{truth['macro']} macro-expressions; spotted {summary['spotted']} intervals")
-    lines.append("  Spotting (MEGC scoring)      F1  precision  recall   TP  FP  FN")
-    for kind in ("micro", "macro"):
-        if not truth[kind] and not spotting[f"{kind}_fp"]:
-            lines.append(f"    {kind:<24} none in the ground truth, none spotted")
-            continue
-        for suffix, label in (("", ""), ("_ccf", " + clip filter")):
-            f = {k: spotting[f"{kind}_{k}{suffix}"]
-                 for k in ("f1", "precision", "recall", "tp", "fp", "fn")}
-            name = f"{kind}{label}"
-            lines.append(f"    {name:<24} {f['f1']:6.3f} {f['precision']:10.3f} "
-                         f"{f['recall']:7.3f} {f['tp']:4d} {f['fp']:3d} {f['fn']:3d}")
-    recognition = summary["recognition"]
-    if "skipped" in recognition:
-        lines.append(f"  Recognition: skipped ({recognition['skipped']})")
-    else:
-        tasks = [f"{t} fused accuracy {recognition[t]['fused']['acc']:.3f}"
-                 for t in ("3class", "7class") if "fused" in recognition.get(t, {})]
-        lines.append(f"  Recognition: {recognition.get('samples', 0)} samples; "
-                     + ", ".join(tasks))
-    lines.append(f"  Concordance: {summary['concordance_rows']} rows; report {out / 'report.html'}")
-    return "\n".join(lines)

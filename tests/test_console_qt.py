@@ -390,9 +390,8 @@ def test_the_demo_analyses_its_own_session_with_expressions_in_the_clips(
     summary = json.loads((default_out_dir(folder) / "spotting_summary.json").read_text())
     assert summary["micro_tp"] + summary["micro_fn"] == in_segments >= 2
     assert summary["micro_recall"] > 0  # the spotter finds the rendered MEs
-    assert (f"Ground truth in the recorded clips: {in_segments} micro-expressions"
-            in printed)
-    assert ("Recognition: skipped (leave-one-subject-out needs >= 2 subjects, have 1)"
+    assert f"Ground truth: {in_segments} micro-, " in printed
+    assert ("Recognition skipped: leave-one-subject-out needs >= 2 subjects, have 1"
             in printed)
     assert (default_out_dir(folder) / "report.html").exists()
 
@@ -414,5 +413,5 @@ def test_the_readme_demo_command_runs_end_to_end(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     (session,) = [p for p in (tmp_path / "s").iterdir() if (p / "session.h5").exists()]
     assert (tmp_path / "s" / "analysis" / session.name / "report.html").is_file()
-    assert "Ground truth in the recorded clips:" in done.stdout
-    assert "micro" in done.stdout and "Recognition: skipped" in done.stdout
+    assert "Ground truth: " in done.stdout and "with CCF" in done.stdout
+    assert "Recognition skipped: " in done.stdout
