@@ -80,7 +80,8 @@ def add_rig_arguments(parser: argparse.ArgumentParser) -> None:
     """The devices of a session: the real rig by name, or the simulated lab and its camera."""
     parser.add_argument("--simulate", action="store_true", help="record the simulated lab")
     parser.add_argument("--camera", help="ximea[:SERIAL] | opencv:INDEX | file:PATH")
-    parser.add_argument("--eeg", help="LSL stream name of the EEG (e.g. the Curry output)")
+    parser.add_argument("--eeg", help="LSL stream name of the EEG (e.g. the Curry output); "
+                                      "melab resolves LSL on this machine only")
     parser.add_argument("--physio", help="LSL stream name of the peripheral physiology")
     parser.add_argument("--trigger", help="serial:PORT (e.g. serial:/dev/ttyUSB0)")
     parser.add_argument("--seed", type=int, default=1, help="simulation seed")

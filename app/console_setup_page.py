@@ -75,8 +75,8 @@ class SetupPage(QWidget):
         self._preflight_ok = False
         self._busy = False
         self._layout()
-        for edit in (self.participant, self.stimuli, self.output):
-            edit.textChanged.connect(self._changed)
+        self.participant.textChanged.connect(self._changed)
+        # These change what the preflight checked: invalidate (which re-checks the form too).
         self.protocol.currentTextChanged.connect(self.invalidate)
         self.stimuli.textChanged.connect(self.invalidate)
         self.output.textChanged.connect(self.invalidate)

@@ -1,4 +1,7 @@
-"""Open a video file the way playback will need it: does it decode, and how long is it?"""
+"""Probe a video file with OpenCV: does it decode, and how long is it?
+
+Playback uses Qt Multimedia, which may still refuse a file OpenCV reads; the participant
+window reports such a clip as a clip_error at run time."""
 
 from __future__ import annotations
 
