@@ -42,6 +42,7 @@ from analysis.face import face_crop_raw
 from analysis.spotting import SpotParams, SpottedInterval
 from drivers.base import CameraInfo, Frame
 from drivers.sim.face import EMOTIONS, Expression, FaceRenderer
+from recordings.layout import segment_filename
 from recordings.metadata import SessionMetadata
 from recordings.reader import open_session
 from recordings.session_writer import SessionWriter
@@ -80,7 +81,7 @@ def record(folder: Path, seconds: float, exprs: list[Expression]) -> Path:
         segment.push_frame(Frame(image, i, t, t, 0), timeout=30.0)  # wait: nothing may drop
     writer.stop_segment("trial001")
     writer.close()
-    return folder / "video" / "trial001.h5"
+    return folder / segment_filename("trial001")
 
 
 def drop_cache(path: Path) -> None:
@@ -112,7 +113,7 @@ def analyse(folder: Path, params: SpotParams) -> tuple[list[SpottedInterval], di
     run in a thread while the spotter computes flows on the blocks already read, so disk
     and CPU overlap.
     """
-    drop_cache(folder / "video" / "trial001.h5")
+    drop_cache(folder / segment_filename("trial001"))
     t0 = time.perf_counter()
     session = open_session(folder)
     seg = session.segment("trial001")

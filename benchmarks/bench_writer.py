@@ -24,6 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from drivers.base import CameraInfo, Frame
+from recordings.layout import segment_filename
 from recordings.metadata import SessionMetadata
 from recordings.session_writer import SessionWriter
 
@@ -87,7 +88,7 @@ def writer_run(
     stats = writer.stop_segment("trial001")
     writer.close()
     seconds = time.perf_counter() - start
-    size = (session / "video" / "trial001.h5").stat().st_size
+    size = (session / segment_filename("trial001")).stat().st_size
     shutil.rmtree(session)
     return {
         "frames": n,

@@ -13,7 +13,13 @@ import hdf5plugin  # noqa: F401 - registers the LZ4 filter for compressed segmen
 import numpy as np
 
 from recordings.errors import SessionFormatError
-from recordings.layout import SEGMENT_FORMAT, SESSION_FILE, SESSION_FORMAT, VIDEO_DIR
+from recordings.layout import (
+    SEGMENT_FORMAT,
+    SESSION_FILE,
+    SESSION_FORMAT,
+    VIDEO_DIR,
+    segment_filename,
+)
 from recordings.metadata import Event, SessionMetadata, TrialRecord
 from recordings.tables import rows_to_events, rows_to_records
 
@@ -263,7 +269,7 @@ class Session:
         if name not in self._segments:
             if name not in self.segment_names():
                 raise KeyError(f"no segment {name!r} in {self.folder}")
-            self._segments[name] = SegmentView(name, self.folder / VIDEO_DIR / f"{name}.h5")
+            self._segments[name] = SegmentView(name, self.folder / segment_filename(name))
         return self._segments[name]
 
     @property

@@ -37,6 +37,7 @@ from recordings.layout import (
     SESSION_FILE,
     SESSION_FORMAT,
     STRING,
+    VIDEO_DIR,
     segment_filename,
 )
 from recordings.metadata import Event, SessionMetadata, TrialRecord
@@ -488,7 +489,7 @@ class SessionWriter:
             f.attrs["events_lost"] = self._events_lost
             for name, lost in self._samples_lost.items():
                 f["streams"][name].attrs["samples_lost"] = lost
-            video = f.require_group("video")
+            video = f.require_group(VIDEO_DIR)
             for row in f["segments"][:]:
                 name = row["name"].decode() if isinstance(row["name"], bytes) else row["name"]
                 file = row["file"].decode() if isinstance(row["file"], bytes) else row["file"]

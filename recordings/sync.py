@@ -25,7 +25,7 @@ import numpy as np
 
 from drivers.trigger import CAMERA_LINE
 from recordings.errors import SessionError
-from recordings.layout import SESSION_FILE, STRING, TRIGGER_LOG_TYPE, VIDEO_DIR
+from recordings.layout import SESSION_FILE, STRING, TRIGGER_LOG_TYPE, segment_filename
 from recordings.reader import Session, open_session
 from recordings.sync_edges import (
     TRIGGER_CHANNELS,
@@ -431,7 +431,7 @@ def write_sync(report: SyncReport) -> None:
         if s.kind != "camera" or s.session_time is None:
             continue
         for name, start, stop in s.files:
-            with h5py.File(folder / VIDEO_DIR / f"{name}.h5", "r+") as v:
+            with h5py.File(folder / segment_filename(name), "r+") as v:
                 _write_times(v, s.session_time[start:stop])
 
 
