@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import h5py
 
 SESSION_FORMAT = "melab-session"
@@ -15,6 +17,11 @@ STRING = h5py.string_dtype("utf-8")
 
 # Writers flush at least this often, so at most this much data is at risk in a crash.
 FLUSH_INTERVAL_S = 0.5
+
+
+def decoded(value: Any) -> Any:
+    """A value read back from HDF5: bytes decoded as UTF-8, anything else unchanged."""
+    return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
 def segment_filename(name: str) -> str:

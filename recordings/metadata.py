@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass, field
 from importlib import metadata as importlib_metadata
 from typing import Any
 
+from recordings.layout import decoded
+
 # Participant IDs become folder names: letters, digits, '-', '_' and '.', not starting with '.'.
 _PARTICIPANT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 CONSENT_LEVELS = {
@@ -70,8 +72,7 @@ class SessionMetadata:
         """Rebuild from the session file's root attributes."""
 
         def text(key: str, default: str = "") -> str:
-            value = attrs.get(key, default)
-            return value.decode() if isinstance(value, bytes) else str(value)
+            return str(decoded(attrs.get(key, default)))
 
         return cls(
             participant=text("participant"),

@@ -18,16 +18,13 @@ from recordings.layout import (
     SESSION_FILE,
     SESSION_FORMAT,
     VIDEO_DIR,
+    decoded,
     segment_filename,
 )
 from recordings.metadata import Event, SessionMetadata, TrialRecord
 from recordings.tables import rows_to_events, rows_to_records
 
 TIME_COLUMNS = ("host_time", "device_time", "session_time")
-
-
-def _text(value: Any) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
 def open_h5(path: Path, expected_format: str) -> tuple[h5py.File, bool]:
@@ -50,7 +47,7 @@ def open_h5(path: Path, expected_format: str) -> tuple[h5py.File, bool]:
         # The writer was killed before closing: SWMR-read gives everything it flushed.
         f = h5py.File(path, "r", libver="latest", swmr=True)
         clean = False
-    fmt = _text(f.attrs.get("format", ""))
+    fmt = decoded(f.attrs.get("format", ""))
     if fmt != expected_format:
         f.close()
         raise SessionFormatError(
@@ -103,7 +100,7 @@ class StreamView:
     @property
     def type(self) -> str:
         """Stream type (e.g. EEG, Physio, Markers)."""
-        return _text(self.group.attrs["type"])
+        return decoded(self.group.attrs["type"])
 
     @property
     def nominal_rate(self) -> float:
@@ -113,12 +110,12 @@ class StreamView:
     @property
     def labels(self) -> list[str]:
         """Channel labels."""
-        return [_text(v) for v in self.group["channel_labels"][:]]
+        return [decoded(v) for v in self.group["channel_labels"][:]]
 
     @property
     def units(self) -> list[str]:
         """Channel units."""
-        return [_text(v) for v in self.group["channel_units"][:]]
+        return [decoded(v) for v in self.group["channel_units"][:]]
 
     @property
     def samples(self) -> Any:
@@ -180,7 +177,7 @@ class SegmentView:
     @property
     def attrs(self) -> dict[str, Any]:
         """The segment's attributes (camera, pixel format, trial, counters)."""
-        return {k: (_text(v) if isinstance(v, bytes) else v) for k, v in self.file.attrs.items()}
+        return {k: decoded(v) for k, v in self.file.attrs.items()}
 
     @property
     def complete(self) -> bool:
@@ -190,12 +187,12 @@ class SegmentView:
     @property
     def pixel_format(self) -> str:
         """Raw pixel format (bayer_rg8, mono8, ...)."""
-        return _text(self.file.attrs["pixel_format"])
+        return decoded(self.file.attrs["pixel_format"])
 
     @property
     def camera_settings(self) -> dict[str, Any]:
         """Camera settings recorded with the segment."""
-        return json.loads(_text(self.file.attrs.get("camera_settings", "{}")))
+        return json.loads(decoded(self.file.attrs.get("camera_settings", "{}")))
 
     def frame(self, index: int) -> np.ndarray:
         """One frame as uint8 (height, width)."""
@@ -249,7 +246,7 @@ class Session:
     @property
     def attrs(self) -> dict[str, Any]:
         """Root attributes (start/stop times, format version, ...)."""
-        return {k: (_text(v) if isinstance(v, bytes) else v) for k, v in self.file.attrs.items()}
+        return {k: decoded(v) for k, v in self.file.attrs.items()}
 
     @property
     def streams(self) -> dict[str, StreamView]:
@@ -258,7 +255,7 @@ class Session:
 
     def segment_names(self) -> list[str]:
         """Video segments: those indexed in the session plus any segment file on disk."""
-        names = [_text(n) for n in self.file["segments"]["name"]]
+        names = [decoded(n) for n in self.file["segments"]["name"]]
         video = self.folder / VIDEO_DIR
         if video.is_dir():  # a crash can leave a segment file its index row never reached
             names += sorted(p.stem for p in video.glob("*.h5") if p.stem not in names)

@@ -38,6 +38,7 @@ from recordings.layout import (
     SESSION_FORMAT,
     STRING,
     VIDEO_DIR,
+    decoded,
     segment_filename,
 )
 from recordings.metadata import Event, SessionMetadata, TrialRecord
@@ -491,8 +492,7 @@ class SessionWriter:
                 f["streams"][name].attrs["samples_lost"] = lost
             video = f.require_group(VIDEO_DIR)
             for row in f["segments"][:]:
-                name = row["name"].decode() if isinstance(row["name"], bytes) else row["name"]
-                file = row["file"].decode() if isinstance(row["file"], bytes) else row["file"]
+                name, file = decoded(row["name"]), decoded(row["file"])
                 if name not in video:
                     video[name] = h5py.ExternalLink(file, "/")
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from drivers.trigger import CAMERA_LINE
 from recordings.errors import SessionError
-from recordings.layout import SESSION_FILE, STRING, TRIGGER_LOG_TYPE, segment_filename
+from recordings.layout import SESSION_FILE, STRING, TRIGGER_LOG_TYPE, decoded, segment_filename
 from recordings.reader import Session, open_session
 from recordings.sync_edges import (
     TRIGGER_CHANNELS,
@@ -189,7 +189,7 @@ def _stream(name: str, group: h5py.Group, ref_t: np.ndarray | None, ref_code: np
     host = group["host_time"][:n]
     offsets = group["clock_offsets"][:]
     rate = float(group.attrs.get("nominal_rate", 0.0))
-    labels = [v.decode() if isinstance(v, bytes) else str(v) for v in group["channel_labels"][:]]
+    labels = [str(decoded(v)) for v in group["channel_labels"][:]]
     numeric = group["samples"].dtype.kind == "f"
     runs, _ = clock_runs(device, host)
     period = 1.0 / rate if rate > 0 else 0.0
@@ -457,7 +457,7 @@ def read_sync(file: h5py.File) -> dict[str, dict[str, Any]]:
     for key, g in sync.items():
         a = g.attrs
         name = a.get("stream", key)
-        name = name.decode() if isinstance(name, bytes) else str(name)
+        name = str(decoded(name))
         n_segments = g["segments"].shape[0] if "segments" in g else 0
         num = [float(a.get(k, np.nan)) for k in ("rms_residual", "max_residual", "bound")]
         out[name] = _summary(str(a.get("method", "")), int(a.get("n_edges", 0)),

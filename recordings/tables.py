@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import h5py
 import numpy as np
 
-from recordings.layout import STRING
+from recordings.layout import STRING, decoded
 from recordings.metadata import Event, TrialRecord
 
 T = TypeVar("T")
@@ -69,19 +69,15 @@ def events_to_rows(events: Sequence[Event]) -> np.ndarray:
     return rows
 
 
-def _text(value: Any) -> Any:
-    return value.decode("utf-8") if isinstance(value, bytes) else value
-
-
 def rows_to_events(rows: np.ndarray) -> list[Event]:
     """Rows of EVENT_DTYPE as Event records."""
     return [
         Event(
             time=float(r["time"]),
-            kind=_text(r["kind"]),
+            kind=decoded(r["kind"]),
             trial=int(r["trial"]),
             code=int(r["code"]),
-            payload=json.loads(_text(r["payload"]) or "{}"),
+            payload=json.loads(decoded(r["payload"]) or "{}"),
         )
         for r in rows
     ]
@@ -100,7 +96,7 @@ def rows_to_records(rows: np.ndarray, cls: type[T]) -> list[T]:
     names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
     out = []
     for r in rows:
-        values = {n: _text(r[n]) for n in names}
+        values = {n: decoded(r[n]) for n in names}
         for n, v in values.items():
             if isinstance(v, np.generic):
                 values[n] = v.item()
