@@ -100,10 +100,15 @@ def test_blinks_and_head_motion_alone_spot_nothing() -> None:
     )
 
 
-FAINT = [  # half the default ME intensity: ~0.5 px on the crop
-    Expression(1.0, 1.1, 1.3, "micro", "happiness", aus=(12,), intensity=2.0),
-    Expression(3.5, 3.6, 3.9, "micro", "surprise", aus=(1, 2), intensity=2.0),
-]
+def two_mes(intensity: float) -> list[Expression]:
+    """A smile at 1.1 s and raised brows at 3.6 s (apexes), in a 5.5 s clip."""
+    return [
+        Expression(1.0, 1.1, 1.3, "micro", "happiness", aus=(12,), intensity=intensity),
+        Expression(3.5, 3.6, 3.9, "micro", "surprise", aus=(1, 2), intensity=intensity),
+    ]
+
+
+FAINT = two_mes(2.0)  # half the default ME intensity: ~0.5 px on the crop
 
 
 @pytest.fixture(scope="module")
@@ -173,10 +178,7 @@ def test_candidate_clip_filter_rejects_bad_series() -> None:
 
 # An ME at a tenth of the default intensity (~0.1 px on the crop) peaks between the
 # sensitive floor (4.5 MADs) and the threshold (6 MADs); the second one clears the threshold.
-BARELY = [
-    Expression(1.0, 1.1, 1.3, "micro", "happiness", aus=(12,), intensity=0.4),
-    Expression(3.5, 3.6, 3.9, "micro", "surprise", aus=(1, 2), intensity=0.4),
-]
+BARELY = two_mes(0.4)
 
 
 @pytest.fixture(scope="module")

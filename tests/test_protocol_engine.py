@@ -84,6 +84,17 @@ class Rig:
         while self.engine.phase in (Phase.INSTRUCTIONS, Phase.BLOCK_INTRO):
             self.space()
 
+    def begin(self) -> None:
+        """Start the protocol and go through its screens to the first trial."""
+        self.engine.start()
+        self.through_screens()
+
+    def to_self_report(self) -> None:
+        """SPACE, the clip shown 50 ms later and ending 40 s after: the self-report is up."""
+        self.space()
+        self.engine.clip_started(self.clock.advance(0.05))
+        self.engine.clip_finished(self.clock.advance(40.0))
+
     def trial(self, answer: tuple[str, int, int] | None = ("fear", 3, 7)) -> None:
         """One trial: SPACE, clip shown 40 ms later, plays its length, report, neutral."""
         assert self.engine.phase is Phase.READY
@@ -149,8 +160,7 @@ def test_full_42_trial_run_is_fast_and_complete(cmrr: Protocol) -> None:
 
 def test_every_event_and_code_of_a_trial_in_order(cmrr: Protocol) -> None:
     rig = Rig(cmrr)
-    rig.engine.start()
-    rig.through_screens()
+    rig.begin()
     before = len(rig.sink.events)
     rig.trial()
     events = rig.sink.events[before:]
@@ -175,8 +185,7 @@ def test_every_event_and_code_of_a_trial_in_order(cmrr: Protocol) -> None:
 
 def test_onset_is_the_first_presented_frame_not_the_play_request(cmrr: Protocol) -> None:
     rig = Rig(cmrr)
-    rig.engine.start()
-    rig.through_screens()
+    rig.begin()
     rig.space()
     request = rig.events("stimulus_request")[-1]
     assert rig.presenter.last("play") == ("practice_01.mp4", "practice")
@@ -192,11 +201,8 @@ def test_onset_is_the_first_presented_frame_not_the_play_request(cmrr: Protocol)
 
 def test_self_report_times_out_after_25_s(cmrr: Protocol) -> None:
     rig = Rig(cmrr)
-    rig.engine.start()
-    rig.through_screens()
-    rig.space()
-    rig.engine.clip_started(rig.clock.advance(0.05))
-    rig.engine.clip_finished(rig.clock.advance(40.0))
+    rig.begin()
+    rig.to_self_report()
     assert rig.presenter.last("report") == 25.0
     shown = rig.events("self_report")[-1].time
     rig.engine.tick(rig.clock.advance(24.9))
@@ -217,11 +223,8 @@ def test_self_report_times_out_after_25_s(cmrr: Protocol) -> None:
 
 def test_bad_answers_are_refused(cmrr: Protocol) -> None:
     rig = Rig(cmrr)
-    rig.engine.start()
-    rig.through_screens()
-    rig.space()
-    rig.engine.clip_started(rig.clock.advance(0.05))
-    rig.engine.clip_finished(rig.clock.advance(40.0))
+    rig.begin()
+    rig.to_self_report()
     with pytest.raises(ValueError, match=r"ratings 1\.\.9"):
         rig.engine.answer("fear", 0, 5)
     with pytest.raises(ValueError):
@@ -231,8 +234,7 @@ def test_bad_answers_are_refused(cmrr: Protocol) -> None:
 
 def test_reminders_are_logged_with_code_shown_and_counted(cmrr: Protocol) -> None:
     rig = Rig(cmrr)
-    rig.engine.start()
-    rig.through_screens()
+    rig.begin()
     rig.engine.reminder()  # between trials: no trial
     rig.space()
     rig.engine.clip_started(rig.clock.advance(0.05))
@@ -253,8 +255,7 @@ def test_reminders_are_logged_with_code_shown_and_counted(cmrr: Protocol) -> Non
 
 def test_pause_waits_for_the_trial_to_end_then_resumes(cmrr: Protocol) -> None:
     rig = Rig(cmrr)
-    rig.engine.start()
-    rig.through_screens()
+    rig.begin()
     rig.space()
     rig.engine.clip_started(rig.clock.advance(0.05))
     rig.engine.pause()
@@ -281,8 +282,7 @@ def test_pause_waits_for_the_trial_to_end_then_resumes(cmrr: Protocol) -> None:
 def test_a_pause_after_a_block_or_the_last_trial_resumes_to_what_follows(
         cmrr: Protocol) -> None:
     rig = Rig(cmrr)
-    rig.engine.start()
-    rig.through_screens()
+    rig.begin()
     rig.trial()
     rig.space()
     rig.engine.pause()  # during the last practice trial
@@ -314,8 +314,7 @@ def test_a_pause_after_a_block_or_the_last_trial_resumes_to_what_follows(
 
 def test_abort_records_the_running_trial_and_stops(cmrr: Protocol) -> None:
     rig = Rig(cmrr)
-    rig.engine.start()
-    rig.through_screens()
+    rig.begin()
     rig.trial()
     rig.space()
     rig.engine.clip_started(rig.clock.advance(0.05))
@@ -371,8 +370,7 @@ def test_resume_after_a_crash_runs_the_rest_in_the_same_order(cmrr: Protocol) ->
 
 def test_an_aborted_trial_runs_again_on_resume(cmrr: Protocol) -> None:
     rig = Rig(cmrr, seed=5)
-    rig.engine.start()
-    rig.through_screens()
+    rig.begin()
     rig.trial()
     rig.space()
     rig.engine.abort()
@@ -407,8 +405,7 @@ def test_resume_refuses_what_it_cannot_continue(cmrr: Protocol) -> None:
 
 def test_segment_per_trial_and_no_segments(cmrr: Protocol) -> None:
     rig = Rig(dataclasses.replace(cmrr, segment="trial"))
-    rig.engine.start()
-    rig.through_screens()
+    rig.begin()
     rig.trial()
     name, trial, start, stop = rig.sink.segments[0]
     assert (name, trial) == ("trial001", 1)
@@ -423,8 +420,7 @@ def test_segment_per_trial_and_no_segments(cmrr: Protocol) -> None:
 
 def test_broken_clip_ends_the_trial_and_the_run_goes_on(cmrr: Protocol) -> None:
     rig = Rig(cmrr)
-    rig.engine.start()
-    rig.through_screens()
+    rig.begin()
     rig.space()
     rig.engine.tick(rig.clock.advance(4.9))
     assert rig.engine.phase is Phase.STIMULUS
