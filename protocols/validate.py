@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 
 from drivers.trigger import CAMERA_LINE, PROBE_CODE, SYNC_CODE
 from protocols.clipcheck import probe_clip
@@ -106,6 +107,14 @@ def check_blocks(protocol: Protocol, source: TomlSource, library: Library) -> li
                        f"{'.'.join(path)}: clip {clip_id!r} is not in the stimulus manifest "
                        f"{protocol.manifest}")
 
+    def listed(path: tuple[str, str], ids: tuple[str, ...]) -> Iterator[str]:
+        """The ids the manifest knows (none without a manifest); unknown ones reported."""
+        for clip_id in ids:
+            if known and clip_id not in protocol.clips:
+                problems.append(unknown(path, clip_id))
+            elif known:
+                yield clip_id
+
     def duplicates(path: tuple[str, str], ids: tuple[str, ...]) -> None:
         for clip_id, count in Counter(ids).items():
             if count > 1:
@@ -141,13 +150,8 @@ def check_blocks(protocol: Protocol, source: TomlSource, library: Library) -> li
                                        "design.clips_per_emotion must be at least 1"))
 
     counts: Counter[str] = Counter()
-    for clip_id in protocol.main:
-        path = ("design", "clips")
-        if known and clip_id not in protocol.clips:
-            problems.append(unknown(path, clip_id))
-            continue
-        if not known:
-            continue
+    path = ("design", "clips")
+    for clip_id in listed(path, protocol.main):
         emotion = protocol.clips[clip_id].emotion
         counts[emotion] += 1
         if emotion not in protocol.emotions:
@@ -167,13 +171,8 @@ def check_blocks(protocol: Protocol, source: TomlSource, library: Library) -> li
     if "design" in source.data and "neutral" in source.data["design"] and not protocol.neutral:
         problems.append(source.problem(("design", "neutral"),
                                        "design.neutral must name at least one neutral clip"))
-    for clip_id in protocol.neutral:
-        path = ("design", "neutral")
-        if known and clip_id not in protocol.clips:
-            problems.append(unknown(path, clip_id))
-            continue
-        if not known:
-            continue
+    path = ("design", "neutral")
+    for clip_id in listed(path, protocol.neutral):
         clip = protocol.clips[clip_id]
         if clip.emotion != NEUTRAL:
             problems.append(Problem(source.path, source.value_line(path, clip_id),
