@@ -6,17 +6,15 @@ import errno
 import itertools
 import os
 import shutil
-import signal
-import subprocess
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import serial
 
 from drivers.base import DeviceError, TriggerBox
+from drivers.sim.ptypair import PtyPair
 from drivers.sim_trigger_box import Edge, SimTriggerBox
 from drivers.trigger import FrameReader, SerialTriggerBox, crc8, encode_command, encode_reply
 
@@ -35,36 +33,12 @@ def bitwise_crc8(data: bytes) -> int:
     return crc
 
 
-@dataclass
-class PtyPair:
-    a: str
-    b: str
-    proc: subprocess.Popen
-
-
 @pytest.fixture
 def pty_pair(tmp_path: Path):
-    """A socat pty pair: tmp/ttyA <-> tmp/ttyB; socat is killed afterwards."""
-    a, b = tmp_path / "ttyA", tmp_path / "ttyB"
-    with open(tmp_path / "socat.log", "wb") as err:
-        proc = subprocess.Popen(
-            [SOCAT, "-d", "-d", f"pty,raw,echo=0,link={a}", f"pty,raw,echo=0,link={b}"],
-            stdout=subprocess.DEVNULL, stderr=err)
-    deadline = time.monotonic() + 5
-    while not (a.exists() and b.exists()):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            log = (tmp_path / "socat.log").read_text()
-            pytest.fail(f"socat did not create the pty pair: {log}")
-        time.sleep(0.01)
-    yield PtyPair(str(a), str(b), proc)
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(2)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    """A socat pty pair: tmp/ttyA <-> tmp/ttyB; socat is stopped afterwards."""
+    pair = PtyPair(tmp_path)
+    yield pair
+    pair.close()
 
 
 @pytest.fixture

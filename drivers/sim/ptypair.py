@@ -24,16 +24,20 @@ class PtyPair:
         self._tmp = None if folder else tempfile.TemporaryDirectory(prefix="melab-pty-")
         base = Path(folder or self._tmp.name)  # type: ignore[union-attr]
         self.a, self.b = str(base / "ttyA"), str(base / "ttyB")
-        self.proc = subprocess.Popen(
-            [socat, "-d", "-d", f"pty,raw,echo=0,link={self.a}", f"pty,raw,echo=0,link={self.b}"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        log = base / "socat.log"  # socat's notices; read only to explain a failure
+        with log.open("wb") as err:
+            self.proc = subprocess.Popen(
+                [socat, "-d", "-d", f"pty,raw,echo=0,link={self.a}",
+                 f"pty,raw,echo=0,link={self.b}"],
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+            )
         deadline = time.monotonic() + timeout
         while not (Path(self.a).exists() and Path(self.b).exists()):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.close()
-                raise DeviceError("socat did not create the pty pair for the simulated box")
+                raise DeviceError("socat did not create the pty pair for the simulated box: "
+                                  + log.read_text(errors="replace").strip()[-500:])
             time.sleep(0.01)
 
     def close(self) -> None:
@@ -45,8 +49,6 @@ class PtyPair:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        if self.proc.stderr is not None:
-            self.proc.stderr.close()
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
