@@ -93,7 +93,7 @@ class ProtocolEngine:
         """Begin: log the protocol start (seed, order) and show the instructions."""
         if self.phase is not Phase.IDLE:
             raise RuntimeError(f"the protocol has already started (phase {self.phase})")
-        self._event("protocol_start", code=self._code("protocol_start"), payload={
+        self._event("protocol_start", payload={
             "protocol": self.protocol.name, "version": self.protocol.version,
             "sha256": self.protocol.sha256, "seed": self.seed, "order": self.order,
             "practice": list(self.protocol.practice), "resumed": self.resumed,
@@ -105,7 +105,7 @@ class ProtocolEngine:
         """A participant key press ('space', 'enter', '1', 'left', ...) at time t."""
         if self.phase in (Phase.IDLE, Phase.FINISHED, Phase.ABORTED):
             return
-        code = self._code("space") if name == "space" else self._code("key")
+        code = self.protocol.codes.code("space" if name == "space" else "key")
         self._event("key", code=code, payload={"key": name, "phase": str(self.phase),
                                                "at": self.clock() if t is None else t})
         if name != "space":
@@ -131,8 +131,7 @@ class ProtocolEngine:
                 clip.emotion, practice),
                         payload={"clip": clip.id, "emotion": clip.emotion, "at": t})
         else:
-            self._event("neutral_onset", code=self._code("neutral_onset"),
-                        payload={"clip": clip.id, "at": t})
+            self._event("neutral_onset", payload={"clip": clip.id, "at": t})
 
     def clip_finished(self, t: float) -> None:
         """The current clip played to its end at time t."""
@@ -149,14 +148,11 @@ class ProtocolEngine:
         if trial is None or self.phase not in (Phase.STIMULUS, Phase.NEUTRAL):
             return
         clip = trial.plan.clip if self.phase is Phase.STIMULUS else trial.plan.neutral
-        self._event("clip_error", code=self._code("clip_error"),
-                    payload={"clip": clip.id, "message": message})
+        self._event("clip_error", payload={"clip": clip.id, "message": message})
         if self.phase is Phase.NEUTRAL:
             self._end_neutral(self.clock(), "error")
             return
         trial.status = "clip_error"
-        if self.protocol.segment == "stimulus":
-            self._stop_segment()
         self._end_trial()
 
     def answer(self, emotion: str, valence: int, arousal: int) -> None:
@@ -169,7 +165,7 @@ class ProtocolEngine:
         trial = self.trial
         trial.emotion, trial.valence, trial.arousal = emotion, int(valence), int(arousal)
         report_time = trial.deadline - self.protocol.timings.self_report_s
-        self._event("answer", code=self._code("answer"), payload={
+        self._event("answer", payload={
             "emotion": emotion, "valence": int(valence), "arousal": int(arousal),
             "rt": round(self.clock() - report_time, 6)})
         self._start_neutral()
@@ -182,7 +178,7 @@ class ProtocolEngine:
         trial = self.trial if self.phase in TRIAL_PHASES else None
         if trial is not None:
             trial.reminders += 1
-        self._event("reminder", code=self._code("reminder"), payload={
+        self._event("reminder", payload={
             "phase": str(self.phase), "seconds": self.protocol.reminder.seconds},
             trial=trial.plan.number if trial is not None else -1)
 
@@ -202,7 +198,7 @@ class ProtocolEngine:
             return
         if self.phase is not Phase.PAUSED:
             return
-        self._event("resume", code=self._code("resume"))
+        self._event("resume")
         back, self._paused_from = self._paused_from, None
         if back is Phase.INSTRUCTIONS:
             self._instructions()
@@ -219,8 +215,7 @@ class ProtocolEngine:
             return
         started = self.phase is not Phase.IDLE
         if started:
-            self._event("abort", code=self._code("abort"),
-                        payload={"phase": str(self.phase), "reason": reason})
+            self._event("abort", payload={"phase": str(self.phase), "reason": reason})
         if self.phase in TRIAL_PHASES and self.trial is not None:
             self._stop_segment()
             self.trial.status = "aborted"
@@ -239,7 +234,7 @@ class ProtocolEngine:
         grace = self.protocol.timings.clip_grace_s
         if self.phase is Phase.SELF_REPORT and now >= trial.deadline:
             trial.status = "timeout"
-            self._event("report_timeout", code=self._code("report_timeout"),
+            self._event("report_timeout",
                         payload={"deadline_s": self.protocol.timings.self_report_s})
             self._start_neutral()
         elif self.phase not in (Phase.STIMULUS, Phase.NEUTRAL):
@@ -269,7 +264,7 @@ class ProtocolEngine:
         self.phase = Phase.INSTRUCTIONS
         name = "resume" if self.resumed else "instructions"
         self.presenter.show_instructions(self.protocol.texts[name])
-        self._event("instructions", code=self._code("instructions"), payload={"text": name})
+        self._event("instructions", payload={"text": name})
 
     def _next(self) -> None:
         """After a trial or a screen: pause, next block's intro, next trial, or the end."""
@@ -283,7 +278,7 @@ class ProtocolEngine:
         upcoming = self._todo[0]
         if upcoming.block != self._block:
             self._block = upcoming.block
-            self._event(f"{upcoming.block}_start", code=self._code(f"{upcoming.block}_start"),
+            self._event(f"{upcoming.block}_start",
                         payload={"trials": sum(t.block == upcoming.block for t in self._todo)})
             if upcoming.block == "practice" or self._ran_practice:
                 self._block_intro()
@@ -302,7 +297,7 @@ class ProtocolEngine:
         text = (self.protocol.texts["ready"].replace("{index}", str(plan.index))
                 .replace("{total}", str(total)))
         self.presenter.show_instructions(text)
-        self._event("trial_ready", code=self._code("trial_ready"), trial=plan.number,
+        self._event("trial_ready", trial=plan.number,
                     payload={"block": plan.block, "index": plan.index, "clip": plan.clip.id})
 
     def _start_stimulus(self) -> None:
@@ -322,7 +317,7 @@ class ProtocolEngine:
     def _end_stimulus(self, t: float, forced: bool) -> None:
         trial = self.trial
         assert trial is not None
-        self._event("stimulus_offset", code=self._code("stimulus_offset"),
+        self._event("stimulus_offset",
                     payload={"clip": trial.plan.clip.id, "at": t, "forced": forced})
         if self.protocol.segment == "stimulus":
             self._stop_segment()
@@ -330,8 +325,7 @@ class ProtocolEngine:
         seconds = self.protocol.timings.self_report_s
         self.presenter.show_self_report(seconds)
         trial.deadline = self.clock() + seconds
-        self._event("self_report", code=self._code("self_report"),
-                    payload={"deadline_s": seconds})
+        self._event("self_report", payload={"deadline_s": seconds})
 
     def _start_neutral(self) -> None:
         trial = self.trial
@@ -343,7 +337,7 @@ class ProtocolEngine:
     def _end_neutral(self, t: float, reason: str) -> None:
         trial = self.trial
         assert trial is not None
-        self._event("neutral_offset", code=self._code("neutral_offset"),
+        self._event("neutral_offset",
                     payload={"clip": trial.plan.neutral.id, "at": t, "reason": reason})
         self._end_trial()
 
@@ -351,7 +345,7 @@ class ProtocolEngine:
         trial = self.trial
         assert trial is not None
         self._stop_segment()
-        end = self._event("trial_end", code=self._code("trial_end"), payload={
+        end = self._event("trial_end", payload={
             "status": trial.status, "block": trial.plan.block, "clip": trial.plan.clip.id})
         self._record_trial(end)
         self.finished.add(trial.plan.number)
@@ -362,23 +356,22 @@ class ProtocolEngine:
 
     def _enter_pause(self) -> None:
         self._paused_from = self.phase if self.phase in WAITING_PHASES else None
-        self._event("pause", code=self._code("pause"), payload={"phase": str(self.phase)})
+        self._event("pause", payload={"phase": str(self.phase)})
         self.phase = Phase.PAUSED
         self.presenter.show_instructions(self.protocol.texts["pause"])
 
     def _finish(self) -> None:
-        self._event("protocol_end", code=self._code("protocol_end"),
-                    payload={"finished": sorted(self.finished)})
+        self._event("protocol_end", payload={"finished": sorted(self.finished)})
         self.phase = Phase.FINISHED
         self.presenter.show_instructions(self.protocol.texts["end"])
         self.presenter.finish()
 
     # --- outputs ---------------------------------------------------------------------
-    def _code(self, name: str) -> int:
-        return int(self.protocol.codes.code(name))
-
-    def _event(self, kind: str, *, code: int = 0, trial: int | None = None,
+    def _event(self, kind: str, *, code: int | None = None, trial: int | None = None,
                payload: dict[str, Any] | None = None) -> float:
+        """Log an event; its code is the protocol's code for the kind unless given."""
+        if code is None:
+            code = self.protocol.codes.code(kind)
         if trial is None:
             trial = self.trial.plan.number if self.trial is not None else -1
         return self.sink.event(kind, code=code, trial=trial, payload=payload)
