@@ -1,4 +1,4 @@
-"""FACS coding of facial expressions: import, micro/macro rule, inter-coder agreement, storage.
+"""FACS coding files of facial expressions: import and inter-coder agreement.
 
 Imports coding files (CSV or XLSX) in two common layouts:
 
@@ -26,16 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 
 from analysis.evaluation import frame_iou, greedy_pairs, time_iou
-from recordings.layout import FILE_LIBVER, SESSION_FILE, SESSION_FORMAT, STRING
-from recordings.reader import open_h5
+from core.expressions import EMOTIONS, classify_frames, classify_kind
+from recordings.store.annotations import Annotation
 
-MICRO_MAX_DURATION_S = 0.5  # onset -> offset (MMME 3.4, CASME)
-MICRO_MAX_RISE_S = 0.25  # onset -> apex
-EMOTIONS = ("happiness", "surprise", "sadness", "fear", "anger", "disgust", "contempt")
 # Labels used by public datasets besides the seven basic emotions (CASME II, CAS(ME)^2, SAMM).
 EXTRA_EMOTIONS = ("others", "repression", "tense", "positive", "negative")
 _EMOTION_SYNONYMS = {
@@ -86,30 +82,6 @@ for _point in ("onset", "apex", "offset"):
 
 
 @dataclass(frozen=True)
-class Annotation:
-    """One coded expression (ME or MaE) of one clip; None marks an unknown value."""
-
-    subject: str
-    session: str
-    trial: str  # trial number or clip/file name
-    onset_frame: int | None
-    apex_frame: int | None
-    offset_frame: int | None
-    onset_s: float | None = None
-    apex_s: float | None = None
-    offset_s: float | None = None
-    aus: tuple[str, ...] = ()
-    emotion: str = ""
-    kind: str = "micro"  # "micro" | "macro"
-    coder: str = ""
-
-    @property
-    def clip(self) -> tuple[str, str, str]:
-        """Key of the clip the annotation belongs to: (subject, session, trial)."""
-        return (self.subject, self.session, self.trial)
-
-
-@dataclass(frozen=True)
 class AnnotationIssue:
     """One problem found in a coding file: where, and why."""
 
@@ -129,34 +101,6 @@ class AnnotationError(ValueError):
         self.issues = list(issues)
         lines = "\n".join(f"  {issue}" for issue in self.issues)
         super().__init__(f"{len(self.issues)} problem(s) in annotation files:\n{lines}")
-
-
-# ---------------------------------------------------------------------------- classification
-
-
-def classify_kind(onset: float, apex: float | None, offset: float | None) -> str | None:
-    """'micro' if onset->offset <= 0.5 s or onset->apex <= 0.25 s, else 'macro' (seconds).
-
-    Either criterion suffices (MMME 3.4, CASME; the simulator uses the same rule). None when
-    neither apex nor offset is known.
-    """
-    if offset is None and apex is None:
-        return None
-    eps = 1e-9  # durations from frame counts land exactly on the limits (e.g. 75 / 150 fps)
-    if offset is not None and offset - onset <= MICRO_MAX_DURATION_S + eps:
-        return "micro"
-    if apex is not None and apex - onset <= MICRO_MAX_RISE_S + eps:
-        return "micro"
-    return "macro"
-
-
-def classify_frames(onset: int, apex: int | None, offset: int | None, fps: float) -> str | None:
-    """classify_kind on frame numbers: elapsed time between frames = difference / fps."""
-    return classify_kind(
-        0.0,
-        None if apex is None else (apex - onset) / fps,
-        None if offset is None else (offset - onset) / fps,
-    )
 
 
 # ------------------------------------------------------------------------------ value parsing
@@ -422,54 +366,6 @@ def read_annotations(
     return out
 
 
-# ---------------------------------------------------------------------------- ground truth
-
-
-def annotations_from_ground_truth(
-    truth: Mapping[str, Any], subject: str, session: str | int
-) -> list[Annotation]:
-    """Annotations of a simulated session's expressions (drivers/sim/lab.py ground_truth()).
-
-    Frames are the camera frame numbers (*_frame), seconds are on the session clock
-    (*_session_time), trial is the episode whose trial phases contain the onset ('' if none).
-    kind is the simulator's, not re-derived: the truth is what was rendered.
-    """
-    scenario = truth["scenario"]
-    t0 = float(truth.get("t0", 0.0))
-    episodes = scenario.get("episodes", [])
-    out = []
-    for e in scenario["expressions"]:
-        trial = next(
-            (str(ep["trial"]) for ep in episodes if ep["start"] <= e["onset"] < ep["neutral_end"]),
-            "",
-        )
-        times = {
-            p: float(e.get(f"{p}_session_time", t0 + e[p])) for p in ("onset", "apex", "offset")
-        }
-        frames = {
-            p: (int(e[f"{p}_frame"]) if f"{p}_frame" in e else None)
-            for p in ("onset", "apex", "offset")
-        }
-        out.append(
-            Annotation(
-                subject=subject,
-                session=str(session),
-                trial=trial,
-                onset_frame=frames["onset"],
-                apex_frame=frames["apex"],
-                offset_frame=frames["offset"],
-                onset_s=times["onset"],
-                apex_s=times["apex"],
-                offset_s=times["offset"],
-                aus=tuple(str(a) for a in e.get("aus", ())),
-                emotion=str(e["emotion"]),
-                kind=str(e["kind"]),
-                coder="ground_truth",
-            )
-        )
-    return out
-
-
 # ------------------------------------------------------------------------------- agreement
 
 
@@ -556,122 +452,3 @@ def coder_agreement(
         [a for i, a in enumerate(coder_a) if i not in used_a],
         [b for j, b in enumerate(coder_b) if j not in used_b],
     )
-
-
-# -------------------------------------------------------------------------------- storage
-
-ANNOTATION_DTYPE = np.dtype(
-    [
-        ("subject", STRING),
-        ("session", STRING),
-        ("trial", STRING),
-        ("onset_frame", "i8"),
-        ("apex_frame", "i8"),
-        ("offset_frame", "i8"),
-        ("onset_s", "f8"),
-        ("apex_s", "f8"),
-        ("offset_s", "f8"),
-        ("aus", STRING),
-        ("emotion", STRING),
-        ("kind", STRING),
-        ("coder", STRING),
-    ]
-)
-_FRAMES = ("onset_frame", "apex_frame", "offset_frame")
-_SECONDS = ("onset_s", "apex_s", "offset_s")
-_TEXT = ("subject", "session", "trial", "emotion", "kind", "coder")
-
-
-def _check_source(source: str) -> None:
-    if not source or "/" in source or source.startswith("."):
-        raise ValueError(
-            f"annotation source must be a plain name (no '/', not starting with '.'): {source!r}"
-        )
-
-
-def _to_rows(annotations: Sequence[Annotation]) -> np.ndarray:
-    rows = np.zeros(len(annotations), dtype=ANNOTATION_DTYPE)
-    for k, a in enumerate(annotations):
-        for name in _TEXT:
-            rows[name][k] = getattr(a, name)
-        for name in _FRAMES:
-            value = getattr(a, name)
-            rows[name][k] = -1 if value is None else value
-        for name in _SECONDS:
-            value = getattr(a, name)
-            rows[name][k] = math.nan if value is None else value
-        rows["aus"][k] = "+".join(a.aus)
-    return rows
-
-
-def _from_row(row: np.void) -> Annotation:
-    def text(name: str) -> str:
-        value = row[name]
-        return value.decode("utf-8") if isinstance(value, bytes) else str(value)
-
-    values: dict[str, Any] = {name: text(name) for name in _TEXT}
-    for name in _FRAMES:
-        values[name] = None if int(row[name]) < 0 else int(row[name])
-    for name in _SECONDS:
-        values[name] = None if math.isnan(row[name]) else float(row[name])
-    aus = text("aus")
-    values["aus"] = tuple(aus.split("+")) if aus else ()
-    return Annotation(**values)
-
-
-def store_annotations(
-    session_folder: str | Path,
-    annotations: Sequence[Annotation],
-    source: str,
-    *,
-    overwrite: bool = False,
-) -> None:
-    """Write annotations as the table /annotations/<source> of a closed session.h5.
-
-    source names the coding (e.g. 'coder1', 'consensus', 'ground_truth'); an existing table
-    of that name is kept unless overwrite (annotations are derived data, raw data never).
-    """
-    _check_source(source)
-    path = Path(session_folder) / SESSION_FILE
-    try:
-        f = h5py.File(path, "r+", libver=FILE_LIBVER)
-    except OSError as exc:
-        raise OSError(
-            f"{path}: cannot open for adding annotations (still recording, or "
-            f"crashed? a crashed file must be recovered first): {exc}"
-        ) from exc
-    with f:
-        fmt = f.attrs.get("format", "")
-        fmt = fmt.decode() if isinstance(fmt, bytes) else str(fmt)
-        if fmt != SESSION_FORMAT:
-            raise ValueError(f"{path} is not a melab session file (format {fmt!r})")
-        group = f.require_group("annotations")
-        if source in group:
-            if not overwrite:
-                raise ValueError(
-                    f"{path} already holds annotations {source!r}; "
-                    f"pass overwrite=True to replace them"
-                )
-            del group[source]
-        table = group.create_dataset(
-            source, data=_to_rows(annotations), maxshape=(None,), chunks=(256,)
-        )
-        table.attrs["missing"] = "frames -1, seconds NaN, text empty"
-        table.attrs["aus_separator"] = "+"
-
-
-def load_annotations(
-    session_folder: str | Path, source: str | None = None
-) -> dict[str, list[Annotation]]:
-    """Annotations stored in a session, by source name (only `source` if given)."""
-    f, _ = open_h5(Path(session_folder) / SESSION_FILE, SESSION_FORMAT)
-    with f:
-        group = f.get("annotations")
-        names = sorted(group) if group is not None else []
-        if source is not None:
-            if source not in names:
-                raise KeyError(
-                    f"{session_folder}: no annotations named {source!r} (stored: {names})"
-                )
-            names = [source]
-        return {name: [_from_row(r) for r in group[name][:]] for name in names}

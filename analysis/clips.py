@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from analysis.annotations import Annotation, annotations_from_ground_truth, load_annotations
 from analysis.face import FaceCrop, face_crop_raw, iter_crops
 from analysis.spotting import SpotParams, SpottedInterval, Spotter
-from recordings.ground_truth import read_ground_truth
-from recordings.reader import Session, StreamView
+from recordings.store.annotations import Annotation, annotations_from_ground_truth, load_annotations
+from recordings.store.ground_truth import read_ground_truth
+from recordings.store.reader import Session, StreamView
 
 BLOCK_FRAMES = 300  # frames cropped at a time: bounded memory at full resolution
 PHYSIO_CHANNELS = ("ECG", "EDA", "RSP", "SKT", "PPG")

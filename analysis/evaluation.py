@@ -13,13 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from analysis.annotations import Annotation
+from core.expressions import KINDS, classify_frames
+from recordings.store.annotations import Annotation
 
 IOU_THRESHOLD = 0.5
-KINDS = ("micro", "macro")
 
 
 @dataclass(frozen=True)
@@ -77,8 +75,6 @@ class SpottingCounts:
 
 def spotted_interval(onset: int, offset: int, fps: float) -> Interval:
     """A spotted interval, micro if it lasts <= 0.5 s at `fps` (MEGC: kind from length)."""
-    from analysis.annotations import classify_frames  # annotations imports this module
-
     return Interval(onset, offset, classify_frames(onset, None, offset, fps) or "micro")
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from analysis import AnalysisCancelled
-from analysis.annotations import Annotation, read_annotations
+from analysis.annotations import read_annotations
 from analysis.clips import (
     Clip,
     iter_clips,
@@ -37,7 +37,8 @@ from analysis.flow import flow_features
 from analysis.fusion import WEIGHTINGS
 from analysis.recognition import CLASSIFIERS, DEFAULT_CLASSIFIER, recognize
 from analysis.spotting import CCF_MODES, SpotParams, SpottedInterval, apply_ccf
-from recordings.reader import Session, open_session
+from recordings.store.annotations import Annotation
+from recordings.store.reader import Session, open_session
 
 Progress = Callable[[float, str], None]
 FUSION_VOTERS = ("modalities", "signals")

@@ -27,9 +27,9 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from analysis.annotations import EMOTIONS
 from analysis.fusion import FusionWeights, fit_weights, weighted_vote
 from analysis.metrics import RecognitionScores, score
+from core.expressions import EMOTIONS
 
 SEVEN_CLASSES = EMOTIONS  # MMME's seven, in the paper's order
 THREE_CLASSES = ("negative", "positive", "surprise")

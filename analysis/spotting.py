@@ -45,11 +45,11 @@ import cv2
 import numpy as np
 from scipy.signal import find_peaks
 
-from analysis.annotations import MICRO_MAX_DURATION_S
 from analysis.evaluation import frame_iou
 from analysis.face import FaceCrop, default_eye_boxes
 from analysis.features_physio import hr_slope_at, mean_hr_slope
 from analysis.flow import FlowEngine
+from core.expressions import MICRO_MAX_DURATION_S
 
 CCF_MODES = ("rescue", "veto")
 

@@ -40,12 +40,13 @@ from analysis.clips import read_and_spot
 from analysis.evaluation import Interval, evaluate_spotting
 from analysis.face import face_crop_raw
 from analysis.spotting import SpotParams, SpottedInterval
-from drivers.base import CameraInfo, Frame
-from drivers.sim.face import EMOTIONS, Expression, FaceRenderer
-from recordings.layout import segment_filename
-from recordings.metadata import SessionMetadata
-from recordings.reader import open_session
-from recordings.session_writer import SessionWriter
+from core.devices import CameraInfo, Frame
+from core.expressions import EMOTIONS
+from drivers.sim.face import Expression, FaceRenderer
+from recordings.store.layout import segment_filename
+from recordings.store.metadata import SessionMetadata
+from recordings.store.reader import open_session
+from recordings.store.session_writer import SessionWriter
 
 WIDTH, HEIGHT, FPS = 2040, 1088, 150.0
 

@@ -1,7 +1,7 @@
 """The analysis end to end on a simulated dataset: the figures issue 7 asks of it.
 
 Writes `melab simulate-dataset` sessions (default 6 participants x 420 s, 7 trials, 320x240
-at 50 fps; drivers/sim/dataset.py) into a temporary folder, runs `melab analyze`'s code
+at 50 fps; recordings/simulated/dataset.py) into a temporary folder, runs `melab analyze`'s code
 (analysis.pipeline.analyze, default options) on them and prints:
 
 - spotting (MEGC rules, IoU >= 0.5, pooled): micro, macro and overall F1, micro precision
@@ -26,8 +26,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from analysis.pipeline import analyze
-from app.analysis_commands import format_results
-from drivers.sim.dataset import DatasetConfig, write_dataset
+from app.cli.analyze import format_results
+from recordings.simulated.dataset import DatasetConfig, write_dataset
 
 
 def main() -> None:

@@ -19,11 +19,11 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from drivers.lslconfig import configure_lsl
+from core.clock import configure_lsl
 from drivers.sim.lab import SimLabConfig, SimulatedLab
-from recordings.metadata import SessionMetadata
-from recordings.reader import open_session
 from recordings.recorder import Recorder
+from recordings.store.metadata import SessionMetadata
+from recordings.store.reader import open_session
 
 
 def main() -> None:

@@ -21,7 +21,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from drivers.sim.face import EMOTIONS, Expression, FaceRenderer
+from core.expressions import EMOTIONS
+from drivers.sim.face import Expression, FaceRenderer
 
 FPS = 150.0
 SIZES = ((2040, 1088), (2040, 1080), (256, 192))

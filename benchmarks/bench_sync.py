@@ -1,6 +1,6 @@
 """Alignment error of melab's trigger sync against ground truth, with an LSL-only baseline.
 
-For several seeds, an offline simulated session (drivers/sim/sync_session.py: device clock
+For several seeds, an offline simulated session (recordings/simulated/sync_session.py: device clock
 offsets up to 1000 s, drift up to +-100 ppm, host-arrival jitter of 10 ms mean, a clock reset
 of the EEG and of the camera, 2 % lost and some spurious edges, lost sync reports) is written
 with the real session writer, then:
@@ -32,10 +32,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from drivers.sim.sync_session import SyncSimConfig, SyncSimSession, simulate_session
-from recordings.reader import open_session
-from recordings.sync import synchronize
-from recordings.sync_fit import clock_runs, dejitter, host_fallback, offsets_fallback
+from recordings.simulated.sync_session import SyncSimConfig, SyncSimSession, simulate_session
+from recordings.store.reader import open_session
+from recordings.sync.fit import clock_runs, dejitter, host_fallback, offsets_fallback
+from recordings.sync.synchronize import synchronize
 
 STREAMS = (("eeg", "SynAmps"), ("physio", "MP160"), ("frame", "camera"))
 

@@ -23,10 +23,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from drivers.base import CameraInfo, Frame
-from recordings.layout import segment_filename
-from recordings.metadata import SessionMetadata
-from recordings.session_writer import SessionWriter
+from core.devices import CameraInfo, Frame
+from recordings.store.layout import segment_filename
+from recordings.store.metadata import SessionMetadata
+from recordings.store.session_writer import SessionWriter
 
 WIDTH, HEIGHT = 2040, 1088
 

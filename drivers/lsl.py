@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from drivers.base import Chunk, ClockOffset, DeviceError, StreamGap, StreamInfo
-from drivers.lslconfig import configure_lsl, local_clock
+from core.clock import configure_lsl, local_clock
+from core.devices import Chunk, ClockOffset, DeviceError, StreamGap, StreamInfo
 
 # Loopback-only configuration must precede pylsl's first call in this process.
 configure_lsl()

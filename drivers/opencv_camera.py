@@ -13,15 +13,15 @@ from typing import Any
 import cv2
 import numpy as np
 
-from drivers.base import CameraInfo, DeviceError, Frame
-from drivers.lslconfig import local_clock
+from core.clock import local_clock
+from core.devices import CameraInfo, DeviceError, Frame
 
 # A webcam that fails this many reads in a row is taken as gone (unplugged, taken over).
 MAX_WEBCAM_FAILURES = 50
 
 
 class OpenCVCamera:
-    """drivers.base.Camera reading a webcam (int index) or a video file (path) with OpenCV."""
+    """drivers.interfaces.Camera reading a webcam (int index) or a video file (path) with OpenCV."""
 
     def __init__(
         self,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 
-from drivers.base import StreamInfo
+from core.devices import StreamInfo
 from drivers.lsl import LslOutlet
 
 

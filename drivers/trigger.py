@@ -18,8 +18,17 @@ from typing import Any
 import serial
 import serial.tools.list_ports
 
-from drivers.base import BoxEvent, DeviceError
-from drivers.lslconfig import local_clock
+from core.clock import local_clock
+from core.codes import (
+    DEFAULT_PULSE_WIDTH_MS,
+    DEFAULT_SYNC_PERIOD_S,
+    EVENT_CODE_MAX,
+    EVENT_CODE_MIN,
+    PULSE_WIDTH_RANGE_MS,
+    SYNC_CODE,
+    SYNC_PERIOD_RANGE_MS,
+)
+from core.devices import BoxEvent, DeviceError
 
 log = logging.getLogger(__name__)
 
@@ -30,16 +39,6 @@ HOST_FRAME_LEN = 7
 BOX_FRAME_LEN = 11
 FRAME_TIMEOUT_S = 0.05  # the box drops a partial frame older than this
 
-EVENT_CODE_MIN, EVENT_CODE_MAX = 1, 254
-SYNC_CODE = 255  # all 8 lines high: never an event code
-# The recorder's clock probes (docs/sync.md); 127 leaves line 8, the camera's, low.
-PROBE_CODE = 127
-# Line 8 (bit 7) is wired to the camera's GPI: codes with it set reach the camera.
-CAMERA_LINE = 0x80
-DEFAULT_PULSE_WIDTH_MS = 10
-PULSE_WIDTH_RANGE_MS = (1, 1000)
-SYNC_PERIOD_RANGE_MS = (10, 60_000)
-DEFAULT_SYNC_PERIOD_S = 1.0
 
 
 class Command(IntEnum):
@@ -196,7 +195,7 @@ def available_ports() -> list[str]:
 
 
 class SerialTriggerBox:
-    """The melab trigger box on a serial port (implements drivers.base.TriggerBox)."""
+    """The melab trigger box on a serial port (implements drivers.interfaces.TriggerBox)."""
 
     def __init__(
         self,

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from drivers.base import PIXEL_FORMATS, CameraInfo, DeviceError, Frame
-from drivers.lslconfig import local_clock
+from core.clock import local_clock
+from core.devices import PIXEL_FORMATS, CameraInfo, DeviceError, Frame
 
 # xiAPI status codes melab treats specially.
 XI_TIMEOUT = 10
@@ -146,7 +146,7 @@ class XimeaSettings:
 
 
 class XimeaCamera:
-    """drivers.base.Camera for a XIMEA camera through xiAPI."""
+    """drivers.interfaces.Camera for a XIMEA camera through xiAPI."""
 
     def __init__(
         self, settings: XimeaSettings | None = None, xiapi_module: ModuleType | None = None

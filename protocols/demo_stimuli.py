@@ -7,7 +7,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from protocols.model import EMOTIONS, NEUTRAL
+from core.expressions import EMOTIONS
+from protocols.model import NEUTRAL
 
 DEMO_VERSION = 1  # bump when the generated clips change, so caches are regenerated
 DEMO_SIZE = (320, 240)

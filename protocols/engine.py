@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from drivers.lslconfig import local_clock
+from core.clock import local_clock
+from core.expressions import EMOTIONS
 from protocols.interfaces import EventSink, Presenter
-from protocols.model import EMOTIONS, Protocol
+from protocols.model import Protocol
 from protocols.plan import PlannedTrial, main_order, plan_trials
 from protocols.resume import ResumeError, ResumeState
-from recordings.metadata import TrialRecord
+from recordings.store.metadata import TrialRecord
 
 
 class Phase(StrEnum):

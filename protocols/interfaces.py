@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Protocol
 
-from recordings.metadata import TrialRecord
+from recordings.store.metadata import TrialRecord
 
 
 class EventSink(Protocol):

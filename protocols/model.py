@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-EMOTIONS = ("happiness", "surprise", "sadness", "fear", "anger", "disgust", "contempt")
+from core.expressions import EMOTIONS
+
 NEUTRAL = "neutral"
 SEGMENT_MODES = ("stimulus", "trial", "none")
 

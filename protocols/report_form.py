@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from protocols.model import EMOTIONS
+from core.expressions import EMOTIONS
 
 ROWS = ("emotion", "valence", "arousal")
 SCALE = range(1, 10)  # 9-point Self-Assessment Manikin scales

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from protocols.model import Protocol
-from recordings.metadata import Event
+from recordings.store.metadata import Event
 
 UNFINISHED_STATUSES = ("aborted",)  # a trial that ended like this runs again on resume
 
@@ -51,7 +51,7 @@ def resume_state(events: Iterable[Event], protocol: Protocol) -> ResumeState:
 
 def resume_state_from_session(folder: str | Path, protocol: Protocol) -> ResumeState:
     """resume_state() over the events of a recorded (possibly crashed) session folder."""
-    from recordings.reader import open_session
+    from recordings.store.reader import open_session
 
     with open_session(folder) as session:
         return resume_state(session.events, protocol)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from recordings.metadata import Event, TrialRecord
+from recordings.store.metadata import Event, TrialRecord
 
 
 class RecorderSink:

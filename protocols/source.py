@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,3 +109,28 @@ def read_toml(path: str | Path) -> tuple[TomlSource | None, Problem | None]:
         return None, Problem(path, int(match.group(1)) if match else None,
                              f"not valid TOML: {exc}")
     return TomlSource(path, text, data, index_lines(text)), None
+
+
+def toml_value(data: Mapping[str, Any], *path: str, default: Any = None,
+               kind: type = object) -> Any:
+    """A value deep in the data, or default when missing or of the wrong type."""
+    value: Any = data
+    for key in path:
+        if not isinstance(value, Mapping) or key not in value:
+            return default
+        value = value[key]
+    if kind is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        return float(value) if ok else default
+    if kind is int:
+        return value if isinstance(value, int) and not isinstance(value, bool) else default
+    if kind is tuple:
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        return tuple(value) if ok else default
+    return value if isinstance(value, kind) else default
+
+
+def resolve_path(text: str, base: Path) -> Path:
+    """A path from a file, relative to base unless absolute (~ expanded)."""
+    path = Path(text).expanduser()
+    return path if path.is_absolute() else (base / path)

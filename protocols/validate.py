@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 
-from drivers.trigger import CAMERA_LINE, PROBE_CODE, SYNC_CODE
+from core.codes import CAMERA_LINE, PROBE_CODE, SYNC_CODE
+from core.expressions import EMOTIONS
 from protocols.clipcheck import probe_clip
-from protocols.loader import Library
-from protocols.model import EMOTIONS, NEUTRAL, SEGMENT_MODES, Protocol
+from protocols.library import Library
+from protocols.model import NEUTRAL, SEGMENT_MODES, Protocol
 from protocols.order import order_is_feasible
 from protocols.problems import Problem
 from protocols.source import TomlSource

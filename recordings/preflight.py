@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from recordings.errors import DiskSpaceError
+from recordings.store.errors import DiskSpaceError
 
 # Per-sample bookkeeping: device and host timestamps (float64 each).
 _TIMESTAMP_BYTES = 16

@@ -13,19 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from drivers.base import (
-    Camera,
-    Chunk,
-    ContinuousStream,
-    DeviceError,
-    Frame,
-    StreamInfo,
-    TriggerBox,
-)
-from drivers.lslconfig import local_clock
-from drivers.trigger import PROBE_CODE
-from recordings.layout import TRIGGER_LOG_TYPE
-from recordings.metadata import SessionMetadata
+from core.clock import local_clock
+from core.codes import PROBE_CODE
+from core.devices import Chunk, DeviceError, Frame, StreamInfo
+from drivers.interfaces import Camera, ContinuousStream, TriggerBox
 from recordings.preflight import (
     DiskCheck,
     RecordingPlan,
@@ -33,8 +24,10 @@ from recordings.preflight import (
     VideoPlan,
     check_disk_space,
 )
-from recordings.segment_writer import SegmentWriter
-from recordings.session_writer import SessionWriter, WriterStats
+from recordings.store.layout import TRIGGER_LOG_TYPE
+from recordings.store.metadata import SessionMetadata
+from recordings.store.segment_writer import SegmentWriter
+from recordings.store.session_writer import SessionWriter, WriterStats
 
 TRIGGER_STREAM = StreamInfo(
     name="TriggerBox",

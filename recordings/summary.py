@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from recordings.preflight import human_bytes
-from recordings.reader import Session
-from recordings.sync import describe, read_sync
+from recordings.store.reader import Session
+from recordings.sync.synchronize import describe, read_sync
 
 
 def _folder_bytes(folder: Path) -> int:

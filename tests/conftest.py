@@ -5,6 +5,6 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("QT_LOGGING_RULES", "qt.multimedia*=false")
 
-from drivers.lslconfig import configure_lsl
+from core.clock import configure_lsl
 
 configure_lsl()

@@ -17,23 +17,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from core.expressions import EMOTION_AUS, EMOTIONS, KINDS, classify_kind
 from drivers.imaging import debayer, mosaic
 
-EMOTIONS = ("happiness", "surprise", "sadness", "fear", "anger", "disgust", "contempt")
-KINDS = ("micro", "macro")
 PIXEL_FORMATS = ("bayer_rg8", "mono8")
-
-# Prototypical AUs per emotion (EMFACS-style). Contempt is unilateral R12/R14: rendered as
-# AU14 on the subject's right side only.
-EMOTION_AUS: dict[str, tuple[int, ...]] = {
-    "happiness": (6, 12),
-    "surprise": (1, 2, 5, 26),
-    "sadness": (1, 4, 15),
-    "fear": (1, 2, 4, 5, 20),
-    "anger": (4, 5, 7, 23),
-    "disgust": (9, 10),
-    "contempt": (14,),
-}
 
 AU_NAMES: dict[int, str] = {
     1: "inner brow raiser",
@@ -59,8 +46,6 @@ AU_NAMES: dict[int, str] = {
 REFERENCE_FACE_HEIGHT = 600.0
 DEFAULT_INTENSITY = {"micro": 4.0, "macro": 15.0}
 # MMME annotation rule 3.4: an ME lasts <= 500 ms onset->offset, or <= 250 ms onset->apex.
-MICRO_MAX_DURATION = 0.5
-MICRO_MAX_RISE = 0.25
 
 BLINK_CLOSE, BLINK_HOLD, BLINK_OPEN = 0.055, 0.015, 0.080  # seconds; ~150 ms in all
 BLINK_DURATION = BLINK_CLOSE + BLINK_HOLD + BLINK_OPEN
@@ -94,10 +79,7 @@ class Expression:
             raise ValueError(f"emotion must be one of {EMOTIONS}, not {self.emotion!r}")
         if not self.onset <= self.apex <= self.offset or self.offset <= self.onset:
             raise ValueError(f"need onset <= apex <= offset, onset < offset: {self}")
-        if self.kind == "micro" and not (
-            self.offset - self.onset <= MICRO_MAX_DURATION + 1e-9
-            or self.apex - self.onset <= MICRO_MAX_RISE + 1e-9
-        ):
+        if self.kind == "micro" and classify_kind(self.onset, self.apex, self.offset) != "micro":
             raise ValueError("a micro-expression lasts <= 0.5 s, or rises to apex in <= 0.25 s")
         aus = tuple(int(a) for a in self.aus) or EMOTION_AUS[self.emotion]
         unknown = sorted(set(aus) - set(AU_NAMES))

@@ -2,7 +2,7 @@
 
 Every simulated device reaches melab the way the real one does: the "SynAmps" and "MP160"
 streams are real LSL outlets on loopback, the trigger box is a SerialTriggerBox talking over
-a real pty pair (socat) to a simulated box, and the camera implements drivers.base.Camera.
+a real pty pair (socat) to a simulated box, and the camera implements drivers.interfaces.Camera.
 Physical time t is the session clock minus the lab's start time t0.
 
 By default the participant follows the lab's own scenario timeline (drivers.sim.scenario).
@@ -24,9 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from drivers.base import CameraInfo, Frame, StreamInfo
+from core.clock import local_clock
+from core.codes import CAMERA_LINE
+from core.devices import CameraInfo, Frame, StreamInfo
+from core.expressions import EMOTION_AUS
 from drivers.lsl import LslInlet, LslOutlet
-from drivers.lslconfig import local_clock
 from drivers.outlet_threads import OutletThreads
 from drivers.sim.clocks import DeviceClock
 from drivers.sim.eeg import (
@@ -36,7 +38,7 @@ from drivers.sim.eeg import (
     simulate_eeg,
     simulate_eeg_rhythms,
 )
-from drivers.sim.face import EMOTION_AUS, Expression, FaceRenderer
+from drivers.sim.face import Expression, FaceRenderer
 from drivers.sim.physio import PHYSIO_LABELS, PHYSIO_UNITS, simulate_physio, trigger_channel
 from drivers.sim.ptypair import PtyPair
 from drivers.sim.scenario import (
@@ -46,8 +48,8 @@ from drivers.sim.scenario import (
     expressions_on_camera,
     make_scenario,
 )
-from drivers.sim_trigger_box import Edge, SimTriggerBox
-from drivers.trigger import CAMERA_LINE, SerialTriggerBox
+from drivers.sim.trigger_box import Edge, SimTriggerBox
+from drivers.trigger import SerialTriggerBox
 
 log = logging.getLogger(__name__)
 
@@ -379,7 +381,7 @@ class SimulatedLab:
 
 
 class SimCamera:
-    """A simulated 150 fps face camera implementing drivers.base.Camera."""
+    """A simulated 150 fps face camera implementing drivers.interfaces.Camera."""
 
     def __init__(self, lab: SimulatedLab) -> None:
         cfg = lab.config

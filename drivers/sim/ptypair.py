@@ -8,7 +8,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from drivers.base import DeviceError
+from core.devices import DeviceError
 
 
 class PtyPair:

@@ -1,0 +1,1 @@
+"""The `melab` command line."""

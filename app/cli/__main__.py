@@ -1,0 +1,7 @@
+"""`python -m app.cli`: the same as the `melab` command."""
+
+import sys
+
+from app.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,109 @@
+"""`melab analyze` and `melab simulate-dataset`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def progress_bar(fraction: float, message: str) -> None:
+    """A one-line terminal progress bar (plain lines when not on a terminal)."""
+    width = 30
+    filled = round(fraction * width)
+    line = f"[{'#' * filled}{'.' * (width - filled)}] {fraction:4.0%} {message[:60]}"
+    if sys.stderr.isatty():
+        print(f"\r{line:<100}", end="" if fraction < 1 else "\n", file=sys.stderr, flush=True)
+    else:
+        print(line, file=sys.stderr, flush=True)
+
+
+def format_results(summary: dict) -> str:
+    """The headline figures of an analysis for the terminal."""
+    spot = summary["spotting"]
+    truth = {k: spot[f"{k}_tp"] + spot[f"{k}_fn"] for k in ("micro", "macro")}
+    lines = [f"Ground truth: {truth['micro']} micro-, {truth['macro']} macro-expressions; "
+             f"{summary['spotted']} intervals spotted",
+             "Spotting (IoU >= 0.5, pooled):"]
+    for kind in ("micro", "macro", "overall"):
+        lines.append(
+            f"  {kind:<8} F1 {spot[f'{kind}_f1']:.3f}  P {spot[f'{kind}_precision']:.3f}  "
+            f"R {spot[f'{kind}_recall']:.3f}   with CCF: F1 {spot[f'{kind}_f1_ccf']:.3f}  "
+            f"P {spot[f'{kind}_precision_ccf']:.3f}  R {spot[f'{kind}_recall_ccf']:.3f}"
+        )
+    recognition = summary["recognition"]
+    if "skipped" in recognition:
+        lines.append(f"Recognition skipped: {recognition['skipped']}")
+    for task in ("3class", "7class"):
+        if task in recognition:
+            lines.append(f"Recognition {task} (LOSO, {recognition['samples']} MEs):")
+            for name, s in recognition[task].items():
+                lines.append(f"  {name:<6} Acc {s['acc']:.3f}  F1 {s['f1']:.3f}  "
+                             f"UF1 {s['uf1']:.3f}  UAR {s['uar']:.3f}")
+    lines.append(f"Concordance: {summary['concordance_rows']} paired t-tests")
+    return "\n".join(lines)
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    """Run the offline analysis and print its headline figures."""
+    from analysis.pipeline import AnalysisOptions, analyze
+
+    chosen = {"ccf_mode": args.ccf, "fusion_weighting": args.fusion_weights,
+              "fusion_voters": args.fusion_voters, "classifier": args.classifier}
+    options = AnalysisOptions(**{k: v for k, v in chosen.items() if v is not None})
+    summary = analyze(args.sessions, args.out, args.annotations, options, progress=progress_bar)
+    print(format_results(summary))
+    print(f"Results in {args.out}: spotting.csv, spotting_summary.json, recognition.json, "
+          "concordance.csv, report.html (+ plots), features.npz")
+    return 0
+
+
+def cmd_simulate_dataset(args: argparse.Namespace) -> int:
+    """Write a simulated dataset of N participants with ground-truth annotations."""
+    from app.cli.record import parse_size
+    from recordings.simulated.dataset import DatasetConfig, write_dataset
+
+    width, height = parse_size(args.size)
+    cfg = DatasetConfig(participants=args.participants, duration=args.duration, width=width,
+                        height=height, fps=args.fps, seed=args.seed)
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()):
+        raise ValueError(f"{out} is not empty: melab never writes into existing sessions")
+    folders = write_dataset(out, cfg, progress=lambda i, n: progress_bar(i / n, f"{i}/{n}"))
+    print(f"{len(folders)} simulated sessions in {out}")
+    return 0
+
+
+def add_analysis_commands(sub: argparse._SubParsersAction) -> None:
+    """Register analyze and simulate-dataset on the melab parser."""
+    analyze = sub.add_parser("analyze", help="spot, recognise and test concordance of sessions")
+    analyze.add_argument("sessions", nargs="+", type=Path,
+                         help="session folders, or folders holding sessions")
+    analyze.add_argument("--annotations", nargs="*", default=[], type=Path,
+                         help="FACS coding files (CSV/XLSX); default: the sessions' own")
+    analyze.add_argument("--out", required=True, type=Path, help="folder for the results")
+    # Defaults and allowed values live in analysis.pipeline.AnalysisOptions (importing it here
+    # would load OpenCV and NeuroKit2 for every melab command); check() names a bad value.
+    analyze.add_argument("--ccf", metavar="rescue|veto",
+                         help="Candidate Clip Filter: confirm faint candidates from the heart "
+                              "rate (rescue, default) or judge every candidate by eq. 12 (veto)")
+    analyze.add_argument("--fusion-weights", metavar="recall|youden",
+                         help="vote weights of the fusion: per-class recall (the paper's eq. "
+                              "7-10, default) or Youden's J, which gives chance-level votes none")
+    analyze.add_argument("--fusion-voters", metavar="modalities|signals",
+                         help="fuse ME, EEG and all peripheral features as one PERI classifier "
+                              "(default), or ME, EEG and each peripheral signal on its own")
+    analyze.add_argument("--classifier", metavar="logreg|svm_linear|svm_rbf",
+                         help="the classifier of every modality (default logreg)")
+    analyze.set_defaults(func=cmd_analyze)
+
+    dataset = sub.add_parser("simulate-dataset",
+                             help="write simulated sessions with ground-truth annotations")
+    dataset.add_argument("--participants", type=int, default=6)
+    dataset.add_argument("--out", required=True, help="empty folder for the sessions")
+    dataset.add_argument("--duration", type=float, default=420.0,
+                         help="seconds per session (7 trials)")
+    dataset.add_argument("--size", default="320x240", help="camera WIDTHxHEIGHT")
+    dataset.add_argument("--fps", type=float, default=50.0, help="camera frame rate")
+    dataset.add_argument("--seed", type=int, default=100)
+    dataset.set_defaults(func=cmd_simulate_dataset)

@@ -1,0 +1,188 @@
+"""The `melab` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from app.cli.analyze import add_analysis_commands
+from recordings.store.errors import SessionError
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from recordings.store.reader import open_session
+    from recordings.summary import format_summary, summarize
+
+    with open_session(args.session) as session:
+        info = summarize(session)
+    print(json.dumps(info, indent=2) if args.json else format_summary(info))
+    return 0
+
+
+def _cmd_sync(args: argparse.Namespace) -> int:
+    from recordings.sync.synchronize import synchronize
+
+    report = synchronize(args.session)
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.format())
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from app.cli.demo import run_demo
+
+    run_demo(args.out, seed=args.seed, autopilot=True if args.autopilot else None)
+    return 0
+
+
+def _cmd_gui(args: argparse.Namespace) -> int:
+    from app.cli.record import parse_size
+    from app.console.app import has_display, run_console
+    from app.console.setup import SessionSetup
+    from app.rig import Rig, real_rig, simulated_rig
+
+    if not has_display():
+        print("melab gui: error: no display (DISPLAY/WAYLAND_DISPLAY unset, or Qt runs "
+              "offscreen); `melab demo` runs the console headless", file=sys.stderr)
+        return 2
+    if args.simulate:
+        width, height = parse_size(args.size)
+
+        def make_rig(seconds: float) -> Rig:
+            return simulated_rig(seconds, seed=args.seed, width=width, height=height,
+                                 fps=args.fps, reactive=True)
+    else:
+        real_rig(args.camera, args.eeg, args.physio, args.trigger)  # fail early on bad names
+
+        def make_rig(seconds: float) -> Rig:
+            return real_rig(args.camera, args.eeg, args.physio, args.trigger)
+    setup = SessionSetup(participant=args.participant, protocol=args.protocol,
+                         stimuli=args.stimuli or "", output=args.out)
+    run_console(make_rig, setup)
+    return 0
+
+
+def _cmd_record(args: argparse.Namespace) -> int:
+    from app.cli.record import record_from_args
+
+    record_from_args(args)
+    return 0
+
+
+def _cmd_protocol_check(args: argparse.Namespace) -> int:
+    from protocols.check import check_command
+
+    return check_command(args.file, args.stimuli)
+
+
+def add_rig_arguments(parser: argparse.ArgumentParser) -> None:
+    """The devices of a session: the real rig by name, or the simulated lab and its camera."""
+    parser.add_argument("--simulate", action="store_true", help="record the simulated lab")
+    parser.add_argument("--camera", help="ximea[:SERIAL] | opencv:INDEX | file:PATH")
+    parser.add_argument("--eeg", help="LSL stream name of the EEG (e.g. the Curry output); "
+                                      "melab resolves LSL on this machine only")
+    parser.add_argument("--physio", help="LSL stream name of the peripheral physiology")
+    parser.add_argument("--trigger", help="serial:PORT (e.g. serial:/dev/ttyUSB0)")
+    parser.add_argument("--seed", type=int, default=1, help="simulation seed")
+    parser.add_argument("--size", default="640x480",
+                        help="simulated camera WIDTHxHEIGHT (up to 2040x1088)")
+    parser.add_argument("--fps", type=float, default=150.0, help="simulated camera frame rate")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every melab subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="melab", description="Record and analyse hidden-emotion (micro-expression) sessions."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    info = sub.add_parser("info", help="summarize a recorded session")
+    info.add_argument("session", help="session folder")
+    info.add_argument("--json", action="store_true", help="print JSON instead of text")
+    info.set_defaults(func=_cmd_info)
+
+    sync = sub.add_parser(
+        "sync", help="put every sample and frame on the session clock (trigger edges)",
+        description="Match the trigger edges of every device to the trigger box's log, fit each "
+        "device clock, and store session_time beside the raw timestamps (docs/sync.md). "
+        "Running it again replaces the earlier result; raw data is never changed.")
+    sync.add_argument("session", help="session folder")
+    sync.add_argument("--json", action="store_true", help="print JSON instead of text")
+    sync.set_defaults(func=_cmd_sync)
+
+    record = sub.add_parser(
+        "record",
+        help="record a session headless (simulated lab or real rig)",
+        description="Record continuous streams for the whole duration and camera frames in "
+        "segments. Real rig: --camera ximea[:SERIAL]|opencv:INDEX|file:PATH --eeg LSL_NAME "
+        "--physio LSL_NAME --trigger serial:PORT. Simulated lab: --simulate.",
+    )
+    add_rig_arguments(record)
+    record.add_argument("--replay", metavar="SESSION",
+                        help="play a recorded session back as the lab and record it again")
+    record.add_argument("--duration", type=float, default=0.0,
+                        help="seconds to record (a replay defaults to the session's length)")
+    record.add_argument("--out", default="sessions", help="folder that receives the session")
+    record.add_argument("--participant", default="P01", help="participant ID")
+    record.add_argument("--session", type=int, default=1, help="session number")
+    record.add_argument("--consent", type=int, default=2, choices=(1, 2),
+                        help="1: images may be published; 2: data shared, images not")
+    record.add_argument("--segment-length", type=float, default=60.0,
+                        help="seconds of camera frames per segment file")
+    record.add_argument("--lz4", action="store_true", help="compress frames with LZ4")
+    record.add_argument("--force", action="store_true", help="start even if the disk is short")
+    record.set_defaults(func=_cmd_record)
+
+    add_analysis_commands(sub)
+
+    demo = sub.add_parser(
+        "demo", help="run the demo protocol in the console on the simulated lab",
+        description="Opens the console on the simulated lab and runs the demo protocol "
+        "(practice + 3 short trials); the simulated participant shows micro-expressions in "
+        "the clips. Without a display it runs offscreen, an autopilot playing the "
+        "participant, and prints the session summary. Then it analyses the session into "
+        "OUT/analysis/SESSION and prints the spotting figures and why recognition is skipped "
+        "(it needs >= 2 participants).")
+    demo.add_argument("--out", default="sessions", help="folder that receives the session")
+    demo.add_argument("--seed", type=int, default=1, help="random seed of the simulation")
+    demo.add_argument("--autopilot", action="store_true",
+                      help="play the participant automatically also on a display")
+    demo.set_defaults(func=_cmd_demo)
+
+    gui = sub.add_parser(
+        "gui", help="the experimenter's console (Qt)",
+        description="Session set-up, device panel, live views, protocol control and analysis. "
+        "Real rig: --camera ximea[:SERIAL]|opencv:INDEX|file:PATH --eeg LSL_NAME --physio "
+        "LSL_NAME --trigger serial:PORT. Simulated lab: --simulate.")
+    add_rig_arguments(gui)
+    gui.add_argument("--protocol", default="cmrr", help="protocol file or name (cmrr, demo)")
+    gui.add_argument("--stimuli", metavar="DIR", help="stimulus folder (overrides the protocol's)")
+    gui.add_argument("--out", default="sessions", help="folder that receives sessions")
+    gui.add_argument("--participant", default="", help="participant ID to fill in")
+    gui.set_defaults(func=_cmd_gui)
+
+    protocol = sub.add_parser("protocol", help="work with protocol files")
+    protocol_sub = protocol.add_subparsers(dest="protocol_command", required=True)
+    check = protocol_sub.add_parser(
+        "check", help="validate a protocol file, its stimulus manifest and clips",
+        description="List every problem (file:line) of a protocol; exit 1 if it cannot run.")
+    check.add_argument("file", help="protocol file, or the name of a packaged one (cmrr, demo)")
+    check.add_argument("--stimuli", metavar="DIR",
+                       help="stimulus folder (overrides [stimuli].folder in the file)")
+    check.set_defaults(func=_cmd_protocol_check)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `melab` command."""
+    from core.clock import configure_lsl
+
+    configure_lsl()  # before anything can touch LSL: loopback only
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (SessionError, ValueError, FileNotFoundError, RuntimeError) as exc:
+        print(f"melab {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+

@@ -1,0 +1,185 @@
+"""`melab record`: a headless recording from the simulated lab or a real rig."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from drivers.interfaces import Camera, ContinuousStream, TriggerBox
+from recordings.recorder import Recorder
+from recordings.store.ground_truth import write_ground_truth
+from recordings.store.layout import new_session_folder
+from recordings.store.metadata import SessionMetadata
+
+
+@dataclass
+class RecordOptions:
+    """What `melab record` was asked to do."""
+
+    folder: Path
+    metadata: SessionMetadata
+    duration: float
+    segment_length: float = 60.0
+    compression: str | None = None
+    force: bool = False
+
+
+def record_segments(recorder: Recorder, options: RecordOptions,
+                    progress: bool = True) -> None:
+    """Record for options.duration seconds, camera frames in segments of segment_length."""
+    start = time.monotonic()
+    index = 0
+    while (elapsed := time.monotonic() - start) < options.duration:
+        if recorder.camera is not None:
+            index += 1
+            if not recorder.segment_active:  # the first one opens with the recording
+                recorder.start_segment(segment_name(index), trial=index)
+            recorder.event("segment_start", trial=index)
+        segment_end = min(options.duration, elapsed + options.segment_length)
+        while (elapsed := time.monotonic() - start) < segment_end:
+            time.sleep(min(0.5, segment_end - elapsed))
+            # A terminal gets a live line; a log file gets one line every 5 s.
+            if progress and (sys.stdout.isatty() or int(elapsed * 2) % 10 == 0):
+                s = recorder.status()
+                streams = ", ".join(f"{x.name} {x.samples}" for x in s.streams)
+                end = "" if sys.stdout.isatty() else "\n"
+                print(f"\r  {s.elapsed:6.1f} s  frames {s.frames} (dropped {s.dropped_frames},"
+                      f" lost {s.lost_frames})  {streams}   ", end=end, flush=True)
+        if recorder.camera is not None:
+            recorder.event("segment_stop", trial=index)
+            recorder.stop_segment()
+    if progress:
+        print()
+
+
+def segment_name(index: int) -> str:
+    """File name of the index-th camera segment of a headless recording."""
+    return f"segment{index:03d}"
+
+
+def run_recording(
+    options: RecordOptions,
+    streams: dict[str, ContinuousStream],
+    camera: Camera | None,
+    trigger: TriggerBox | None,
+    progress: bool = True,
+    on_connected: Callable[[], None] | None = None,
+) -> Recorder:
+    """Connect, preflight, record and close; returns the finished recorder."""
+    recorder = Recorder(options.folder, options.metadata, streams=streams, camera=camera,
+                        trigger=trigger, compression=options.compression,
+                        on_message=lambda m: print(f"\n  ! {m}"))
+    recorder.connect()
+    check = recorder.preflight(options.duration, options.duration, force=options.force)
+    if progress:
+        print(f"  disk: {check.describe()}")
+    if on_connected is not None:
+        on_connected()
+    recorder.start(first_segment=(segment_name(1), 1) if camera is not None else None)
+    try:
+        record_segments(recorder, options, progress)
+    finally:
+        recorder.stop()
+    sync_recording(options.folder, progress)
+    return recorder
+
+
+def sync_recording(folder: Path, progress: bool = True) -> None:
+    """Synchronize a just-closed session (docs/sync.md); warnings are always printed."""
+    from recordings.sync.synchronize import synchronize
+
+    try:
+        report = synchronize(folder)
+    except Exception as exc:  # the recording itself is complete and safe: say so, go on
+        print(f"  ! sync failed: {exc}; the recording is complete, run `melab sync {folder}`")
+        return
+    if progress:
+        print(report.format())
+    else:
+        for warning in report.warnings:
+            print(f"  ! sync: {warning}")
+
+
+def record_simulated(options: RecordOptions, seed: int = 1, width: int = 640,
+                     height: int = 480, fps: float = 150.0, progress: bool = True) -> Path:
+    """Record from the simulated lab and store its ground truth in the session."""
+    from app.rig import MAX_SIMULATED_S, simulated_rig
+
+    if options.duration + 30.0 > MAX_SIMULATED_S:
+        raise ValueError(f"--simulate records at most {MAX_SIMULATED_S - 30.0:g} s (the lab "
+                         "computes its signals ahead); use a shorter --duration")
+    rig = simulated_rig(options.duration, seed, width, height, fps)
+    lab = rig.lab
+    try:
+        options.metadata.simulated = True
+        run_recording(options, rig.streams, rig.camera, rig.trigger, progress)
+    finally:
+        rig.close()
+    write_ground_truth(options.folder, lab.ground_truth())
+    return options.folder
+
+
+def record_replay(options: RecordOptions, session: Path, progress: bool = True) -> Path:
+    """Re-record a recorded session played back through LSL outlets and a replay camera."""
+    from recordings.replay import ReplayLab
+
+    lab = ReplayLab(session)
+    options.metadata.notes = f"replay of {session}"
+    options.metadata.simulated = lab_is_simulated(session)
+    if options.duration <= 0:
+        options.duration = lab.duration
+    lab.open()
+    try:
+        run_recording(options, lab.streams(), lab.camera(), None, progress,
+                      on_connected=lab.start)
+    finally:
+        lab.stop()
+    return options.folder
+
+
+def lab_is_simulated(session: Path) -> bool:
+    """Whether a recorded session came from the simulated lab."""
+    from recordings.store.reader import open_session
+
+    with open_session(session) as s:
+        return s.metadata.simulated
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'2040x1088' -> (2040, 1088), with a clear error otherwise."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"size {text!r} must look like WIDTHxHEIGHT, e.g. 2040x1088") from None
+    return width, height
+
+
+def record_from_args(args: argparse.Namespace) -> Path:
+    """Run `melab record` from parsed command-line arguments; prints the summary."""
+    from recordings.store.reader import open_session
+    from recordings.summary import format_summary, summarize
+
+    metadata = SessionMetadata(args.participant, session=args.session, consent_level=args.consent)
+    metadata.validate()
+    folder = new_session_folder(args.out, args.participant, args.session)
+    options = RecordOptions(folder, metadata, args.duration, args.segment_length,
+                            "lz4" if args.lz4 else None, args.force)
+    if args.replay:
+        record_replay(options, Path(args.replay))
+    elif args.duration <= 0:
+        raise ValueError("--duration is required (seconds to record)")
+    elif args.simulate:
+        width, height = parse_size(args.size)
+        record_simulated(options, args.seed, width, height, args.fps)
+    else:
+        from app.rig import real_rig
+
+        rig = real_rig(args.camera, args.eeg, args.physio, args.trigger)
+        run_recording(options, rig.streams, rig.camera, rig.trigger)
+    with open_session(folder) as session:
+        print(format_summary(summarize(session)))
+    return folder

@@ -1,0 +1,1 @@
+"""The experimenter's console (PyQt6)."""

@@ -1,0 +1,500 @@
+"""The experimenter's console: set-up, recording with live views and protocol control, results.
+
+A thin Qt shell: the checks, device rows, warnings, protocol progress and analysis results come
+from Qt-free modules (app/console_*.py without widgets); this window wires them to widgets,
+timers and background workers, and never handles a frame or a sample itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PyQt6.QtCore import QPoint, Qt, QTimer, pyqtSignal
+from PyQt6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
+from PyQt6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QHBoxLayout,
+    QMainWindow,
+    QMessageBox,
+    QProgressDialog,
+    QStackedWidget,
+    QWidget,
+)
+
+from analysis import AnalysisCancelled
+from app.console.analysis import AnalysisResult, Analyze, default_out_dir, run_analysis
+from app.console.devices import DevicePanel
+from app.console.live import LiveViews
+from app.console.model import (
+    StatusWatcher,
+    WarningBoard,
+    connection_rows,
+    recording_rows,
+    stopped_rows,
+)
+from app.console.preflight import run_preflight
+from app.console.progress import ProtocolTracker
+from app.console.protocol import ProtocolPanel
+from app.console.recording import ConsoleRecording, FinishedSession
+from app.console.results import ResultsPage
+from app.console.setup import Preflight, SessionSetup, free_space_text, setup_problems
+from app.console.setup_page import SetupPage
+from app.console.worker import Job, Worker
+from app.participant.session import ParticipantSession
+from app.rig import Rig, RigFactory, connect_device, device_name
+from core.clock import local_clock
+from recordings.recorder import RecorderError
+from recordings.store.errors import SessionError
+from recordings.store.metadata import Event
+
+STATUS_MS = 250  # device panel and warnings
+PROGRESS_MS = 100  # protocol panel (the countdown)
+WINDOWED_SIZE = {"participant": (960, 600), "reminder": (480, 240)}
+
+
+class ConsoleWindow(QMainWindow):
+    """Set-up -> recording -> results, with the device panel docked below."""
+
+    preflightDone = pyqtSignal(object)  # Preflight
+    recordingStarted = pyqtSignal(object)  # session folder (Path)
+    sessionFinished = pyqtSignal(object)  # FinishedSession
+    analysisDone = pyqtSignal(object)  # AnalysisResult, or the message why there is none
+    closed = pyqtSignal()  # the console was closed (after any recording was closed)
+
+    def __init__(self, make_rig: RigFactory, *, analyze: Analyze | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("melab console")
+        self.make_rig = make_rig
+        self.analyze_function = analyze  # None: analysis.pipeline.analyze, looked up on use
+        self.confirm: Callable[[str, str], bool] = self._ask  # tests answer for the user
+        self.rig: Rig | None = None
+        self.preflight: Preflight | None = None
+        self.recording: ConsoleRecording | None = None
+        self.session: ParticipantSession | None = None
+        self.finished: FinishedSession | None = None
+        self.tracker = ProtocolTracker()
+        self.board = WarningBoard()
+        self.watcher: StatusWatcher | None = None
+        self._connection: dict[str, tuple[bool, str]] = {}
+        self._checking = False
+        self._checked_rigs: list[Rig] = []  # every rig a preflight made (closed on quit)
+        self._workers: set[Worker] = set()
+        self._progress: QProgressDialog | None = None
+        self._build()
+        self._status_timer = QTimer(self)
+        self._status_timer.setInterval(STATUS_MS)
+        self._status_timer.timeout.connect(self._status_tick)
+        self._progress_timer = QTimer(self)
+        self._progress_timer.setInterval(PROGRESS_MS)
+        self._progress_timer.timeout.connect(self._progress_tick)
+
+    # --- layout ------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.setup_page = SetupPage()
+        self.live = LiveViews()
+        self.protocol_panel = ProtocolPanel()
+        self.protocol_panel.setFixedWidth(380)
+        self.recording_page = QWidget()
+        row = QHBoxLayout(self.recording_page)
+        row.addWidget(self.live, 1)
+        row.addWidget(self.protocol_panel)
+        self.results_page = ResultsPage()
+        self.pages = QStackedWidget()
+        for page in (self.setup_page, self.recording_page, self.results_page):
+            self.pages.addWidget(page)
+        self.setCentralWidget(self.pages)
+        self.devices = DevicePanel()
+        dock = QDockWidget("Devices", self)
+        dock.setWidget(self.devices)
+        self.devices.setMaximumHeight(230)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.NoDockWidgetFeatures)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
+        self._menus()
+        self.setup_page.checkRequested.connect(self.check)
+        self.setup_page.startRequested.connect(self.start)
+        self.devices.connectRequested.connect(self.connect_devices)
+        self.devices.acknowledged.connect(self.acknowledge)
+        self.protocol_panel.reminderRequested.connect(self.reminder)
+        self.protocol_panel.pauseRequested.connect(self.pause)
+        self.protocol_panel.resumeRequested.connect(self.resume)
+        self.protocol_panel.abortRequested.connect(self.abort)
+        self.results_page.analyzeRequested.connect(lambda: self.analyze_session())
+        self.results_page.newSessionRequested.connect(self.new_session)
+        self.statusBar().showMessage("Fill in the session, then Check.")
+
+    def _menus(self) -> None:
+        menu = self.menuBar().addMenu("&Session")
+        self.new_action = QAction("&New session", self)
+        self.new_action.triggered.connect(self.new_session)
+        self.analyze_action = QAction("&Analyze session...", self)
+        self.analyze_action.setShortcut(QKeySequence("Ctrl+A"))
+        self.analyze_action.triggered.connect(lambda: self.analyze_session())
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        for action in (self.new_action, self.analyze_action, quit_action):
+            menu.addAction(action)
+        view = self.menuBar().addMenu("&View")
+        for index, name in enumerate(("Set-up", "Recording", "Results")):
+            action = QAction(name, self)
+            action.triggered.connect(lambda _=False, i=index: self.pages.setCurrentIndex(i))
+            view.addAction(action)
+
+    @property
+    def page(self) -> str:
+        """Which page shows: 'setup', 'recording' or 'results'."""
+        return ("setup", "recording", "results")[self.pages.currentIndex()]
+
+    # --- set-up and preflight ----------------------------------------------------------
+    def check(self) -> None:
+        """Check the form, the protocol, the devices and the disk in the background."""
+        if self._checking or self.recording is not None:
+            return
+        self._checking = True
+        setup = self.setup_page.values()
+        self.setup_page.set_busy(True, "connecting devices, checking protocol and disk...")
+        rig = self.rig
+
+        def job(progress: Callable[[float, str], None], cancel: Any) -> Any:
+            outcome = run_preflight(setup, rig, self.make_rig)
+            if outcome[1] is not None:
+                self._checked_rigs.append(outcome[1])  # closed on quit even if never shown
+            return outcome
+
+        self._run(job, self._checked, self._check_failed)
+
+    def _checked(self, outcome: tuple[Preflight, Rig | None]) -> None:
+        self._checking = False
+        self.preflight, self.rig = outcome
+        self.setup_page.set_busy(False)
+        self.setup_page.show_preflight(self.preflight)
+        self._connection = dict(self.preflight.connections)
+        self._show_connection()
+        verdict = "ready: press Start" if self.preflight.can_start else "fix the errors listed"
+        self.statusBar().showMessage(f"Preflight done, {verdict}.")
+        self.preflightDone.emit(self.preflight)
+
+    def _check_failed(self, message: str) -> None:
+        self._checking = False
+        self.setup_page.set_busy(False)
+        self.statusBar().showMessage(f"Preflight failed: {message}")
+
+    def connect_devices(self, role: str) -> None:
+        """Connect every device (a full check), or reconnect one."""
+        if not role or self.rig is None:
+            self.check()
+            return
+        device = self.rig.devices().get(role)
+        if device is None:
+            return
+
+        def job(progress: Callable[[float, str], None], cancel: Any) -> Any:
+            return connect_device(role, device)
+
+        def done(result: Any) -> None:
+            self._connection[role] = (result.ok, result.detail)
+            self._show_connection()
+            if result.ok:  # a device came back: the rest of the preflight may pass now
+                self.check()
+
+        self._run(job, done, lambda m: self.statusBar().showMessage(m))
+
+    def _show_connection(self) -> None:
+        if self.rig is None:
+            self.devices.show_rows([])
+            return
+        names = {role: device_name(role, d) for role, d in self.rig.devices().items()}
+        self.devices.show_rows(connection_rows(names, self._connection))
+
+    # --- recording ---------------------------------------------------------------------
+    def start(self) -> None:
+        """Create the session, start recording, open the participant displays, run."""
+        setup = self.setup_page.values()
+        preflight = self.preflight
+        if (self.recording is not None or self.rig is None or preflight is None
+                or preflight.protocol is None or not preflight.can_start
+                or setup_problems(setup)):
+            return
+        protocol = preflight.protocol
+        self._close_displays()  # the last session's participant windows
+        try:
+            recording = ConsoleRecording(self.rig, setup, protocol)
+            recording.start()
+        except (RecorderError, SessionError, OSError, ValueError) as exc:
+            self.setup_page.form_error.setText(f"cannot start the recording: {exc}")
+            self.statusBar().showMessage(f"Cannot start the recording: {exc}")
+            return
+        self.recording = recording
+        self.tracker = ProtocolTracker()
+        self.board = WarningBoard()
+        self.watcher = StatusWatcher(self.board, recording.planned_s)
+        recording.sink.event_listeners.append(self._on_event)
+        session = ParticipantSession(protocol, recording.sink, seed=recording.seed)
+        session.ended.connect(self._protocol_ended)
+        self.session = session
+        self._place(session, setup)
+        self.live.start(recording.frames if recording.rig.camera is not None else None,
+                        recording.chunks, recording.pixel_format, recording.labels,
+                        recording.nominal, local_clock)
+        self.devices.set_recording(True)
+        self.setup_page.invalidate()  # the next session needs its own preflight
+        self.pages.setCurrentWidget(self.recording_page)
+        self.protocol_panel.log.clear()
+        self.protocol_panel.add_log(f"recording into {recording.folder}")
+        self._status_timer.start()
+        self._progress_timer.start()
+        session.start()
+        self.statusBar().showMessage(f"Recording into {recording.folder}")
+        self.recordingStarted.emit(recording.folder)
+
+    def _place(self, session: ParticipantSession, setup: SessionSetup) -> None:
+        """Participant and reminder windows on their screens (windowed for tests and demos)."""
+        for what, window, index in (
+                ("participant", session.window, setup.participant_screen),
+                ("reminder", session.reminder_window, setup.reminder_screen)):
+            if setup.full_screen:
+                window.place(index, full_screen=True)
+                continue
+            screens = QGuiApplication.screens()
+            screen = screens[index] if 0 <= index < len(screens) else screens[0]
+            width, height = WINDOWED_SIZE[what]
+            offset = QPoint(40, 40) if what == "participant" else QPoint(1020, 40)
+            window.setGeometry(screen.geometry().x() + offset.x(),
+                               screen.geometry().y() + offset.y(), width, height)
+            window.show()
+        session.window.activateWindow()  # SPACE must reach the participant's window
+        session.window.setFocus()
+
+    def _on_event(self, event: Event) -> None:
+        self.protocol_panel.add_log(self.tracker.on_event(event))
+
+    def _status_tick(self) -> None:
+        recording = self.recording
+        if recording is None or not recording.started or self.watcher is None:
+            return
+        status = recording.status()
+        self.devices.show_rows(recording_rows(status, recording.names, recording.nominal,
+                                              recording.camera_fps, recording.rig.trigger
+                                              is not None))
+        self.watcher.update(status)
+        self.devices.show_warnings(self.board)
+        self.devices.show_disk(free_space_text(status.disk_free, status.recording_time_left))
+        self.statusBar().showMessage(
+            f"Recording {status.elapsed:7.1f} s into {recording.folder}   frames "
+            f"{status.frames} (dropped {status.dropped_frames}, lost {status.lost_frames})")
+
+    def _progress_tick(self) -> None:
+        engine = self.session.engine if self.session is not None else None
+        self.protocol_panel.set_view(self.tracker.view(engine, local_clock()))
+
+    # --- the experimenter's commands ---------------------------------------------------
+    def reminder(self) -> None:
+        """Send the reminder to the participant's auxiliary display."""
+        if self.session is not None:
+            self.session.reminder()
+            self._progress_tick()
+
+    def pause(self) -> None:
+        """Pause now between trials, or after the running trial."""
+        if self.session is not None:
+            self.session.pause()
+            self._progress_tick()
+
+    def resume(self) -> None:
+        """Leave the pause (or take back a pause request)."""
+        if self.session is not None:
+            self.session.resume()
+            self._progress_tick()
+
+    def abort(self) -> None:
+        """Stop the protocol after confirmation; the recording closes normally."""
+        if self.session is None or self.session.engine.done:
+            return
+        if self.confirm("Abort the session?",
+                        "The protocol stops now; the running trial is marked aborted and "
+                        "everything recorded so far is kept."):
+            self.session.abort("experimenter")
+
+    def acknowledge(self, warning_id: int) -> None:
+        """Mark one warning (0: all) as seen."""
+        if warning_id:
+            self.board.acknowledge(warning_id)
+        else:
+            self.board.acknowledge_all()
+        self.devices.show_warnings(self.board)
+
+    def _protocol_ended(self, phase: str) -> None:
+        """The protocol is over: close the recording in the background."""
+        recording = self.recording
+        if recording is None:
+            return
+        self.protocol_panel.add_log(f"protocol {phase}; closing the session...")
+        self.statusBar().showMessage("Closing the session (writing, synchronising)...")
+        self._run(lambda progress, cancel: recording.finish(), self._closed,
+                  self._close_failed)
+
+    def _closed(self, finished: FinishedSession) -> None:
+        self._stop_live()
+        self.finished = finished
+        for line in (*finished.sync_text.splitlines(), *finished.problems):
+            self.protocol_panel.add_log(line)
+        self.results_page.show_session(finished.folder, finished.summary_text)
+        if finished.problems:
+            self.results_page.show_message("; ".join(finished.problems), error=True)
+        self.pages.setCurrentWidget(self.results_page)
+        self.statusBar().showMessage(f"Session saved in {finished.folder}")
+        self.sessionFinished.emit(finished)
+
+    def _close_failed(self, message: str) -> None:
+        self._stop_live()
+        self.protocol_panel.add_log(f"closing the session failed: {message}")
+        self.results_page.show_message(f"Closing the session failed: {message}", error=True)
+        self.statusBar().showMessage(f"Closing the session failed: {message}")
+        self.sessionFinished.emit(None)
+
+    def _stop_live(self) -> None:
+        self._status_timer.stop()
+        self._progress_timer.stop()
+        self.live.stop()
+        self._progress_tick()
+        self.devices.show_rows(stopped_rows(self.devices.rows))
+        self.devices.set_recording(False)
+        self.recording = None
+        self.rig = None  # the recorder closed its devices; the next session connects anew
+        self.preflight = None
+
+    def new_session(self) -> None:
+        """Back to the set-up page for the next session."""
+        if self.recording is not None:
+            return
+        self._close_displays()
+        self.session = None
+        self.setup_page.checks.clear()
+        self.setup_page.set_busy(False)
+        self.pages.setCurrentWidget(self.setup_page)
+
+    # --- analysis ----------------------------------------------------------------------
+    def analyze_session(self, folder: Path | None = None) -> None:
+        """Run the offline analysis of a session in the background, then show its results."""
+        if self.recording is not None:  # two busy cores would slow the recording
+            self.statusBar().showMessage("Analyse after the recording has closed.")
+            return
+        if self._progress is not None:
+            return  # one analysis at a time
+        if folder is None:
+            if self.finished is not None:
+                folder = self.finished.folder
+            else:
+                chosen = QFileDialog.getExistingDirectory(self, "Session to analyse", "sessions")
+                if not chosen:
+                    return
+                folder = Path(chosen)
+        self.pages.setCurrentWidget(self.results_page)
+        analyze = self.analyze_function  # None: analysis.pipeline.analyze
+        out_dir = default_out_dir(folder)
+        dialog = QProgressDialog(f"Analysing {folder.name}...", "Cancel", 0, 100, self)
+        dialog.setWindowTitle("Analyze session")
+        dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        dialog.setMinimumDuration(0)
+        dialog.setAutoClose(False)
+        dialog.setAutoReset(False)
+        dialog.setValue(0)
+        self._progress = dialog
+
+        def job(progress: Callable[[float, str], None], cancel: Any) -> Any:
+            try:
+                return run_analysis([folder], out_dir, progress, cancel, analyze)
+            except AnalysisCancelled:
+                return None
+
+        worker = self._run(job, self._analysed, self._analysis_failed)
+        worker.progressed.connect(self._analysis_progress)
+        dialog.canceled.connect(worker.cancel)
+        dialog.show()
+
+    def _analysis_progress(self, fraction: float, message: str) -> None:
+        dialog = self._progress
+        if dialog is None:
+            return
+        if fraction < 0:
+            dialog.setRange(0, 0)  # no fraction given: a busy bar
+        else:
+            dialog.setRange(0, 100)
+            dialog.setValue(round(100 * fraction))
+        if message:
+            dialog.setLabelText(message)
+
+    def _end_progress(self) -> None:
+        if self._progress is not None:
+            self._progress.close()
+            self._progress.deleteLater()
+            self._progress = None
+
+    def _analysed(self, result: AnalysisResult | None) -> None:
+        self._end_progress()
+        if result is None:
+            self.results_page.show_message("Analysis cancelled.")
+            self.statusBar().showMessage("Analysis cancelled.")
+            self.analysisDone.emit("Analysis cancelled.")
+            return
+        self.results_page.show_result(result)
+        self.pages.setCurrentWidget(self.results_page)
+        self.statusBar().showMessage(f"Analysis written to {result.out_dir}")
+        if result.report is not None:
+            self.results_page.open_current_report()
+        self.analysisDone.emit(result)
+
+    def _analysis_failed(self, message: str) -> None:
+        self._end_progress()
+        text = f"Analysis failed: {message}"
+        self.results_page.show_message(text, error=True)
+        self.statusBar().showMessage(text)
+        self.analysisDone.emit(text)
+
+    # --- helpers -----------------------------------------------------------------------
+    def _run(self, job: Job, done: Callable[[Any], None],
+             failed: Callable[[str], None]) -> Worker:
+        worker = Worker(job, self)
+        self._workers.add(worker)
+        worker.succeeded.connect(done)
+        worker.failed.connect(failed)
+        worker.finished.connect(lambda: self._workers.discard(worker))
+        worker.start()
+        return worker
+
+    def _ask(self, title: str, text: str) -> bool:
+        answer = QMessageBox.question(self, title, text)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def _close_displays(self) -> None:
+        if self.session is not None:
+            self.session.window.player.stop()
+            self.session.window.close()
+            self.session.reminder_window.close()
+
+    def closeEvent(self, event: QCloseEvent | None) -> None:
+        """Closing mid-session aborts (after confirmation) and closes the session first."""
+        recording = self.recording
+        if recording is not None and recording.started:
+            if event is not None and not self.confirm(
+                    "Quit during a recording?", "The protocol is aborted and the session "
+                    "closed; everything recorded so far is kept."):
+                event.ignore()
+                return
+            if self.session is not None and not self.session.engine.done:
+                self.session.abort("console closed")  # starts closing in a worker
+            recording.finish()  # waits for that worker's closing, or closes here
+            self._stop_live()
+        for worker in list(self._workers):
+            worker.cancel()
+            worker.wait()
+        for rig in self._checked_rigs:  # stops simulated labs no recording took over
+            rig.close()
+        self.rig = None
+        self._close_displays()
+        super().closeEvent(event)
+        self.closed.emit()

@@ -1,0 +1,1 @@
+"""The participant's and the reminder screens (PyQt6)."""

@@ -1,0 +1,1 @@
+"""Vocabulary every layer shares: the session clock, trigger codes, expressions, device data."""

@@ -1,0 +1,1 @@
+"""Offline writers of simulated sessions (datasets with ground truth, sync test sessions)."""

@@ -1,0 +1,1 @@
+"""Clock synchronization: trigger edges, matching, robust fits, the LSL-offset fallback."""

@@ -1,0 +1,480 @@
+"""Synchronization of a recorded session: every sample and frame on the session clock.
+
+`synchronize(folder)` reads a closed session, detects the trigger edges of every device
+(recordings/sync/edges.py), ties the trigger box's clock to the session clock, matches each
+device's edges to the box's, fits `t_session = a + b * t_device` per clock segment
+(recordings/sync/fit.py), and stores beside the raw data (which it never changes):
+
+- `/streams/<name>/session_time` and `video/<segment>.h5:/session_time` (float64, one per row);
+- `/sync/<name>` (streams, `camera`, and the box log): attributes `method`, `n_edges`,
+  `rms_residual`, `max_residual`, `bound`, `warning`, and tables `segments` and `edges`.
+
+Running it again replaces exactly those. The method is described in docs/sync.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import h5py
+import numpy as np
+
+from core.codes import CAMERA_LINE
+from recordings.store.errors import SessionError
+from recordings.store.layout import (
+    SESSION_FILE,
+    STRING,
+    TRIGGER_LOG_TYPE,
+    decoded,
+    segment_filename,
+)
+from recordings.store.reader import Session, open_session
+from recordings.sync.edges import (
+    TRIGGER_CHANNELS,
+    Edges,
+    box_log,
+    camera_edges,
+    find_trigger_channel,
+    read_column,
+    stream_edges,
+)
+
+if TYPE_CHECKING:  # the fitting code (and scipy) loads only when a sync is computed
+    from recordings.sync.fit import BoxSegment, SegmentFit, TriggerFit
+
+SYNC_VERSION = 1
+CAMERA = "camera"  # name of the pooled video segments in /sync
+
+SEGMENT_DTYPE = np.dtype([
+    ("start_row", "i8"), ("end_row", "i8"), ("start_device", "f8"), ("end_device", "f8"),
+    ("a", "f8"), ("b", "f8"), ("n_edges", "i8"), ("rms_residual", "f8"),
+    ("max_residual", "f8"), ("bound", "f8"), ("method", STRING),
+])
+EDGE_DTYPE = np.dtype([
+    ("row", "i8"), ("t_device", "f8"), ("t_device_lo", "f8"), ("t_device_hi", "f8"),
+    ("code", "i4"), ("box_row", "i8"), ("t_session", "f8"), ("residual", "f8"),
+    ("segment", "i4"), ("used", "i1"),
+])
+
+
+@dataclass
+class StreamSync:
+    """How one stream (or the camera, or the box log) was put on the session clock."""
+
+    name: str
+    kind: str  # stream | camera | reference
+    method: str  # trigger | lsl_offsets | host_time | reference, '+'-joined when mixed
+    rows: int
+    edges_found: int
+    n_edges: int  # edges the fits used
+    rms_residual: float  # s (trigger: distance of edges outside their sample intervals)
+    max_residual: float
+    bound: float  # s, largest half-width of offsets consistent with the edges; NaN if none
+    segments: list[SegmentFit] = field(default_factory=list)
+    box_segments: list[BoxSegment] = field(default_factory=list)
+    warning: str = ""
+    session_time: np.ndarray | None = field(default=None, repr=False)
+    edges: Edges | None = field(default=None, repr=False)
+    fit: TriggerFit | None = field(default=None, repr=False)
+    files: list[tuple[str, int, int]] = field(default_factory=list)  # camera: file, rows
+
+    def summary(self) -> dict[str, Any]:
+        """Plain-data summary (what `melab info` shows)."""
+        return _summary(self.method, self.n_edges, self.edges_found,
+                        len(self.segments) or len(self.box_segments), self.rms_residual,
+                        self.max_residual, self.bound, self.warning)
+
+
+@dataclass
+class SyncReport:
+    """The outcome of synchronize(): per stream method and quality, plus warnings."""
+
+    folder: Path
+    streams: dict[str, StreamSync]
+    warnings: list[str]
+
+    def format(self) -> str:
+        """Human-readable report."""
+        lines = [f"Synchronization of {self.folder}"]
+        for name, s in self.streams.items():
+            lines.append("  " + describe(name, s.summary()))
+        lines += [f"  ! {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe report."""
+        return {"folder": str(self.folder), "warnings": self.warnings,
+                "streams": {n: s.summary() for n, s in self.streams.items()}}
+
+
+def _ms(seconds: float) -> float | None:
+    return None if not np.isfinite(seconds) else round(seconds * 1e3, 4)
+
+
+def describe(name: str, s: dict[str, Any]) -> str:
+    """One line for a stream's sync summary (also used by `melab info`)."""
+    if s["method"] == "reference":
+        return (f"{name:<12} reference (trigger box clock -> session clock), "
+                f"{s['segments']} segment(s), probe residual rms {s['rms_residual_ms']} ms")
+    text = f"{name:<12} {s['method']:<12}"
+    if s["method"] == "none":
+        return text + " no samples"
+    if "trigger" in s["method"]:
+        text += (f" {s['n_edges']} edges in {s['segments']} segment(s), residual max "
+                 f"{s['max_residual_ms']} ms, bound +-{s['bound_ms']} ms")
+    else:
+        text += f" residual rms {s['rms_residual_ms']} ms (no trigger: ~ms accuracy)"
+    return text
+
+
+# --- computing ----------------------------------------------------------------------------
+
+def _combine_method(fits: list[SegmentFit]) -> str:
+    names = []
+    for f in fits:
+        base = "trigger" if f.method.startswith("trigger") else f.method
+        if base not in names:
+            names.append(base)
+    return "+".join(names) or "none"
+
+
+def _quality(fits: list[SegmentFit], trigger_only: bool = True) -> tuple[float, float, float]:
+    chosen = [f for f in fits if f.method.startswith("trigger")] if trigger_only else fits
+    if not chosen:
+        chosen = fits
+    if not chosen:
+        return float("nan"), float("nan"), float("nan")
+    weights = np.array([max(f.n_edges, 1) for f in chosen], float)
+    rms = float(np.sqrt(np.sum(weights * np.array([f.rms_residual for f in chosen]) ** 2)
+                        / weights.sum()))
+    bounds = [f.bound for f in chosen if np.isfinite(f.bound)]
+    return rms, max(f.max_residual for f in chosen), max(bounds) if bounds else float("nan")
+
+
+def _with_fallback(fits: list[SegmentFit], times: np.ndarray, more: list[SegmentFit],
+                   out: np.ndarray, unit: str, how: str) -> tuple[list[SegmentFit], str]:
+    """Fill the rows no trigger fit covers from a fallback's times; (all fits, the note)."""
+    for f in more:
+        out[f.start_row:f.end_row] = times[f.start_row:f.end_row]
+    rows = sum(f.end_row - f.start_row for f in more)
+    what = f"{rows} of {len(out)} {unit}" if rows < len(out) else f"all {unit}"
+    return sorted(fits + more, key=lambda f: f.start_row), f"{what} use {how}"
+
+
+def _apply(fits: list[SegmentFit], device: np.ndarray, out: np.ndarray) -> None:
+    for f in fits:
+        if f.method.startswith("trigger"):
+            out[f.start_row:f.end_row] = f.a + f.b * device[f.start_row:f.end_row]
+
+
+def _pulse_width(meta: dict[str, Any], edges: list[Edges]) -> float | None:
+    """The box's pulse width: from the recording's metadata, else measured (whole ms)."""
+    width = meta.get("pulse_width_ms")
+    if isinstance(width, int | float) and width > 0:
+        return float(width) / 1000
+    lengths = np.concatenate([((e.fall_lo + e.fall_hi) - (e.lo + e.hi)) / 2 for e in edges]
+                             or [np.zeros(0)])
+    lengths = lengths[np.isfinite(lengths)]
+    if len(lengths) < 3:
+        return None
+    ms = float(np.median(lengths)) * 1000
+    return round(ms) / 1000 if abs(ms - round(ms)) < 0.3 and round(ms) >= 1 else None
+
+
+def _stream(name: str, group: h5py.Group, ref_t: np.ndarray | None, ref_code: np.ndarray | None,
+            ) -> StreamSync:
+    """One continuous or marker stream: trigger fit where edges match, fallback elsewhere."""
+    from recordings.sync.fit import clock_runs, dejitter, fit_trigger, offsets_fallback, same_code
+
+    n = min(group["device_time"].shape[0], group["host_time"].shape[0])
+    device = group["device_time"][:n]
+    host = group["host_time"][:n]
+    offsets = group["clock_offsets"][:]
+    rate = float(group.attrs.get("nominal_rate", 0.0))
+    labels = [str(decoded(v)) for v in group["channel_labels"][:]]
+    numeric = group["samples"].dtype.kind == "f"
+    runs, _ = clock_runs(device, host)
+    period = 1.0 / rate if rate > 0 else 0.0
+    regular, _ = dejitter(device, runs, period) if rate > 0 else (device, False)
+    channel = find_trigger_channel(labels) if numeric and rate > 0 else None
+    out = np.full(n, np.nan)
+    warning = ""
+    edges = Edges.empty()
+    fit = None
+    fits: list[SegmentFit] = []
+    uncovered = runs
+    if n == 0:
+        warning = "no samples"
+    elif channel is not None:
+        values = read_column(group["samples"], channel)[:n]
+        edges = stream_edges(values, regular, host, rate)
+        if len(edges) == 0:
+            warning = f"no trigger edges in channel {labels[channel]!r}"
+        elif ref_t is None or ref_code is None:
+            warning = "trigger edges found but no trigger-box log to match them to"
+        else:
+            fit = fit_trigger(edges, ref_t, ref_code, same_code, regular, host, runs, period)
+            fits = list(fit.segments)
+            _apply(fits, regular, out)
+            uncovered = fit.uncovered
+            if not fits:
+                warning = f"none of the {len(edges)} trigger edges matched the trigger-box log"
+    elif numeric and rate > 0:
+        warning = "no trigger channel (labels: " + ", ".join(TRIGGER_CHANNELS) + ")"
+    if uncovered:
+        times, more = offsets_fallback(regular, host, uncovered, offsets)
+        used = " and ".join(sorted({f.method for f in more}))
+        fits, note = _with_fallback(fits, times, more, out, "samples", f"{used} (no trigger "
+                                    "edges there): accuracy of milliseconds, not sub-sample")
+        warning = f"{warning}; {note}" if warning else note
+    rms, mx, bound = _quality(fits)
+    return StreamSync(name, "stream", _combine_method(fits), n, len(edges),
+                      sum(f.n_edges for f in fits), rms, mx, bound, fits, warning=warning,
+                      session_time=out, edges=edges, fit=fit)
+
+
+def _camera(session: Session, ref_t: np.ndarray | None, ref_code: np.ndarray | None,
+            pulse_width: float | None) -> StreamSync | None:
+    """All video segments together (one camera clock): GPI edges, else host receipt times."""
+    from recordings.sync.fit import clock_runs, fit_trigger, host_fallback, line_mask
+
+    names = session.segment_names()
+    if not names:
+        return None
+    parts = []
+    for name in names:
+        seg = session.segment(name)
+        if seg.n_frames == 0:
+            continue
+        settings = seg.camera_settings
+        parts.append({
+            "name": name, "device": seg.column("device_time").astype(np.float64),
+            "host": seg.column("host_time").astype(np.float64),
+            "number": seg.column("frame_number"), "gpi": seg.column("gpi_level"),
+            "mask": int(settings.get("gpi_sync_mask", 1) or 0),
+            "latch": float(settings.get("gpi_latch_offset_us", 0.0)) / 1e6,
+            "fps": float(seg.attrs.get("frame_rate", 0.0)) or 150.0,
+        })
+    if not parts:
+        return None
+    parts.sort(key=lambda p: float(p["host"][0]))
+    device = np.concatenate([p["device"] for p in parts])
+    host = np.concatenate([p["host"] for p in parts])
+    number = np.concatenate([p["number"] for p in parts])
+    gpi = np.concatenate([p["gpi"] for p in parts])
+    mask, latch, fps = parts[0]["mask"], parts[0]["latch"], parts[0]["fps"]
+    files, row = [], 0
+    for p in parts:
+        files.append((p["name"], row, row + len(p["device"])))
+        row += len(p["device"])
+    n = len(device)
+    runs, _ = clock_runs(device, host)
+    out = np.full(n, np.nan)
+    warning = ""
+    fits: list[SegmentFit] = []
+    fit = None
+    uncovered = runs
+    edges = camera_edges(gpi, mask, number, device, host, fps, latch) if mask else Edges.empty()
+    if not mask:
+        warning = "no GPI input carries the sync line (gpi_sync_mask 0)"
+    elif len(edges) == 0:
+        warning = "no sync edges in the GPI level"
+    elif ref_t is None or ref_code is None:
+        warning = "GPI edges found but no trigger-box log to match them to"
+    else:
+        fit = fit_trigger(edges, ref_t, ref_code, line_mask(CAMERA_LINE), device, host,
+                          runs, 1.0 / fps, pulse_width=pulse_width)
+        fits = list(fit.segments)
+        _apply(fits, device, out)
+        uncovered = fit.uncovered
+        if not fits:
+            warning = f"none of the {len(edges)} GPI edges matched the trigger-box log"
+    if uncovered:
+        times, more = host_fallback(device, host, uncovered)
+        fits, note = _with_fallback(fits, times, more, out, "frames", "host receipt times (no "
+                                    "GPI edges there): biased by the USB latency")
+        warning = f"{warning}; {note}" if warning else note
+    rms, mx, bound = _quality(fits)
+    return StreamSync(CAMERA, "camera", _combine_method(fits), n, len(edges),
+                      sum(f.n_edges for f in fits), rms, mx, bound, fits, warning=warning,
+                      session_time=out, edges=edges, fit=fit, files=files)
+
+
+def compute_sync(session: Session) -> SyncReport:
+    """Synchronize an open session in memory (nothing is written)."""
+    from recordings.sync.fit import DEFAULT_BAUD, box_session_times, fit_box_map
+
+    meta = session.metadata.devices.get("trigger", {}) if session.metadata.devices else {}
+    baud = float(meta.get("baud") or DEFAULT_BAUD)
+    groups = {name: view.group for name, view in session.streams.items()}
+    box_name = next((n for n, g in groups.items()
+                     if str(g.attrs.get("type", "")) == TRIGGER_LOG_TYPE), None)
+    results: dict[str, StreamSync] = {}
+    warnings: list[str] = []
+    ref_t = ref_code = None
+    if box_name is not None:
+        g = groups[box_name]
+        n = min(g["device_time"].shape[0], g["host_time"].shape[0], g["samples"].shape[0])
+        log = box_log(g["samples"][:n], g["device_time"][:n], g["host_time"][:n])
+        box_segments = fit_box_map(log, baud)
+        if box_segments:
+            ref_t = box_session_times(log, box_segments)
+            ref_code = log.code
+            rms = float(np.sqrt(np.mean([s.rms_residual**2 for s in box_segments])))
+            mx = max(s.max_residual for s in box_segments)
+            note = ""
+            if any(s.method != "round_trip" for s in box_segments):
+                note = ("trigger-box log without round trips: box clock tied to the session "
+                        f"clock by {', '.join(sorted({s.method for s in box_segments}))} "
+                        "(biased by the serial latency, see docs/sync.md)")
+                warnings.append(note)
+            results[box_name] = StreamSync(
+                box_name, "reference", "reference", n, n, sum(s.n_events for s in box_segments),
+                rms, mx, float("nan"), box_segments=box_segments, warning=note,
+                session_time=ref_t)
+        else:
+            warnings.append("the trigger-box log holds no usable edges")
+    else:
+        warnings.append("no trigger-box log in this session: every stream uses its fallback")
+    for name, g in groups.items():
+        if name == box_name:
+            continue
+        results[name] = _stream(name, g, ref_t, ref_code)
+    width = _pulse_width(meta, [r.edges for r in results.values() if r.edges is not None])
+    camera = _camera(session, ref_t, ref_code, width)
+    if camera is not None:
+        results[CAMERA] = camera
+    for name, r in results.items():
+        if r.warning and r.kind != "reference":
+            warnings.append(f"{name}: {r.warning}")
+    return SyncReport(session.folder, results, warnings)
+
+
+# --- storing ------------------------------------------------------------------------------
+
+def _segments_table(fits: list[SegmentFit]) -> np.ndarray:
+    rows = [(f.start_row, f.end_row, f.start_device, f.end_device, f.a, f.b, f.n_edges,
+             f.rms_residual, f.max_residual, f.bound, f.method) for f in fits]
+    return np.array(rows, dtype=SEGMENT_DTYPE)
+
+
+def _box_table(segments: list[BoxSegment]) -> np.ndarray:
+    rows = [(s.start_row, s.end_row, s.start_box, s.end_box, s.a, s.b, s.n_events,
+             s.rms_residual, s.max_residual, float("nan"), s.method) for s in segments]
+    return np.array(rows, dtype=SEGMENT_DTYPE)
+
+
+def _edges_table(s: StreamSync) -> np.ndarray:
+    e, fit = s.edges, s.fit
+    if e is None or fit is None or len(e) == 0:
+        return np.zeros(0, dtype=EDGE_DTYPE)
+    m = fit.matches
+    table = np.zeros(len(e), dtype=EDGE_DTYPE)
+    table["row"] = e.row
+    table["t_device"] = e.mid
+    table["t_device_lo"] = e.lo
+    table["t_device_hi"] = e.hi
+    table["code"] = e.code
+    table["box_row"] = m.ref
+    table["t_session"] = np.nan  # filled from the box log's session times when stored
+    table["residual"] = m.residual
+    table["segment"] = m.segment
+    table["used"] = m.used
+    return table
+
+
+def _write_times(group: h5py.Group | h5py.File, values: np.ndarray) -> None:
+    """Store session_time beside the raw columns, overwriting only an earlier sync's."""
+    if "session_time" in group:
+        old = group["session_time"]
+        if old.shape == values.shape:
+            old[...] = values
+            return
+        del group["session_time"]
+    group.create_dataset("session_time", data=values, dtype="f8")
+
+
+def write_sync(report: SyncReport) -> None:
+    """Store a report's session times and fits in the session (replacing an earlier sync)."""
+    folder = report.folder
+    box_t = next((s.session_time for s in report.streams.values() if s.kind == "reference"),
+                 None)
+    with h5py.File(folder / SESSION_FILE, "r+") as f:
+        sync = f.require_group("sync")
+        for key in list(sync):
+            del sync[key]
+        sync.attrs.update({
+            "version": SYNC_VERSION,
+            "computed_utc": dt.datetime.now(dt.UTC).isoformat(),
+            "warnings": json.dumps(report.warnings),
+        })
+        for name, s in report.streams.items():
+            if s.kind != "camera" and s.session_time is not None:
+                _write_times(f["streams"][name], s.session_time)
+            g = sync.create_group(name.replace("/", "_"))
+            g.attrs.update({
+                "stream": name, "kind": s.kind, "method": s.method, "rows": s.rows,
+                "edges_found": s.edges_found, "n_edges": s.n_edges,
+                "rms_residual": s.rms_residual, "max_residual": s.max_residual,
+                "bound": s.bound, "warning": s.warning,
+            })
+            if s.kind == "reference":
+                g.create_dataset("segments", data=_box_table(s.box_segments))
+                continue
+            g.create_dataset("segments", data=_segments_table(s.segments))
+            table = _edges_table(s)
+            if box_t is not None and len(table):
+                ok = table["box_row"] >= 0
+                table["t_session"][ok] = box_t[table["box_row"][ok]]
+            g.create_dataset("edges", data=table)
+            if s.kind == "camera":
+                g.attrs["files"] = json.dumps(s.files)
+    for s in report.streams.values():
+        if s.kind != "camera" or s.session_time is None:
+            continue
+        for name, start, stop in s.files:
+            with h5py.File(folder / segment_filename(name), "r+") as v:
+                _write_times(v, s.session_time[start:stop])
+
+
+def synchronize(path: str | Path, write: bool = True) -> SyncReport:
+    """Put every sample and frame of a closed session on the session clock; store the result."""
+    with open_session(path) as session:
+        if not session.closed_cleanly:
+            raise SessionError(
+                f"{session.folder} was not closed cleanly (crashed recording): sync writes to the "
+                "session, so run it on a copy cleared with `h5clear -s` (docs/session-format.md)")
+        report = compute_sync(session)
+    if write:
+        write_sync(report)
+    return report
+
+
+def read_sync(file: h5py.File) -> dict[str, dict[str, Any]]:
+    """Stored sync summaries by stream name (empty before `melab sync`)."""
+    out: dict[str, dict[str, Any]] = {}
+    sync = file.get("sync")
+    if sync is None:
+        return out
+    for key, g in sync.items():
+        a = g.attrs
+        name = a.get("stream", key)
+        name = str(decoded(name))
+        n_segments = g["segments"].shape[0] if "segments" in g else 0
+        num = [float(a.get(k, np.nan)) for k in ("rms_residual", "max_residual", "bound")]
+        out[name] = _summary(str(a.get("method", "")), int(a.get("n_edges", 0)),
+                             int(a.get("edges_found", 0)), int(n_segments), *num,
+                             str(a.get("warning", "")))
+    return out
+
+
+def _summary(method: str, n_edges: int, edges_found: int, segments: int, rms: float,
+             mx: float, bound: float, warning: str) -> dict[str, Any]:
+    """One stream's sync summary, as `melab sync` prints it and `melab info` reads it back."""
+    return {"method": method, "n_edges": n_edges, "edges_found": edges_found,
+            "segments": segments, "rms_residual_ms": _ms(rms), "max_residual_ms": _ms(mx),
+            "bound_ms": _ms(bound), "warning": warning}

@@ -1,0 +1,39 @@
+"""Run as a subprocess by test_crash_safety: records until it is killed with SIGKILL."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from store_helpers import CAMERA, EEG, eeg_chunk, make_frame
+
+from recordings.store.metadata import SessionMetadata
+from recordings.store.session_writer import SessionWriter
+
+
+def main(folder: str) -> None:
+    """Finish one segment, then keep writing a second one and the EEG stream."""
+    writer = SessionWriter(folder, SessionMetadata("P01"), [EEG])
+    writer.add_event("session_start", trial=0, code=1)
+    seg = writer.start_segment("trial001", CAMERA, trial=1)
+    for n in range(30):
+        seg.push_frame(make_frame(n), timeout=2.0)
+    writer.stop_segment("trial001")
+    seg = writer.start_segment("trial002", CAMERA, trial=2)
+    start = time.monotonic()
+    frames = samples = 0
+    while True:
+        elapsed = time.monotonic() - start
+        while frames < elapsed * 150:
+            seg.push_frame(make_frame(frames), timeout=1.0)
+            frames += 1
+        due = int(elapsed * 1000) - samples
+        if due > 0:
+            writer.push_chunk("EEG", eeg_chunk(samples, due))
+            samples += due
+        print(f"pushed {frames} {samples} {elapsed:.3f}", flush=True)
+        time.sleep(0.01)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

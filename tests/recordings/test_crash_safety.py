@@ -1,0 +1,151 @@
+"""A writer killed with SIGKILL, and a disk that fills up mid-recording."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.cli.main import main
+from recordings.store.errors import DiskFullError
+from recordings.store.metadata import SessionMetadata
+from recordings.store.reader import open_session
+from recordings.store.session_writer import SessionWriter
+from tests.recordings.store_helpers import CAMERA, EEG, eeg_chunk, frame_image, make_frame
+
+HERE = Path(__file__).parent
+
+
+def test_sigkill_mid_segment_keeps_everything_but_the_last_second(tmp_path, capsys):
+    folder = tmp_path / "crashed"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), str(HERE.parents[1])]))
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "crash_writer.py"), str(folder)],
+        stdout=subprocess.PIPE, text=True, env=env,
+    )
+    last = None
+    deadline = time.monotonic() + 60
+    for line in proc.stdout:
+        last = line.split()
+        if float(last[3]) >= 3.0 or time.monotonic() > deadline:
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert last is not None, "the writer subprocess printed nothing"
+    pushed_frames, pushed_samples = int(last[1]), int(last[2])
+    assert pushed_frames >= 300
+
+    with open_session(folder) as s:
+        assert not s.closed_cleanly and not s.complete
+        assert [e.kind for e in s.events] == ["session_start"]
+        finished = s.segment("trial001")
+        assert finished.complete and finished.n_frames == 30
+        np.testing.assert_array_equal(finished.frames(), [frame_image(n) for n in range(30)])
+        current = s.segment("trial002")
+        assert not current.complete
+        # At most one second (150 frames, 1000 samples) may be missing.
+        assert pushed_frames - 150 <= current.n_frames <= pushed_frames
+        numbers = current.column("frame_number")
+        np.testing.assert_array_equal(numbers, np.arange(current.n_frames))
+        for n in (0, current.n_frames // 2, current.n_frames - 1):
+            np.testing.assert_array_equal(current.frame(n), frame_image(n))
+        eeg = s.streams["EEG"]
+        assert pushed_samples - 1000 <= len(eeg) <= pushed_samples
+        np.testing.assert_array_equal(eeg.samples[:], eeg_chunk(0, len(eeg)).samples)
+    # `melab info` reads a crashed session and says so.
+    assert main(["info", str(folder)]) == 0
+    assert "INCOMPLETE" in capsys.readouterr().out
+
+
+def _fill_after(limit: int):
+    """A fault hook: the video file's writes fail once `limit` bytes went to it."""
+    written = {"bytes": 0}
+
+    def hook(path: str, nbytes: int) -> None:
+        if not path.endswith("trial001.h5"):
+            return
+        written["bytes"] += nbytes
+        if written["bytes"] > limit:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
+
+    return hook
+
+
+def _record_until_full(folder: Path, **writer_args) -> tuple[SessionWriter, int, DiskFullError]:
+    writer = SessionWriter(folder, SessionMetadata("P01"), [EEG], **writer_args)
+    seg = writer.start_segment("trial001", CAMERA, trial=1)
+    pushed = 0
+    with pytest.raises(DiskFullError) as caught:
+        for n in range(100000):
+            seg.push_frame(make_frame(n), timeout=1.0)
+            writer.push_chunk("EEG", eeg_chunk(n * 10, 10))
+            pushed = n + 1
+            time.sleep(0.002)
+    return writer, pushed, caught.value
+
+
+def test_disk_full_mid_write_stops_cleanly_and_keeps_data(tmp_path):
+    folder = tmp_path / "full"
+    frame_bytes = CAMERA.width * CAMERA.height
+    writer, pushed, error = _record_until_full(folder, fault_hook=_fill_after(200 * frame_bytes))
+    assert "disk full" in str(error) and "trial001.h5" in str(error)
+    with pytest.raises(DiskFullError):  # every later call says the same
+        writer.add_event("after")
+    with pytest.raises(DiskFullError):
+        writer.close()
+    with open_session(folder) as s:
+        seg = s.segment("trial001")
+        assert 150 <= seg.n_frames <= 200 < pushed + 1
+        np.testing.assert_array_equal(seg.frame(seg.n_frames - 1), frame_image(seg.n_frames - 1))
+        errors = [e for e in s.events if e.kind == "error"]
+        assert len(errors) == 1 and "disk full" in errors[0].payload["message"]
+        # The EEG stream was written up to the stop, not only to the last periodic flush.
+        eeg = s.streams["EEG"]
+        assert len(eeg) >= 10 * seg.n_frames
+        np.testing.assert_array_equal(eeg.samples[:], eeg_chunk(0, len(eeg)).samples)
+
+
+@pytest.fixture
+def small_filesystem(tmp_path):
+    mount = tmp_path / "small"
+    mount.mkdir()
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)],
+        capture_output=True, text=True,
+    )
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {result.stderr.strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_real_full_filesystem(small_filesystem):
+    # The writer's space reserve (released on ENOSPC) lets every file close cleanly; the
+    # recording runs in its own process, whose exit code shows any crash on the full disk.
+    folder = small_filesystem / "full"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), str(HERE.parents[1])]))
+    done = subprocess.run([sys.executable, str(HERE / "fill_disk_writer.py"), str(folder)],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert "disk full" in result["error"] and "disk full" in result["close_error"]
+    assert not (folder / ".melab-reserve").exists()
+    with open_session(folder) as s:
+        assert s.closed_cleanly and not s.complete
+        seg = s.segment("trial001")
+        assert seg.closed_cleanly
+        # Frames queued but not yet written when the disk filled are the only ones missing.
+        assert result["pushed"] - 260 <= seg.n_frames <= result["pushed"]
+        np.testing.assert_array_equal(seg.frame(seg.n_frames - 1), frame_image(seg.n_frames - 1))
+        assert [e.kind for e in s.events] == ["error"]
+    # A new session on the full disk is refused up front and leaves nothing behind.
+    assert "disk full" in result["next_error"]
+    assert not (small_filesystem / "next").exists()
