@@ -1,4 +1,4 @@
-"""melab analysis package."""
+"""Offline analysis: face, features, concordance, spotting, recognition, reports."""
 
 
 class AnalysisCancelled(RuntimeError):

@@ -1,1 +1,1 @@
-"""melab app package."""
+"""What people run: the melab command, the experimenter's console, the participant's screens."""

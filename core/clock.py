@@ -1,4 +1,7 @@
-"""Loopback-only LSL configuration, applied before any LSL call in every melab process."""
+"""The session clock (the host's LSL clock) and the loopback-only LSL configuration.
+
+The configuration is applied before any LSL call in every melab process.
+"""
 
 from __future__ import annotations
 

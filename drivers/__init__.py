@@ -1,1 +1,1 @@
-"""melab drivers package."""
+"""Devices behind small interfaces: cameras, LSL streams, the trigger box; the simulated lab."""

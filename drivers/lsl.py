@@ -106,7 +106,7 @@ def resolve_stream_info(
 
 
 def describe(info: pylsl.StreamInfo) -> StreamInfo:
-    """Convert a (full) pylsl StreamInfo to drivers.base.StreamInfo, reading labels/units."""
+    """Convert a (full) pylsl StreamInfo to core.devices.StreamInfo, reading labels/units."""
     count = info.channel_count()
     labels = [""] * count
     units = [""] * count
@@ -430,7 +430,7 @@ class LslInlet:
 
 
 class LslOutlet:
-    """An LSL outlet made from a drivers.base.StreamInfo; pushes chunks with explicit stamps."""
+    """An LSL outlet made from a core.devices.StreamInfo; pushes chunks with explicit stamps."""
 
     def __init__(self, info: StreamInfo, chunk_size: int = 0, max_buffered: int = 360) -> None:
         if info.channel_format not in ("float32", "string"):

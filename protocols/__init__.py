@@ -1,1 +1,1 @@
-"""melab protocols package."""
+"""The CMRR protocol: protocol and library files, validation, the Qt-free engine."""

@@ -1,1 +1,1 @@
-"""melab recordings package."""
+"""The session: store, synchronization, the recorder, replay and simulated sessions."""

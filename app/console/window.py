@@ -1,7 +1,7 @@
 """The experimenter's console: set-up, recording with live views and protocol control, results.
 
 A thin Qt shell: the checks, device rows, warnings, protocol progress and analysis results come
-from Qt-free modules (app/console_*.py without widgets); this window wires them to widgets,
+from Qt-free modules (the app/console/ modules without widgets); this window wires them to widgets,
 timers and background workers, and never handles a frame or a sample itself.
 """
 
