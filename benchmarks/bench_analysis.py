@@ -42,7 +42,8 @@ from analysis.face import face_crop_raw
 from analysis.spotting import SpotParams, SpottedInterval
 from core.devices import CameraInfo, Frame
 from core.expressions import EMOTIONS
-from drivers.sim.face import Expression, FaceRenderer
+from drivers.sim.expression import Expression
+from drivers.sim.face import FaceRenderer
 from recordings.store.layout import segment_filename
 from recordings.store.metadata import SessionMetadata
 from recordings.store.reader import open_session

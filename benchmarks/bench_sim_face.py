@@ -22,7 +22,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.expressions import EMOTIONS
-from drivers.sim.face import Expression, FaceRenderer
+from drivers.sim.expression import Expression
+from drivers.sim.face import FaceRenderer
 
 FPS = 150.0
 SIZES = ((2040, 1088), (2040, 1080), (256, 192))

@@ -38,7 +38,8 @@ from drivers.sim.eeg import (
     simulate_eeg,
     simulate_eeg_rhythms,
 )
-from drivers.sim.face import Expression, FaceRenderer
+from drivers.sim.expression import Expression
+from drivers.sim.face import FaceRenderer
 from drivers.sim.physio import PHYSIO_LABELS, PHYSIO_UNITS, simulate_physio, trigger_channel
 from drivers.sim.ptypair import PtyPair
 from drivers.sim.scenario import (

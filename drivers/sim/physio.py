@@ -12,7 +12,7 @@ expression's emotion (PhasicSignature), which is what peripheral classifiers can
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.fft as sfft
@@ -173,88 +173,119 @@ def _ramp_window(t: np.ndarray, start: float, end: float, up: float, down: float
     return 0.5 * (1 - np.cos(np.pi * a)) * 0.5 * (1 + np.cos(np.pi * b))
 
 
+@dataclass
+class _Latent:
+    """The drive's curves on the CONTROL_RATE grid while responses are being added to them."""
+
+    t: np.ndarray
+    scl0: float  # the participant's resting skin conductance level, µS
+    hr: np.ndarray  # heart rate without the phasic responses, bpm
+    hr_phasic: np.ndarray  # heart-rate rises after expressions, bpm
+    br: np.ndarray  # breathing rate, breaths/min
+    resp_amp: np.ndarray  # breathing depth before the holds, V peak-to-peak
+    resp_dip: np.ndarray  # fraction of breathing depth held back after expressions
+    arousal: np.ndarray
+    scl: np.ndarray  # tonic skin conductance, µS
+    skt: np.ndarray  # resting skin temperature, °C
+    skt_change: np.ndarray  # what clips and expressions add to it, °C
+    scr_on: list[float] = field(default_factory=list)
+    scr_amp: list[float] = field(default_factory=list)
+
+
 def physio_drive(scenario: Scenario, params: PhysioParams | None = None) -> PhysioDrive:
     """The designed latent physiology of a scenario (deterministic from its seed)."""
     p = params or PhysioParams()
     rng = np.random.default_rng([scenario.seed, 0x5048])  # own stream: 'PH'
-    fs = CONTROL_RATE
-    n = int(np.ceil(scenario.duration * fs)) + 1
-    t = np.arange(n) / fs
-    dur = scenario.duration
+    lat = _resting(rng, scenario.duration)
+    # Each episode and expression draws from its own generator (keyed by its index), so adding
+    # one later (the reactive lab) leaves every other response, and the past, as it was.
+    _add_clip_responses(lat, scenario)
+    _add_expression_responses(lat, scenario, p)
+    _add_spontaneous_scrs(lat, rng, scenario.duration)
+    return _finish(lat, rng, p)
 
-    # Per-participant levels.
+
+def _resting(rng: np.random.Generator, duration: float) -> _Latent:
+    """Per-participant levels with slow drifts, Mayer waves and habituation; no responses yet."""
+    fs = CONTROL_RATE
+    n = int(np.ceil(duration * fs)) + 1
+    t = np.arange(n) / fs
     hr0 = rng.uniform(64.0, 76.0)
     br0 = rng.uniform(13.0, 17.0)
     scl0 = rng.uniform(2.0, 8.0)
     skt0 = rng.uniform(32.0, 34.5)
-
-    # Breathing: rate and depth drift slowly; clips of aroused emotions speed it up.
     br = br0 + 1.0 * shaped_noise(rng, n, fs, _band(0.002, 0.03))
     resp_amp = 0.8 * (1.0 + 0.12 * shaped_noise(rng, n, fs, _band(0.002, 0.05)))
     hr = hr0 + 2.0 * shaped_noise(rng, n, fs, _band(0.002, 0.03))
     hr += 1.0 * shaped_noise(rng, n, fs, _band(0.07, 0.13))  # Mayer waves (LF band)
     skt = skt0 + 0.15 * shaped_noise(rng, n, fs, _band(0.0005, 0.005))
-    skt_change = np.zeros(n)
     scl = scl0 * (1.0 + 0.05 * shaped_noise(rng, n, fs, _band(0.0005, 0.01)))
-    scl -= 0.04 * scl0 * t / max(dur, 1.0)  # habituation: conductance sinks over a session
-    scr_on: list[float] = []
-    scr_amp: list[float] = []
+    scl -= 0.04 * scl0 * t / max(duration, 1.0)  # habituation: conductance sinks over a session
+    return _Latent(t=t, scl0=scl0, hr=hr, hr_phasic=np.zeros(n), br=br, resp_amp=resp_amp,
+                   resp_dip=np.zeros(n), arousal=np.zeros(n), scl=scl, skt=skt,
+                   skt_change=np.zeros(n))
 
-    # Each episode and expression draws from its own generator (keyed by its index), so
-    # adding one later (the reactive lab) leaves every other response, and the past, as it was.
+
+def _add_clip_responses(lat: _Latent, scenario: Scenario) -> None:
+    """Tonic changes while a clip plays (by its emotion) and an orienting SCR at its onset."""
+    t = lat.t
     for i, ep in enumerate(scenario.episodes):
         r = np.random.default_rng([scenario.seed, 0x5048, 1, i])
         d_hr, d_br, d_skt = _TONIC.get(ep.emotion, (0.0, 0.0, 0.0))
         w = _ramp_window(t, ep.start, ep.end, 5.0, 8.0)
-        hr += d_hr * w
-        br += d_br * w
-        skt_change += d_skt * _ramp_window(t, ep.start, ep.end, 40.0, 60.0)
-        scl += r.uniform(0.03, 0.08) * scl0 * _ramp_window(t, ep.start, ep.end, 10.0, 20.0)
-        # Orienting response to the clip onset.
-        scr_on.append(ep.start + r.uniform(1.2, 2.5))
-        scr_amp.append(r.uniform(0.2, 0.5))
+        lat.hr += d_hr * w
+        lat.br += d_br * w
+        lat.skt_change += d_skt * _ramp_window(t, ep.start, ep.end, 40.0, 60.0)
+        lat.scl += r.uniform(0.03, 0.08) * lat.scl0 * _ramp_window(t, ep.start, ep.end, 10.0, 20.0)
+        lat.scr_on.append(ep.start + r.uniform(1.2, 2.5))
+        lat.scr_amp.append(r.uniform(0.2, 0.5))
 
-    arousal = np.zeros(n)
-    hr_phasic = np.zeros(n)
+
+def _add_expression_responses(lat: _Latent, scenario: Scenario, p: PhysioParams) -> None:
+    """Each expression's phasic answer: heart, arousal, breath hold and rate, fingers, an SCR."""
+    fs, t = CONTROL_RATE, lat.t
     k_hr = _rise_decay(1 / fs, p.hr_rise_s, p.hr_decay_s, 30.0, bateman=False)
     k_dip = _rise_decay(1 / fs, 0.3, 2.0, 10.0, bateman=False)  # breath held while suppressing
     k_breath = _rise_decay(1 / fs, 1.0, 4.0, 30.0, bateman=False)
     k_skt = _rise_decay(1 / fs, 3.0, 15.0, 90.0, bateman=False)  # fingers warm/cool slowly
-    resp_dip = np.zeros(n)
     for j, e in enumerate(scenario.expressions):
         r = np.random.default_rng([scenario.seed, 0x5048, 2, j])
         micro = e.kind == "micro"
         sig = _PHASIC.get(e.emotion, PhasicSignature())
         amp = sig.hr * r.uniform(*(p.micro_hr_bpm if micro else p.macro_hr_bpm))
         amp *= float(r.random() < p.hr_response_prob)
-        _kernel_add(hr_phasic, t, e.apex - p.hr_lead_s, k_hr, amp)
-        _kernel_add(arousal, t, e.apex, k_hr, 1.0 if micro else 1.5)
-        _kernel_add(resp_dip, t, e.apex, k_dip, sig.breath_hold * r.uniform(0.2, 0.4))
-        _kernel_add(br, t, e.apex, k_breath, sig.breath_bpm * r.uniform(0.6, 1.4))
-        _kernel_add(skt_change, t, e.apex, k_skt, sig.skt * r.uniform(0.6, 1.4))
-        scr_on.append(e.apex + r.uniform(*p.scr_latency_s))
-        scr_amp.append(sig.scr * r.uniform(*(p.micro_scr_us if micro else p.macro_scr_us)))
+        _kernel_add(lat.hr_phasic, t, e.apex - p.hr_lead_s, k_hr, amp)
+        _kernel_add(lat.arousal, t, e.apex, k_hr, 1.0 if micro else 1.5)
+        _kernel_add(lat.resp_dip, t, e.apex, k_dip, sig.breath_hold * r.uniform(0.2, 0.4))
+        _kernel_add(lat.br, t, e.apex, k_breath, sig.breath_bpm * r.uniform(0.6, 1.4))
+        _kernel_add(lat.skt_change, t, e.apex, k_skt, sig.skt * r.uniform(0.6, 1.4))
+        lat.scr_on.append(e.apex + r.uniform(*p.scr_latency_s))
+        lat.scr_amp.append(sig.scr * r.uniform(*(p.micro_scr_us if micro else p.macro_scr_us)))
 
-    # Spontaneous (non-specific) SCRs, ~1 per minute.
-    for t_ns in rng.uniform(0.0, dur, size=rng.poisson(dur / 60.0)):
-        scr_on.append(float(t_ns))
-        scr_amp.append(rng.uniform(0.05, 0.15))
 
-    hr += hr_phasic
+def _add_spontaneous_scrs(lat: _Latent, rng: np.random.Generator, duration: float) -> None:
+    """Non-specific SCRs at random times, ~1 per minute."""
+    for t_ns in rng.uniform(0.0, duration, size=rng.poisson(duration / 60.0)):
+        lat.scr_on.append(float(t_ns))
+        lat.scr_amp.append(rng.uniform(0.05, 0.15))
+
+
+def _finish(lat: _Latent, rng: np.random.Generator, p: PhysioParams) -> PhysioDrive:
+    """Integrate breathing and beats, add sinus arrhythmia and SCRs: the final drive."""
+    fs, t = CONTROL_RATE, lat.t
+    hr = lat.hr + lat.hr_phasic
+    breaths = rng.uniform(0, 1) + np.cumsum(np.clip(lat.br, 6.0, 30.0) / 60.0) / fs
+    resp_amp = lat.resp_amp * (1.0 - np.clip(lat.resp_dip, 0.0, 0.8))
     # Respiratory sinus arrhythmia: the heart speeds up while breathing in.
-    breaths = rng.uniform(0, 1) + np.cumsum(np.clip(br, 6.0, 30.0) / 60.0) / fs
-    resp_amp = resp_amp * (1.0 - np.clip(resp_dip, 0.0, 0.8))
     hr += p.rsa_bpm * (2.0 * _breath_wave(breaths) - 1.0)
-
     k_scr = _rise_decay(1 / fs, _SCR_RISE_S, _SCR_DECAY_S, 40.0, bateman=True)
-    eda = scl.copy()
-    for on, a in zip(scr_on, scr_amp, strict=True):
+    eda = lat.scl.copy()
+    for on, a in zip(lat.scr_on, lat.scr_amp, strict=True):
         _kernel_add(eda, t, on, k_scr, a)
     eda = np.maximum(eda, 0.1)
-
     beats = _beat_times(rng, t, hr)
-    return PhysioDrive(t, hr, breaths, resp_amp, arousal, eda, skt + skt_change, beats,
-                       np.asarray(scr_on), np.asarray(scr_amp))
+    return PhysioDrive(t, hr, breaths, resp_amp, lat.arousal, eda, lat.skt + lat.skt_change,
+                       beats, np.asarray(lat.scr_on), np.asarray(lat.scr_amp))
 
 
 def _beat_times(rng: np.random.Generator, t: np.ndarray, hr: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ import numpy as np
 
 from core.codes import DEFAULT_PULSE_WIDTH_MS, DEFAULT_SYNC_PERIOD_S, SYNC_CODE
 from core.expressions import EMOTION_AUS, EMOTIONS
-from drivers.sim.face import DEFAULT_INTENSITY, Expression
+from drivers.sim.expression import DEFAULT_INTENSITY, Expression
 
 PULSE_WIDTH_S = DEFAULT_PULSE_WIDTH_MS / 1000.0
 # Simulator event codes, kept in 1..127 so the camera GPI (line 8) sees only the sync train.

@@ -18,7 +18,8 @@ import numpy as np
 from core.codes import CAMERA_LINE
 from core.devices import CameraInfo, Chunk, Frame, StreamInfo
 from drivers.sim.eeg import EEG_LABELS_64, EEG_UNIT, simulate_eeg
-from drivers.sim.face import DEFAULT_INTENSITY, Expression, FaceRenderer
+from drivers.sim.expression import DEFAULT_INTENSITY, Expression
+from drivers.sim.face import FaceRenderer
 from drivers.sim.physio import PHYSIO_LABELS, PHYSIO_UNITS, simulate_physio, trigger_channel
 from drivers.sim.scenario import expressions_on_camera, make_scenario
 from recordings.store.ground_truth import write_ground_truth

@@ -17,7 +17,8 @@ from analysis.spotting import (
     candidate_clip_filter,
     spot,
 )
-from drivers.sim.face import Expression, FaceRenderer
+from drivers.sim.expression import Expression
+from drivers.sim.face import FaceRenderer
 
 FPS = 150.0
 

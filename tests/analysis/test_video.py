@@ -30,7 +30,8 @@ from analysis.flow import (
     remove_global_motion,
 )
 from drivers.imaging import debayer, to_gray
-from drivers.sim.face import Expression, FaceRenderer
+from drivers.sim.expression import Expression
+from drivers.sim.face import FaceRenderer
 
 
 def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:

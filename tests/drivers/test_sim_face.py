@@ -10,7 +10,8 @@ import pytest
 
 from core.expressions import EMOTION_AUS
 from drivers.imaging import debayer, mosaic, to_gray
-from drivers.sim.face import REFERENCE_FACE_HEIGHT, Expression, FaceRenderer, intensity_at
+from drivers.sim.expression import AU_NAMES, REFERENCE_FACE_HEIGHT, Expression, intensity_at
+from drivers.sim.face import FaceRenderer
 
 HAAR = getattr(cv2, "CascadeClassifier", None)
 
@@ -207,6 +208,14 @@ def test_each_emotion_changes_its_regions(quiet: FaceRenderer, emotion: str) -> 
     d = np.abs(quiet.render(0.1, [e]).astype(np.int16) - quiet.render(0.0).astype(np.int16))
     inside = _au_mask(quiet, e.aus)
     assert d[inside].sum() > 500 and d[~inside].sum() == 0
+
+
+@pytest.mark.parametrize("au", sorted(AU_NAMES))
+def test_every_simulated_au_moves_only_its_region(quiet: FaceRenderer, au: int) -> None:
+    e = Expression(0.0, 0.1, 0.3, "micro", "fear", aus=(au,))
+    d = np.abs(quiet.render(0.1, [e]).astype(np.int16) - quiet.render(0.0).astype(np.int16))
+    inside = _au_mask(quiet, (au,))
+    assert d[inside].sum() > 0 and d[~inside].sum() == 0
 
 
 def test_micro_expression_visible_through_noise() -> None:

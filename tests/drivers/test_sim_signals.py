@@ -14,7 +14,7 @@ from analysis.features_physio import physio_features
 from core.expressions import EMOTION_AUS
 from drivers.sim.clocks import DeviceClock, random_clock
 from drivers.sim.eeg import EEG_LABELS_64, simulate_eeg
-from drivers.sim.face import Expression
+from drivers.sim.expression import Expression
 from drivers.sim.physio import (
     PHYSIO_LABELS,
     PHYSIO_UNITS,
