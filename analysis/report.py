@@ -12,6 +12,8 @@ import matplotlib
 matplotlib.use("Agg")  # files only: the analysis runs headless and in worker threads
 import matplotlib.pyplot as plt
 
+from core.expressions import KINDS
+
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
@@ -96,7 +98,7 @@ def _spotting_section(spot: dict[str, Any]) -> str:
               for measure in ("precision", "recall", "f1", "tp", "fp", "fn")),
         ]
         for sfx in ("", "_ccf")
-        for kind in ("micro", "macro", "overall")
+        for kind in (*KINDS, "overall")
     ]
     return (
         "<h2>Spotting (MEGC rules: IoU &ge; 0.5, counts pooled over clips)</h2>"
