@@ -15,6 +15,7 @@ import numpy as np
 
 from analysis import AnalysisCancelled
 from analysis.annotations import read_annotations
+from analysis.ccf import CCF_MODES, apply_ccf
 from analysis.clips import (
     Clip,
     iter_clips,
@@ -36,7 +37,7 @@ from analysis.features_physio import FEATURES_BY_CHANNEL, window_features
 from analysis.flow import flow_features
 from analysis.fusion import WEIGHTINGS
 from analysis.recognition import CLASSIFIERS, DEFAULT_CLASSIFIER, recognize
-from analysis.spotting import CCF_MODES, SpotParams, SpottedInterval, apply_ccf
+from analysis.spotting import SpotParams, SpottedInterval
 from recordings.store.annotations import Annotation
 from recordings.store.reader import Session, open_session
 

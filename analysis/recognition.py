@@ -43,6 +43,7 @@ TO_THREE_CLASS = {
     "disgust": "negative",
     "contempt": "negative",
 }
+assert set(TO_THREE_CLASS) == set(EMOTIONS)  # every emotion has exactly one 3-class label
 CLASSIFIERS = ("logreg", "svm_linear", "svm_rbf")
 DEFAULT_CLASSIFIER = "logreg"
 FUSED = "fused"

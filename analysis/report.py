@@ -12,6 +12,8 @@ import matplotlib
 matplotlib.use("Agg")  # files only: the analysis runs headless and in worker threads
 import matplotlib.pyplot as plt
 
+from core.expressions import KINDS
+
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
@@ -61,34 +63,52 @@ def _confusion_plot(out: Path, task: str, fused: dict[str, Any]) -> str:
     return _save(fig, out / f"confusion_{task}.png")
 
 
+STYLE = (
+    "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin:1em 0}"
+    "td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}"
+)
+
+
 def write_report(
     out: Path, summary: dict[str, Any], concordance: Sequence[Any]
 ) -> Path:
     """Write report.html (and its PNG plots) into out."""
-    spot = summary["spotting"]
-    parts = [
+    body = "".join([
         "<h1>melab analysis</h1>",
         f"<p>{summary['sessions']} session(s); {summary['spotted']} intervals spotted.</p>",
-        "<h2>Spotting (MEGC rules: IoU &ge; 0.5, counts pooled over clips)</h2>",
-        _table(
-            ["", "precision", "recall", "F1", "TP", "FP", "FN"],
-            [
-                [
-                    f"{kind}{' + CCF' if sfx else ''}",
-                    spot[f"{kind}_precision{sfx}"],
-                    spot[f"{kind}_recall{sfx}"],
-                    spot[f"{kind}_f1{sfx}"],
-                    spot[f"{kind}_tp{sfx}"],
-                    spot[f"{kind}_fp{sfx}"],
-                    spot[f"{kind}_fn{sfx}"],
-                ]
-                for sfx in ("", "_ccf")
-                for kind in ("micro", "macro", "overall")
-            ],
-        ),
+        _spotting_section(summary["spotting"]),
+        _recognition_section(out, summary["recognition"]),
+        _concordance_section(concordance),
+    ])
+    page = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>melab analysis</title>"
+        f"<style>{STYLE}</style></head><body>{body}</body></html>"
+    )
+    path = out / "report.html"
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def _spotting_section(spot: dict[str, Any]) -> str:
+    """Precision, recall, F1 and counts per kind, without and with the Candidate Clip Filter."""
+    rows = [
+        [
+            f"{kind}{' + CCF' if sfx else ''}",
+            *(spot[f"{kind}_{measure}{sfx}"]
+              for measure in ("precision", "recall", "f1", "tp", "fp", "fn")),
+        ]
+        for sfx in ("", "_ccf")
+        for kind in (*KINDS, "overall")
     ]
-    recognition = summary["recognition"]
-    parts.append("<h2>Recognition (leave-one-subject-out)</h2>")
+    return (
+        "<h2>Spotting (MEGC rules: IoU &ge; 0.5, counts pooled over clips)</h2>"
+        + _table(["", "precision", "recall", "F1", "TP", "FP", "FN"], rows)
+    )
+
+
+def _recognition_section(out: Path, recognition: dict[str, Any]) -> str:
+    """Scores per modality and task, with a UF1 plot and the fused confusion matrix."""
+    parts = ["<h2>Recognition (leave-one-subject-out)</h2>"]
     if "skipped" in recognition:
         parts.append(f"<p>{html.escape(recognition['skipped'])}</p>")
     for task in ("3class", "7class"):
@@ -105,14 +125,17 @@ def write_report(
         parts.append(f'<img src="{_recognition_plot(out, task, scores)}">')
         if "fused" in scores:
             parts.append(f'<img src="{_confusion_plot(out, task, scores["fused"])}">')
+    return "".join(parts)
+
+
+def _concordance_section(concordance: Sequence[Any]) -> str:
+    """The significant paired t-tests (at most 40; all of them are in concordance.csv)."""
     significant = [r for r in concordance if r.significance][:40]
-    parts.append("<h2>Concordance (paired t-tests, before vs after each ME apex)</h2>")
-    parts.append(
+    return (
+        "<h2>Concordance (paired t-tests, before vs after each ME apex)</h2>"
         f"<p>{len(concordance)} tests, {len(significant)} shown (p &lt; 0.05); "
         "all in concordance.csv.</p>"
-    )
-    parts.append(
-        _table(
+        + _table(
             ["feature", "epoch (s)", "before", "after", "t", "p", ""],
             [
                 [r.feature, r.epoch_s, r.mean_before, r.mean_after, r.t, r.p, r.significance]
@@ -120,14 +143,3 @@ def write_report(
             ],
         )
     )
-    style = (
-        "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin:1em 0}"
-        "td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}"
-    )
-    page = (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>melab analysis</title>"
-        f"<style>{style}</style></head><body>{''.join(parts)}</body></html>"
-    )
-    path = out / "report.html"
-    path.write_text(page, encoding="utf-8")
-    return path

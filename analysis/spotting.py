@@ -1,4 +1,4 @@
-"""Micro- and macro-expression spotting in long clips (MMME 4.3), plus the Candidate Clip Filter.
+"""Micro- and macro-expression spotting in long clips (MMME 4.3).
 
 Training-free, in the MEGC-baseline family, with optical flow as the feature:
 
@@ -17,7 +17,8 @@ Training-free, in the MEGC-baseline family, with optical flow as the feature:
    candidates: the MEGC rule, with a noise floor so that a clip without expressions does
    not call its noise maximum an expression, and a small p so that one macro-expression
    does not hide the micro ones. On request, micro peaks down to a lower floor form a
-   sensitive tier (confident=False) that the Candidate Clip Filter may confirm (apply_ccf).
+   sensitive tier (confident=False) that the Candidate Clip Filter may confirm
+   (analysis/ccf.py).
 4. Each candidate's onset and offset come from the displacement relative to its apex frame:
    walking away from the apex, it rises to a plateau (the neutral face); the boundary is
    where it first reaches (1 - q) of what follows. A true apex differs from the neutral face
@@ -47,11 +48,8 @@ from scipy.signal import find_peaks
 
 from analysis.evaluation import frame_iou
 from analysis.face import FaceCrop, default_eye_boxes
-from analysis.features_physio import hr_slope_at, mean_hr_slope
 from analysis.flow import FlowEngine
 from core.expressions import MICRO_MAX_DURATION_S
-
-CCF_MODES = ("rescue", "veto")
 
 
 @dataclass(frozen=True)
@@ -472,57 +470,3 @@ def spot(
     spotter = Spotter(fps, params, face, crops.shape[1])
     spotter.push(crops)
     return spotter.finish(sensitive)
-
-
-def candidate_clip_filter(
-    intervals: Sequence[SpottedInterval],
-    fps: float,
-    hr_times: np.ndarray,
-    hr: np.ndarray,
-    clip_start: float = 0.0,
-    clip_end: float | None = None,
-    kinds: Sequence[str] = ("micro",),
-) -> list[SpottedInterval]:
-    """MMME eq. 12: keep a candidate only if the HR slope at its apex exceeds the clip's mean.
-
-    hr_times are on the same clock as clip_start (the time of the clip's frame 0); the mean
-    slope is over the HR samples within the clip. Kinds not listed pass unfiltered.
-    """
-    times, rate = np.asarray(hr_times, float), np.asarray(hr, float)
-    if times.size < 2 or times.size != rate.size:
-        raise ValueError("need at least two heart-rate samples, as many times as values")
-    mean_slope = mean_hr_slope(times, rate, clip_start, clip_end)
-    apexes = clip_start + np.array([iv.apex for iv in intervals], float) / fps
-    slopes = hr_slope_at(apexes, times, rate)
-    return [iv for iv, v in zip(intervals, slopes, strict=True)
-            if iv.kind not in kinds or v > mean_slope]
-
-
-def apply_ccf(
-    spotted: Sequence[SpottedInterval],
-    mode: str,
-    fps: float,
-    hr_times: np.ndarray | None,
-    hr: np.ndarray | None,
-    clip_start: float = 0.0,
-    clip_end: float | None = None,
-) -> list[SpottedInterval]:
-    """The spotting result with the Candidate Clip Filter, in apex order.
-
-    'rescue': every confident interval, plus the sensitive-tier ones whose apex eq. 12
-    accepts (the filter can only add what the heart confirms). 'veto': the confident
-    intervals eq. 12 accepts (MMME 4.3 as published). Without a heart rate (hr None), the
-    confident intervals.
-    """
-    if mode not in CCF_MODES:
-        raise ValueError(f"CCF mode must be one of {CCF_MODES}, not {mode!r}")
-    confident = [s for s in spotted if s.confident]
-    if hr is None or hr_times is None:
-        return confident
-    judged = [s for s in spotted if not s.confident] if mode == "rescue" else confident
-    accepted = (
-        set(candidate_clip_filter(judged, fps, hr_times, hr, clip_start, clip_end))
-        if judged else set()
-    )
-    unjudged = set(confident) - set(judged)
-    return [s for s in spotted if s in unjudged or s in accepted]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 
 from core.codes import CAMERA_LINE, PROBE_CODE, SYNC_CODE
 from core.expressions import EMOTIONS
@@ -12,7 +11,7 @@ from protocols.library import Library
 from protocols.model import NEUTRAL, SEGMENT_MODES, Protocol
 from protocols.order import order_is_feasible
 from protocols.problems import Problem
-from protocols.source import TomlSource
+from protocols.source import KeyPath, TomlSource
 
 DURATION_TOLERANCE_S = 0.5
 
@@ -100,90 +99,114 @@ def check_files(protocol: Protocol, source: TomlSource, library: Library) -> lis
 
 def check_blocks(protocol: Protocol, source: TomlSource, library: Library) -> list[Problem]:
     """Practice, main design and neutral clips: known ids, right emotions, right counts."""
-    problems: list[Problem] = []
     known = library.source is not None  # without a manifest, ids cannot be checked
+    return [*check_practice(protocol, source, known),
+            *check_design_emotions(protocol, source),
+            *check_design_clips(protocol, source, known),
+            *check_neutral(protocol, source, known)]
 
-    def unknown(path: tuple[str, str], clip_id: str) -> Problem:
-        return Problem(source.path, source.value_line(path, clip_id),
-                       f"{'.'.join(path)}: clip {clip_id!r} is not in the stimulus manifest "
-                       f"{protocol.manifest}")
 
-    def listed(path: tuple[str, str], ids: tuple[str, ...]) -> Iterator[str]:
-        """The ids the manifest knows (none without a manifest); unknown ones reported."""
-        for clip_id in ids:
-            if known and clip_id not in protocol.clips:
-                problems.append(unknown(path, clip_id))
-            elif known:
-                yield clip_id
+def _at_value(source: TomlSource, path: KeyPath, value: str, message: str) -> Problem:
+    """A problem on the line where `value` is listed under `path`."""
+    return Problem(source.path, source.value_line(path, value), message)
 
-    def duplicates(path: tuple[str, str], ids: tuple[str, ...]) -> None:
-        for clip_id, count in Counter(ids).items():
-            if count > 1:
-                problems.append(Problem(source.path, source.value_line(path, clip_id),
-                                        f"{'.'.join(path)}: clip {clip_id!r} listed {count} "
-                                        "times"))
 
+def _unknown_clip(protocol: Protocol, source: TomlSource, path: KeyPath,
+                  clip_id: str) -> Problem:
+    return _at_value(source, path, clip_id,
+                     f"{'.'.join(path)}: clip {clip_id!r} is not in the stimulus manifest "
+                     f"{protocol.manifest}")
+
+
+def _duplicate_clips(source: TomlSource, path: KeyPath, ids: tuple[str, ...]) -> list[Problem]:
+    return [_at_value(source, path, clip_id,
+                      f"{'.'.join(path)}: clip {clip_id!r} listed {count} times")
+            for clip_id, count in Counter(ids).items() if count > 1]
+
+
+def check_practice(protocol: Protocol, source: TomlSource, known: bool) -> list[Problem]:
+    """Practice clips are known, not neutral, not used again in the design, listed once."""
+    path = ("practice", "clips")
+    problems = []
     for clip_id in protocol.practice:
-        path = ("practice", "clips")
         if known and clip_id not in protocol.clips:
-            problems.append(unknown(path, clip_id))
+            problems.append(_unknown_clip(protocol, source, path, clip_id))
         elif clip_id in protocol.main:
-            problems.append(Problem(source.path, source.value_line(path, clip_id),
-                                    f"practice clip {clip_id!r} is also in design.clips: "
-                                    "practice clips must not be used later"))
+            problems.append(_at_value(source, path, clip_id,
+                                      f"practice clip {clip_id!r} is also in design.clips: "
+                                      "practice clips must not be used later"))
         elif known and protocol.clips[clip_id].emotion == NEUTRAL:
-            problems.append(Problem(source.path, source.value_line(path, clip_id),
-                                    f"practice clip {clip_id!r} is a neutral clip"))
-    duplicates(("practice", "clips"), protocol.practice)
+            problems.append(_at_value(source, path, clip_id,
+                                      f"practice clip {clip_id!r} is a neutral clip"))
+    return problems + _duplicate_clips(source, path, protocol.practice)
 
-    for emotion in protocol.emotions:
-        if emotion not in EMOTIONS:
-            problems.append(Problem(source.path, source.value_line(("design", "emotions"),
-                                                                   emotion),
-                                    f"design.emotions: unknown emotion {emotion!r} "
-                                    f"(known: {', '.join(EMOTIONS)})"))
-    for emotion, count in Counter(protocol.emotions).items():
-        if count > 1:
-            problems.append(source.problem(("design", "emotions"),
-                                           f"design.emotions lists {emotion!r} {count} times"))
+
+def check_design_emotions(protocol: Protocol, source: TomlSource) -> list[Problem]:
+    """design.emotions are known and listed once; clips_per_emotion is at least 1."""
+    path = ("design", "emotions")
+    problems = [_at_value(source, path, emotion,
+                          f"design.emotions: unknown emotion {emotion!r} "
+                          f"(known: {', '.join(EMOTIONS)})")
+                for emotion in protocol.emotions if emotion not in EMOTIONS]
+    problems += [source.problem(path, f"design.emotions lists {emotion!r} {count} times")
+                 for emotion, count in Counter(protocol.emotions).items() if count > 1]
     if "clips_per_emotion" in source.data.get("design", {}) and protocol.clips_per_emotion < 1:
         problems.append(source.problem(("design", "clips_per_emotion"),
                                        "design.clips_per_emotion must be at least 1"))
+    return problems
 
-    counts: Counter[str] = Counter()
+
+def check_design_clips(protocol: Protocol, source: TomlSource, known: bool) -> list[Problem]:
+    """design.clips are known, of a design emotion, listed once, clips_per_emotion of each."""
+    if not known:
+        return _duplicate_clips(source, ("design", "clips"), protocol.main)
     path = ("design", "clips")
-    for clip_id in listed(path, protocol.main):
+    problems = []
+    counts: Counter[str] = Counter()
+    for clip_id in protocol.main:
+        if clip_id not in protocol.clips:
+            problems.append(_unknown_clip(protocol, source, path, clip_id))
+            continue
         emotion = protocol.clips[clip_id].emotion
         counts[emotion] += 1
         if emotion not in protocol.emotions:
             hint = " (neutral clips go in design.neutral)" if emotion == NEUTRAL else ""
-            problems.append(Problem(source.path, source.value_line(path, clip_id),
-                                    f"design.clips: clip {clip_id!r} is {emotion!r}, which is "
-                                    f"not in design.emotions{hint}"))
-    duplicates(("design", "clips"), protocol.main)
-    if known and protocol.clips_per_emotion >= 1:
-        for emotion in protocol.emotions:
-            if counts[emotion] != protocol.clips_per_emotion:
-                problems.append(source.problem(
-                    ("design", "clips"),
-                    f"design.clips has {counts[emotion]} {emotion!r} clip(s), expected "
-                    f"{protocol.clips_per_emotion} (design.clips_per_emotion)"))
+            problems.append(_at_value(source, path, clip_id,
+                                      f"design.clips: clip {clip_id!r} is {emotion!r}, which "
+                                      f"is not in design.emotions{hint}"))
+    problems += _duplicate_clips(source, path, protocol.main)
+    if protocol.clips_per_emotion >= 1:
+        problems += [source.problem(path,
+                                    f"design.clips has {counts[emotion]} {emotion!r} clip(s), "
+                                    f"expected {protocol.clips_per_emotion} "
+                                    "(design.clips_per_emotion)")
+                     for emotion in protocol.emotions
+                     if counts[emotion] != protocol.clips_per_emotion]
+    return problems
 
-    if "design" in source.data and "neutral" in source.data["design"] and not protocol.neutral:
-        problems.append(source.problem(("design", "neutral"),
-                                       "design.neutral must name at least one neutral clip"))
+
+def check_neutral(protocol: Protocol, source: TomlSource, known: bool) -> list[Problem]:
+    """design.neutral names at least one clip; each is known, neutral and long enough."""
     path = ("design", "neutral")
-    for clip_id in listed(path, protocol.neutral):
-        clip = protocol.clips[clip_id]
-        if clip.emotion != NEUTRAL:
-            problems.append(Problem(source.path, source.value_line(path, clip_id),
-                                    f"design.neutral: clip {clip_id!r} is {clip.emotion!r}, "
-                                    "not neutral"))
+    problems = []
+    if "neutral" in source.data.get("design", {}) and not protocol.neutral:
+        problems.append(source.problem(path,
+                                       "design.neutral must name at least one neutral clip"))
+    if not known:
+        return problems
+    for clip_id in protocol.neutral:
+        clip = protocol.clips.get(clip_id)
+        if clip is None:
+            problems.append(_unknown_clip(protocol, source, path, clip_id))
+        elif clip.emotion != NEUTRAL:
+            problems.append(_at_value(source, path, clip_id,
+                                      f"design.neutral: clip {clip_id!r} is {clip.emotion!r}, "
+                                      "not neutral"))
         elif 0 < clip.duration < protocol.timings.neutral_s - 0.05:
-            problems.append(Problem(source.path, source.value_line(path, clip_id),
-                                    f"neutral clip {clip_id!r} lasts {clip.duration:g} s, "
-                                    f"shorter than timings.neutral_s "
-                                    f"({protocol.timings.neutral_s:g} s)"))
+            problems.append(_at_value(source, path, clip_id,
+                                      f"neutral clip {clip_id!r} lasts {clip.duration:g} s, "
+                                      f"shorter than timings.neutral_s "
+                                      f"({protocol.timings.neutral_s:g} s)"))
     return problems
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from recordings.preflight import human_bytes
-from recordings.store.reader import Session
+from recordings.store.reader import SegmentView, Session, StreamView
 from recordings.sync.synchronize import describe, read_sync
 
 
@@ -17,44 +18,10 @@ def _folder_bytes(folder: Path) -> int:
 def summarize(session: Session) -> dict[str, Any]:
     """Streams, segments, events and sizes of a session as plain data."""
     attrs = session.attrs
-    streams = {}
-    for name, s in session.streams.items():
-        n = len(s)
-        gaps = s.gaps
-        streams[name] = {
-            "type": s.type,
-            "channels": len(s.labels),
-            "labels": s.labels,
-            "units": sorted(set(s.units)),
-            "nominal_rate": s.nominal_rate,
-            "samples": n,
-            "duration_s": round(s.duration, 3),
-            "effective_rate": round((n - 1) / s.duration, 3) if s.duration > 0 else 0.0,
-            "gaps": len(gaps),
-            "gap_seconds": round(float((gaps[:, 1] - gaps[:, 0]).sum()), 3) if len(gaps) else 0.0,
-            "samples_lost": s.samples_lost,
-            "clock_offsets": len(s.clock_offsets),
-        }
-    segments = {}
-    for name in session.segment_names():
-        seg = session.segment(name)
-        host = seg.column("host_time")
-        segments[name] = {
-            "trial": int(seg.attrs.get("trial", -1)),
-            "frames": seg.n_frames,
-            "width": int(seg.attrs["width"]),
-            "height": int(seg.attrs["height"]),
-            "pixel_format": seg.pixel_format,
-            "duration_s": round(float(host[-1] - host[0]), 3) if len(host) > 1 else 0.0,
-            "dropped_frames": seg.dropped_frames,
-            "lost_frames": seg.lost_frames,
-            "complete": seg.complete,
-            "bytes": seg.path.stat().st_size,
-        }
+    streams = {name: _stream_summary(s) for name, s in session.streams.items()}
+    segments = {name: _segment_summary(session.segment(name))
+                for name in session.segment_names()}
     events = session.events
-    kinds: dict[str, int] = {}
-    for e in events:
-        kinds[e.kind] = kinds.get(e.kind, 0) + 1
     start, stop = attrs.get("start_time"), attrs.get("stop_time")
     return {
         "folder": str(session.folder),
@@ -73,10 +40,45 @@ def summarize(session: Session) -> dict[str, Any]:
         "frames": sum(s["frames"] for s in segments.values()),
         "dropped_frames": sum(s["dropped_frames"] for s in segments.values()),
         "events": len(events),
-        "event_kinds": kinds,
+        "event_kinds": dict(Counter(e.kind for e in events)),
         "trials": len(session.trials),
         "bytes": _folder_bytes(session.folder),
         "sync": read_sync(session.file),
+    }
+
+
+def _stream_summary(s: StreamView) -> dict[str, Any]:
+    n = len(s)
+    gaps = s.gaps
+    return {
+        "type": s.type,
+        "channels": len(s.labels),
+        "labels": s.labels,
+        "units": sorted(set(s.units)),
+        "nominal_rate": s.nominal_rate,
+        "samples": n,
+        "duration_s": round(s.duration, 3),
+        "effective_rate": round((n - 1) / s.duration, 3) if s.duration > 0 else 0.0,
+        "gaps": len(gaps),
+        "gap_seconds": round(float((gaps[:, 1] - gaps[:, 0]).sum()), 3) if len(gaps) else 0.0,
+        "samples_lost": s.samples_lost,
+        "clock_offsets": len(s.clock_offsets),
+    }
+
+
+def _segment_summary(seg: SegmentView) -> dict[str, Any]:
+    host = seg.column("host_time")
+    return {
+        "trial": int(seg.attrs.get("trial", -1)),
+        "frames": seg.n_frames,
+        "width": int(seg.attrs["width"]),
+        "height": int(seg.attrs["height"]),
+        "pixel_format": seg.pixel_format,
+        "duration_s": round(float(host[-1] - host[0]), 3) if len(host) > 1 else 0.0,
+        "dropped_frames": seg.dropped_frames,
+        "lost_frames": seg.lost_frames,
+        "complete": seg.complete,
+        "bytes": seg.path.stat().st_size,
     }
 
 

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from core.expressions import KINDS
+
 
 def progress_bar(fraction: float, message: str) -> None:
     """A one-line terminal progress bar (plain lines when not on a terminal)."""
@@ -21,11 +23,11 @@ def progress_bar(fraction: float, message: str) -> None:
 def format_results(summary: dict) -> str:
     """The headline figures of an analysis for the terminal."""
     spot = summary["spotting"]
-    truth = {k: spot[f"{k}_tp"] + spot[f"{k}_fn"] for k in ("micro", "macro")}
+    truth = {k: spot[f"{k}_tp"] + spot[f"{k}_fn"] for k in KINDS}
     lines = [f"Ground truth: {truth['micro']} micro-, {truth['macro']} macro-expressions; "
              f"{summary['spotted']} intervals spotted",
              "Spotting (IoU >= 0.5, pooled):"]
-    for kind in ("micro", "macro", "overall"):
+    for kind in (*KINDS, "overall"):
         lines.append(
             f"  {kind:<8} F1 {spot[f'{kind}_f1']:.3f}  P {spot[f'{kind}_precision']:.3f}  "
             f"R {spot[f'{kind}_recall']:.3f}   with CCF: F1 {spot[f'{kind}_f1_ccf']:.3f}  "

@@ -96,7 +96,16 @@ def build_parser() -> argparse.ArgumentParser:
         prog="melab", description="Record and analyse hidden-emotion (micro-expression) sessions."
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_session_commands(sub)
+    _add_record_command(sub)
+    add_analysis_commands(sub)
+    _add_console_commands(sub)
+    _add_protocol_commands(sub)
+    return parser
 
+
+def _add_session_commands(sub: argparse._SubParsersAction) -> None:
+    """info and sync: look at a recorded session, put it on the session clock."""
     info = sub.add_parser("info", help="summarize a recorded session")
     info.add_argument("session", help="session folder")
     info.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -111,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--json", action="store_true", help="print JSON instead of text")
     sync.set_defaults(func=_cmd_sync)
 
+
+def _add_record_command(sub: argparse._SubParsersAction) -> None:
+    """record: a headless recording from the simulated lab, the real rig or a replay."""
     record = sub.add_parser(
         "record",
         help="record a session headless (simulated lab or real rig)",
@@ -134,8 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("--force", action="store_true", help="start even if the disk is short")
     record.set_defaults(func=_cmd_record)
 
-    add_analysis_commands(sub)
 
+def _add_console_commands(sub: argparse._SubParsersAction) -> None:
+    """demo and gui: the experimenter's console on the simulated lab or the real rig."""
     demo = sub.add_parser(
         "demo", help="run the demo protocol in the console on the simulated lab",
         description="Opens the console on the simulated lab and runs the demo protocol "
@@ -162,6 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--participant", default="", help="participant ID to fill in")
     gui.set_defaults(func=_cmd_gui)
 
+
+def _add_protocol_commands(sub: argparse._SubParsersAction) -> None:
+    """protocol check: validate a protocol file, its manifest and clips."""
     protocol = sub.add_parser("protocol", help="work with protocol files")
     protocol_sub = protocol.add_subparsers(dest="protocol_command", required=True)
     check = protocol_sub.add_parser(
@@ -171,7 +187,6 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--stimuli", metavar="DIR",
                        help="stimulus folder (overrides [stimuli].folder in the file)")
     check.set_defaults(func=_cmd_protocol_check)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 
-from recordings.store.layout import FILE_LIBVER, SESSION_FILE, SESSION_FORMAT, STRING
-from recordings.store.reader import open_h5
+from recordings.store.h5files import open_for_update, open_h5
+from recordings.store.layout import SESSION_FILE, SESSION_FORMAT, STRING, decoded
 
 
 @dataclass(frozen=True)
@@ -134,16 +133,12 @@ def _to_rows(annotations: Sequence[Annotation]) -> np.ndarray:
 
 
 def _from_row(row: np.void) -> Annotation:
-    def text(name: str) -> str:
-        value = row[name]
-        return value.decode("utf-8") if isinstance(value, bytes) else str(value)
-
-    values: dict[str, Any] = {name: text(name) for name in _TEXT}
+    values: dict[str, Any] = {name: str(decoded(row[name])) for name in _TEXT}
     for name in _FRAMES:
         values[name] = None if int(row[name]) < 0 else int(row[name])
     for name in _SECONDS:
         values[name] = None if math.isnan(row[name]) else float(row[name])
-    aus = text("aus")
+    aus = str(decoded(row["aus"]))
     values["aus"] = tuple(aus.split("+")) if aus else ()
     return Annotation(**values)
 
@@ -162,18 +157,7 @@ def store_annotations(
     """
     _check_source(source)
     path = Path(session_folder) / SESSION_FILE
-    try:
-        f = h5py.File(path, "r+", libver=FILE_LIBVER)
-    except OSError as exc:
-        raise OSError(
-            f"{path}: cannot open for adding annotations (still recording, or "
-            f"crashed? a crashed file must be recovered first): {exc}"
-        ) from exc
-    with f:
-        fmt = f.attrs.get("format", "")
-        fmt = fmt.decode() if isinstance(fmt, bytes) else str(fmt)
-        if fmt != SESSION_FORMAT:
-            raise ValueError(f"{path} is not a melab session file (format {fmt!r})")
+    with open_for_update(path, SESSION_FORMAT) as f:
         group = f.require_group("annotations")
         if source in group:
             if not overwrite:

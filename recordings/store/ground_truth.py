@@ -8,12 +8,13 @@ from typing import Any
 
 import h5py
 
-from recordings.store.layout import SESSION_FILE, STRING
+from recordings.store.h5files import open_for_update
+from recordings.store.layout import SESSION_FILE, SESSION_FORMAT, STRING
 
 
 def write_ground_truth(folder: str | Path, truth: dict[str, Any]) -> None:
     """Store the simulation's ground truth in a closed session's /ground_truth group."""
-    with h5py.File(Path(folder) / SESSION_FILE, "r+") as f:
+    with open_for_update(Path(folder) / SESSION_FILE, SESSION_FORMAT) as f:
         group = f.require_group("ground_truth")
         if "json" in group:
             raise ValueError(f"{folder} already holds ground truth; it is never overwritten")

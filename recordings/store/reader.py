@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import hdf5plugin  # noqa: F401 - registers the LZ4 filter for compressed segmen
 import numpy as np
 
 from recordings.store.errors import SessionFormatError
+from recordings.store.h5files import open_h5
 from recordings.store.layout import (
     SEGMENT_FORMAT,
     SESSION_FILE,
@@ -25,52 +25,6 @@ from recordings.store.metadata import Event, SessionMetadata, TrialRecord
 from recordings.store.tables import rows_to_events, rows_to_records
 
 TIME_COLUMNS = ("host_time", "device_time", "session_time")
-
-
-def open_h5(path: Path, expected_format: str) -> tuple[h5py.File, bool]:
-    """Open a melab HDF5 file read-only; returns (file, closed_cleanly).
-
-    A file whose writer was killed is opened in SWMR-read mode, which reads everything
-    up to the writer's last flush.
-    """
-    if not path.exists():
-        raise SessionFormatError(f"{path}: file not found")
-    _check_not_truncated(path)
-    try:
-        f = h5py.File(path, "r")
-        clean = True
-    except OSError as first:
-        if "already open for write" not in str(first):
-            raise SessionFormatError(
-                f"{path}: not a readable HDF5 file (truncated or damaged?): {first}"
-            ) from None
-        # The writer was killed before closing: SWMR-read gives everything it flushed.
-        f = h5py.File(path, "r", libver="latest", swmr=True)
-        clean = False
-    fmt = decoded(f.attrs.get("format", ""))
-    if fmt != expected_format:
-        f.close()
-        raise SessionFormatError(
-            f"{path}: an HDF5 file, but not a {expected_format} file "
-            f"(its 'format' attribute is {fmt or 'missing'})"
-        )
-    return f, clean
-
-
-def _check_not_truncated(path: Path) -> None:
-    """Refuse a file shorter than its HDF5 superblock says (reading one can hang HDF5)."""
-    with path.open("rb") as fh:
-        head = fh.read(48)
-    if head[:8] != b"\x89HDF\r\n\x1a\n":
-        raise SessionFormatError(f"{path}: not an HDF5 file (no HDF5 signature)")
-    if head[8] >= 2 and head[9] == 8:  # superblock v2/v3 with 8-byte addresses
-        end_of_file = struct.unpack_from("<Q", head, 28)[0]
-        size = path.stat().st_size
-        if size < end_of_file:
-            raise SessionFormatError(
-                f"{path}: truncated HDF5 file ({size} bytes on disk, {end_of_file} expected); "
-                "restore it from a backup copy"
-            )
 
 
 def _span(times: h5py.Dataset, start: float, stop: float) -> slice:

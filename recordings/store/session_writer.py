@@ -1,10 +1,13 @@
-"""Creating and writing a session: streams, events, trials and video segments."""
+"""Creating and writing a session: streams, events, trials and video segments.
+
+`SessionWriter` takes pushes from any thread without blocking and hands them to its one writer
+thread, which owns every HDF5 call; what goes where in session.h5 is in session_file.py.
+"""
 
 from __future__ import annotations
 
 import collections
 import contextlib
-import datetime as dt
 import queue
 import shutil
 import threading
@@ -17,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import h5py
-import numpy as np
 
 from core.devices import CameraInfo, Chunk, ClockOffset, StreamGap, StreamInfo
 from recordings.store.diskio import (
@@ -30,28 +32,18 @@ from recordings.store.diskio import (
 )
 from recordings.store.errors import DiskFullError, SessionExistsError, WriterStoppedError
 from recordings.store.health import WriterHealth
-from recordings.store.layout import (
-    FILE_LIBVER,
-    FLUSH_INTERVAL_S,
-    FORMAT_VERSION,
-    SESSION_FILE,
-    SESSION_FORMAT,
-    STRING,
-    VIDEO_DIR,
-    decoded,
-    segment_filename,
-)
+from recordings.store.layout import FLUSH_INTERVAL_S, SESSION_FILE, segment_filename
 from recordings.store.metadata import Event, SessionMetadata, TrialRecord
 from recordings.store.segment_writer import SegmentStats, SegmentWriter
-from recordings.store.tables import (
-    EVENT_DTYPE,
-    SEGMENT_INDEX_DTYPE,
-    TRIAL_DTYPE,
-    append_rows,
-    create_table,
-    events_to_rows,
-    trials_to_rows,
+from recordings.store.session_file import (
+    Pending,
+    add_pending,
+    create_session_file,
+    finalize_session_file,
+    pending_bytes,
+    write_pending,
 )
+from recordings.store.tables import append_rows, events_to_rows
 
 
 @dataclass
@@ -115,7 +107,9 @@ class SessionWriter:
             ) from None
         try:
             self._reserve = DiskReserve(self.folder / RESERVE_FILE, reserve_bytes)
-            self._file = self._create_file()
+            self._file = create_session_file(
+                self.folder / SESSION_FILE, metadata, self.streams, self.start_time
+            )
         except OSError as exc:
             # Nothing was recorded yet: remove what this call created, nothing else.
             (self.folder / RESERVE_FILE).unlink(missing_ok=True)
@@ -238,7 +232,9 @@ class SessionWriter:
             self._thread.join()
         self._health.raise_if_failed()
         self._reserve.release()
-        self._finalize()
+        finalize_session_file(
+            self.folder / SESSION_FILE, self._clock(), self._samples_lost, self._events_lost
+        )
         return self.stats()
 
     def __enter__(self) -> SessionWriter:
@@ -273,56 +269,10 @@ class SessionWriter:
             raise
 
     # --- writer thread -------------------------------------------------------------
-    def _create_file(self) -> h5py.File:
-        f = h5py.File(self.folder / SESSION_FILE, "x", libver=FILE_LIBVER)
-        f.attrs.update(self.metadata.to_attrs())
-        f.attrs.update(
-            {
-                "format": SESSION_FORMAT,
-                "format_version": FORMAT_VERSION,
-                "start_utc": dt.datetime.now(dt.UTC).isoformat(),
-                "start_time": self.start_time,
-                "complete": False,
-            }
-        )
-        streams = f.create_group("streams")
-        for info in self.streams.values():
-            g = streams.create_group(info.name)
-            g.attrs.update(
-                {
-                    "type": info.type,
-                    "source_id": info.source_id,
-                    "nominal_rate": info.nominal_rate,
-                    "channel_format": info.channel_format,
-                }
-            )
-            g.create_dataset("channel_labels", data=list(info.channel_labels), dtype=STRING)
-            g.create_dataset("channel_units", data=list(info.channel_units), dtype=STRING)
-            n = max(info.channel_count, 1)
-            rows = max(256, min(4096, 2**18 // n))  # ~1 MB chunks for float32
-            sample_dtype = STRING if info.channel_format == "string" else "f4"
-            g.create_dataset(
-                "samples", shape=(0, n), maxshape=(None, n), dtype=sample_dtype, chunks=(rows, n)
-            )
-            for column in ("device_time", "host_time"):
-                g.create_dataset(column, shape=(0,), maxshape=(None,), dtype="f8", chunks=(rows,))
-            g.create_dataset(
-                "clock_offsets", shape=(0, 2), maxshape=(None, 2), dtype="f8", chunks=(256, 2)
-            )
-            g.create_dataset("gaps", shape=(0, 2), maxshape=(None, 2), dtype="f8", chunks=(64, 2))
-        create_table(f, "events", EVENT_DTYPE, chunk_rows=256)
-        create_table(f, "trials", TRIAL_DTYPE)
-        create_table(f, "segments", SEGMENT_INDEX_DTYPE)
-        f.create_group("sync")
-        f.create_group("annotations")
-        f.create_group("ground_truth")
-        f.swmr_mode = True  # from here on the file stays readable after a crash
-        return f
-
     def _run(self) -> None:
         """The one thread that does every HDF5 call of this session."""
         f = self._file
-        pending: dict[str, list[Any]] = defaultdict(list)
+        pending: Pending = defaultdict(list)
         active: list[SegmentWriter] = []
         last_flush = time.monotonic()
         closing = False
@@ -345,8 +295,7 @@ class SessionWriter:
                         except queue.Empty:
                             break
                         busy = True
-                        key = kind if kind in ("event", "trial") else f"{kind}:{payload[0]}"
-                        pending[key].append(payload if kind in ("event", "trial") else payload[1])
+                        add_pending(pending, kind, payload)
                     if closing or time.monotonic() - last_flush >= FLUSH_INTERVAL_S:
                         self._write_pending(f, pending)
                         if self._fault_hook is not None:
@@ -374,18 +323,18 @@ class SessionWriter:
         segment: SegmentWriter | None,
         done: Future[None],
         active: list[SegmentWriter],
-        pending: dict[str, list[Any]],
+        pending: Pending,
     ) -> bool:
         """Carry out one control request; True when it asks to close."""
         try:
             if action == "open" and segment is not None:
                 self._guarded(segment, segment.open)
                 active.append(segment)
-                pending["segment"].append(segment)
+                add_pending(pending, "segment", segment)
             elif action == "stop" and segment is not None:
                 self._guarded(segment, segment.finish)
                 active.remove(segment)
-                pending["segment"].append(segment)
+                add_pending(pending, "segment", segment)
         except Exception as exc:
             done.set_exception(exc)
             raise
@@ -393,7 +342,7 @@ class SessionWriter:
         return action == "close"
 
     def _stop_after_failure(
-        self, f: h5py.File, pending: dict[str, list[Any]], active: list[SegmentWriter]
+        self, f: h5py.File, pending: Pending, active: list[SegmentWriter]
     ) -> None:
         """Keep what can be kept after an error, record the error, release the waiters."""
         # Freeing the reserve gives HDF5 room to write its last metadata and close cleanly.
@@ -402,7 +351,7 @@ class SessionWriter:
             segment.abandon()
         # Pending samples are written only while they leave most of the freed space for
         # HDF5's last metadata: a clean close matters more than the last half second.
-        if _pending_bytes(pending) < shutil.disk_usage(self.folder).free // 4:
+        if pending_bytes(pending) < shutil.disk_usage(self.folder).free // 4:
             with contextlib.suppress(Exception):
                 self._write_pending(f, pending)
         event = Event(self._clock(), "error", payload={"message": str(self._health.error)})
@@ -413,60 +362,9 @@ class SessionWriter:
             _, _, done = self._controls.popleft()
             done.set_exception(self._health.error or WriterStoppedError("writer stopped"))
 
-    def _write_pending(self, f: h5py.File, pending: dict[str, list[Any]]) -> None:
-        for key, items in pending.items():
-            if not items:
-                continue
-            kind, _, stream = key.partition(":")
-            if kind == "chunk":
-                self._write_chunks(f["streams"][stream], stream, items)
-            elif kind == "offset":
-                rows = np.array([(o.host_time, o.offset) for o in items], dtype="f8")
-                append_rows(f["streams"][stream]["clock_offsets"], rows)
-            elif kind == "gap":
-                rows = np.array([(g.start, g.end) for g in items], dtype="f8")
-                append_rows(f["streams"][stream]["gaps"], rows)
-            elif kind == "event":
-                append_rows(f["events"], events_to_rows(items))
-            elif kind == "trial":
-                append_rows(f["trials"], trials_to_rows(items))
-            elif kind == "segment":
-                self._write_segment_rows(f["segments"], items)
-            items.clear()
-
-    def _write_chunks(self, group: h5py.Group, stream: str, chunks: list[Chunk]) -> None:
-        samples = np.concatenate([np.asarray(c.samples).reshape(len(c), -1) for c in chunks])
-        if self.streams[stream].channel_format != "string":
-            samples = samples.astype(np.float32, copy=False)
-        nbytes = samples.nbytes + 16 * len(samples)
-        if self._fault_hook is not None:
-            self._fault_hook(str(self.folder / SESSION_FILE), nbytes)
-        append_rows(group["samples"], samples)
-        append_rows(group["device_time"], np.concatenate([c.device_time for c in chunks]))
-        append_rows(group["host_time"], np.concatenate([c.host_time for c in chunks]))
-        self._samples_written[stream] += len(samples)
-
-    def _write_segment_rows(self, table: h5py.Dataset, segments: list[SegmentWriter]) -> None:
-        for seg in segments:
-            row = np.array(
-                [
-                    (
-                        seg.name,
-                        segment_filename(seg.name),
-                        seg.trial,
-                        seg.start_time,
-                        seg.stop_time,
-                        seg.frames_written,
-                        seg.dropped_frames,
-                        seg.lost_frames,
-                    )
-                ],
-                dtype=SEGMENT_INDEX_DTYPE,
-            )
-            index = self._segment_rows[seg.name]
-            if index >= table.shape[0]:
-                table.resize(index + 1, axis=0)
-            table[index] = row[0]  # a stopped segment updates the row its start wrote
+    def _write_pending(self, f: h5py.File, pending: Pending) -> None:
+        write_pending(f, pending, streams=self.streams, segment_rows=self._segment_rows,
+                      samples_written=self._samples_written, fault_hook=self._fault_hook)
 
     @staticmethod
     def _describe(exc: Exception, path: Path) -> Exception:
@@ -479,27 +377,3 @@ class SessionWriter:
                 "choose another output folder."
             )
         return WriterStoppedError(f"writing {path} failed: {exc}")
-
-    def _finalize(self) -> None:
-        """Reopen without SWMR to mark the session complete and link its segments."""
-        with h5py.File(self.folder / SESSION_FILE, "r+") as f:
-            f.attrs["complete"] = True
-            f.attrs["stop_time"] = self._clock()
-            f.attrs["stop_utc"] = dt.datetime.now(dt.UTC).isoformat()
-            f.attrs["samples_lost"] = sum(self._samples_lost.values())
-            f.attrs["events_lost"] = self._events_lost
-            for name, lost in self._samples_lost.items():
-                f["streams"][name].attrs["samples_lost"] = lost
-            video = f.require_group(VIDEO_DIR)
-            for row in f["segments"][:]:
-                name, file = decoded(row["name"]), decoded(row["file"])
-                if name not in video:
-                    video[name] = h5py.ExternalLink(file, "/")
-
-
-def _pending_bytes(pending: dict[str, list[Any]]) -> int:
-    """Bytes the queued stream chunks would take on disk (samples + two timestamps)."""
-    return sum(
-        np.asarray(c.samples).size * 4 + 16 * len(c)
-        for key, items in pending.items() if key.startswith("chunk:") for c in items
-    )

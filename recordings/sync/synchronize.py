@@ -25,8 +25,11 @@ import numpy as np
 
 from core.codes import CAMERA_LINE
 from recordings.store.errors import SessionError
+from recordings.store.h5files import open_for_update
 from recordings.store.layout import (
+    SEGMENT_FORMAT,
     SESSION_FILE,
+    SESSION_FORMAT,
     STRING,
     TRIGGER_LOG_TYPE,
     decoded,
@@ -403,7 +406,7 @@ def write_sync(report: SyncReport) -> None:
     folder = report.folder
     box_t = next((s.session_time for s in report.streams.values() if s.kind == "reference"),
                  None)
-    with h5py.File(folder / SESSION_FILE, "r+") as f:
+    with open_for_update(folder / SESSION_FILE, SESSION_FORMAT) as f:
         sync = f.require_group("sync")
         for key in list(sync):
             del sync[key]
@@ -437,7 +440,7 @@ def write_sync(report: SyncReport) -> None:
         if s.kind != "camera" or s.session_time is None:
             continue
         for name, start, stop in s.files:
-            with h5py.File(folder / segment_filename(name), "r+") as v:
+            with open_for_update(folder / segment_filename(name), SEGMENT_FORMAT) as v:
                 _write_times(v, s.session_time[start:stop])
 
 

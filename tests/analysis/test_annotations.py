@@ -23,6 +23,7 @@ from recordings.store.annotations import (
     load_annotations,
     store_annotations,
 )
+from recordings.store.errors import SessionFormatError
 from recordings.store.metadata import SessionMetadata
 from recordings.store.session_writer import SessionWriter
 
@@ -278,7 +279,7 @@ def test_store_refuses_foreign_file(tmp_path):
     folder.mkdir()
     with h5py.File(folder / "session.h5", "w") as f:
         f.attrs["format"] = "something-else"
-    with pytest.raises(ValueError, match="not a melab session"):
+    with pytest.raises(SessionFormatError, match="not a melab-session file"):
         store_annotations(folder, [], "coder1")
 
 

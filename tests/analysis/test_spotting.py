@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from analysis.ccf import apply_ccf, candidate_clip_filter
 from analysis.clips import read_and_spot
 from analysis.evaluation import Interval, evaluate_spotting
 from analysis.face import FaceCrop, crop_frames, face_crop_raw
@@ -13,8 +14,6 @@ from analysis.spotting import (
     SpotParams,
     SpottedInterval,
     Spotter,
-    apply_ccf,
-    candidate_clip_filter,
     spot,
 )
 from drivers.sim.expression import Expression
