@@ -8,7 +8,7 @@ with the real session writer, then:
 - melab: `recordings.sync.synchronize` (trigger edges, box round trips, interval fits);
 - baseline, in the same run on the same files: what an LSL-only pipeline does (pyxdf):
   a robust fit of the LSL clock offsets plus dejittered timestamps for the EEG and
-  peripheral streams (`recordings.sync_fit.offsets_fallback`, melab's own fallback, after
+  peripheral streams (`recordings.sync.fallback.offsets_fallback`, melab's own fallback, after
   pyxdf-style `dejitter`); the camera has no LSL clock offsets, so its baseline is its host
   receipt times dejittered against the frame clock (`host_fallback`).
 
@@ -34,7 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from recordings.simulated.sync_session import SyncSimConfig, SyncSimSession, simulate_session
 from recordings.store.reader import open_session
-from recordings.sync.fit import clock_runs, dejitter, host_fallback, offsets_fallback
+from recordings.sync.clock_segments import clock_runs
+from recordings.sync.dejitter import dejitter
+from recordings.sync.fallback import host_fallback, offsets_fallback
 from recordings.sync.synchronize import synchronize
 
 STREAMS = (("eeg", "SynAmps"), ("physio", "MP160"), ("frame", "camera"))

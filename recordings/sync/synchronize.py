@@ -1,9 +1,11 @@
 """Synchronization of a recorded session: every sample and frame on the session clock.
 
 `synchronize(folder)` reads a closed session, detects the trigger edges of every device
-(recordings/sync/edges.py), ties the trigger box's clock to the session clock, matches each
-device's edges to the box's, fits `t_session = a + b * t_device` per clock segment
-(recordings/sync/fit.py), and stores beside the raw data (which it never changes):
+(recordings/sync/edges.py), ties the trigger box's clock to the session clock
+(recordings/sync/box_map.py), matches each device's edges to the box's and fits
+`t_session = a + b * t_device` per clock segment (recordings/sync/trigger_fit.py), falls back
+to LSL clock offsets or host receipt times where no edge does (recordings/sync/fallback.py),
+and stores beside the raw data (which it never changes):
 
 - `/streams/<name>/session_time` and `video/<segment>.h5:/session_time` (float64, one per row);
 - `/sync/<name>` (streams, `camera`, and the box log): attributes `method`, `n_edges`,
@@ -44,7 +46,9 @@ from recordings.sync.edges import (
 )
 
 if TYPE_CHECKING:  # the fitting code (and scipy) loads only when a sync is computed
-    from recordings.sync.fit import BoxSegment, SegmentFit, TriggerFit
+    from recordings.sync.box_map import BoxSegment
+    from recordings.sync.clock_segments import SegmentFit
+    from recordings.sync.trigger_fit import TriggerFit
 
 SYNC_VERSION = 1
 CAMERA = "camera"  # name of the pooled video segments in /sync
@@ -188,7 +192,11 @@ def _pulse_width(meta: dict[str, Any], edges: list[Edges]) -> float | None:
 def _stream(name: str, group: h5py.Group, ref_t: np.ndarray | None, ref_code: np.ndarray | None,
             ) -> StreamSync:
     """One continuous or marker stream: trigger fit where edges match, fallback elsewhere."""
-    from recordings.sync.fit import clock_runs, dejitter, fit_trigger, offsets_fallback, same_code
+    from recordings.sync.clock_segments import clock_runs
+    from recordings.sync.dejitter import dejitter
+    from recordings.sync.fallback import offsets_fallback
+    from recordings.sync.matching import same_code
+    from recordings.sync.trigger_fit import fit_trigger
 
     n = min(group["device_time"].shape[0], group["host_time"].shape[0])
     device = group["device_time"][:n]
@@ -240,7 +248,10 @@ def _stream(name: str, group: h5py.Group, ref_t: np.ndarray | None, ref_code: np
 def _camera(session: Session, ref_t: np.ndarray | None, ref_code: np.ndarray | None,
             pulse_width: float | None) -> StreamSync | None:
     """All video segments together (one camera clock): GPI edges, else host receipt times."""
-    from recordings.sync.fit import clock_runs, fit_trigger, host_fallback, line_mask
+    from recordings.sync.clock_segments import clock_runs
+    from recordings.sync.fallback import host_fallback
+    from recordings.sync.matching import line_mask
+    from recordings.sync.trigger_fit import fit_trigger
 
     names = session.segment_names()
     if not names:
@@ -306,7 +317,7 @@ def _camera(session: Session, ref_t: np.ndarray | None, ref_code: np.ndarray | N
 
 def compute_sync(session: Session) -> SyncReport:
     """Synchronize an open session in memory (nothing is written)."""
-    from recordings.sync.fit import DEFAULT_BAUD, box_session_times, fit_box_map
+    from recordings.sync.box_map import DEFAULT_BAUD, box_session_times, fit_box_map
 
     meta = session.metadata.devices.get("trigger", {}) if session.metadata.devices else {}
     baud = float(meta.get("baud") or DEFAULT_BAUD)

@@ -1,0 +1,57 @@
+"""Jitter removal (pyxdf's _jitter_removal): LSL timestamps made regular before edge detection.
+
+See docs/sync.md, "Edges in each device's data".
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+STAMP_STEP_S = 0.05  # dejitter: a lasting step of the stamps this large starts a new piece
+
+
+def dejitter(device: np.ndarray, runs: list[tuple[int, int]], period: float,
+             threshold_seconds: float = 1.0, threshold_samples: int = 500,
+             force: bool = False) -> tuple[np.ndarray, bool]:
+    """Timestamps made regular: pyxdf's jitter removal (least squares on the sample index).
+
+    Within each run, pieces split where stamps jump by more than max(1 s, 500 samples) (pyxdf)
+    or step away from the sample count by far more than their jitter (a restart or lost
+    samples the stamps show) are replaced by their least-squares line on the sample index.
+    Stamps that are already regular to 5 % of a sample (a hardware clock) are kept as they are
+    unless force, so a dropped sample cannot shift the rest of a run. Returns (times, whether
+    any run was jittery).
+    """
+    out = np.array(device, dtype=np.float64, copy=True)
+    jittery = False
+    limit = max(threshold_seconds, threshold_samples * period)
+    for start, end in runs:
+        d = out[start:end]
+        if len(d) < 3:
+            continue
+        breaks = list(np.flatnonzero(np.diff(d) > limit) + 1)
+        # A step of the stamps against the sample count that persists (the median level of
+        # the next half second differs from that of the last) is a break; jitter is not.
+        level = d - np.arange(len(d)) * period
+        window = max(50, round(0.5 / period))
+        for c in np.flatnonzero(np.abs(np.diff(level)) > STAMP_STEP_S) + 1:
+            before = np.median(level[max(0, c - window):c])
+            after = np.median(level[c:c + window])
+            if abs(after - before) > STAMP_STEP_S and c not in breaks:
+                breaks.append(int(c))
+        bounds = np.unique(np.concatenate(([0], breaks, [len(d)]))).astype(int)
+        for a, b in itertools.pairwise(bounds):
+            piece = d[a:b]
+            if len(piece) < 3:
+                continue
+            k = np.arange(len(piece), dtype=np.float64)
+            kc = k - k.mean()
+            slope = float(np.dot(kc, piece - piece.mean()) / np.dot(kc, kc))
+            fit = piece.mean() + slope * kc
+            rms = float(np.sqrt(np.mean((piece - fit) ** 2)))
+            if force or rms > 0.05 * period:
+                jittery |= rms > 0.05 * period
+                d[a:b] = fit
+    return out, jittery
