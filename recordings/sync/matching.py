@@ -9,6 +9,7 @@ could have seen that box code (same_code, line_mask).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.ndimage import maximum_filter1d
@@ -18,140 +19,186 @@ from recordings.sync.edges import Edges
 from recordings.sync.robust_fit import robust_scale
 
 LAG_RANGE_S = (-0.05, 10.0)  # host receipt minus edge time: samples arrive after the edge
+LAG_BIN_S = 0.002  # histogram bin of the delay votes
+NO_CODE = -999  # the code given to box edges without a session time: compatible with none
+NO_TIME = -1e300  # ... and their time: far from every device edge
 
+# (device code, box codes) -> which box edges the device could have seen as that code.
 CodeTest = Callable[[int, np.ndarray], np.ndarray]
 
 
-def same_code(device_code: int, ref_codes: np.ndarray) -> np.ndarray:
+@dataclass(frozen=True)
+class BoxEdges:
+    """The box log's edges as matching sees them: session time and code of every row."""
+
+    times: np.ndarray  # float64 session time (NO_TIME where the box map has none)
+    codes: np.ndarray  # int64 code (NO_CODE where the box map has no time)
+
+    @classmethod
+    def known(cls, session_times: np.ndarray, codes: np.ndarray) -> BoxEdges:
+        """Rows without a session time (NaN) made impossible to pair."""
+        valid = np.isfinite(session_times)
+        return cls(np.where(valid, session_times, NO_TIME), np.where(valid, codes, NO_CODE))
+
+
+@dataclass(frozen=True)
+class EdgePairs:
+    """Device edges paired with box edges, in device-edge order."""
+
+    device: np.ndarray  # int64 index into the device's Edges
+    box: np.ndarray  # int64 box-log row
+
+    def select(self, mask: np.ndarray) -> EdgePairs:
+        """The pairs where mask is True."""
+        return EdgePairs(self.device[mask], self.box[mask])
+
+    @classmethod
+    def none(cls) -> EdgePairs:
+        """No pairs."""
+        empty = np.zeros(0, np.int64)
+        return cls(empty, empty)
+
+
+@dataclass(frozen=True)
+class DeliveryLag:
+    """How long after a box edge the host receives the device's sample showing it."""
+
+    delay: float  # s, NaN when no pairing voted
+    spread: float  # s, robust scale of the votes near the delay
+
+
+def same_code(device_code: int, box_codes: np.ndarray) -> np.ndarray:
     """A device that reads the full code: the box edge must carry it (unknown: any edge)."""
-    return ref_codes == device_code if device_code >= 0 else np.ones(len(ref_codes), bool)
+    return box_codes == device_code if device_code >= 0 else np.ones(len(box_codes), bool)
 
 
 def line_mask(mask: int) -> CodeTest:
     """A device wired to some lines only (camera: line 8): box edges with one of them high."""
-    def test(_device_code: int, ref_codes: np.ndarray) -> np.ndarray:
-        return (ref_codes & mask) != 0
+    def test(_device_code: int, box_codes: np.ndarray) -> np.ndarray:
+        return (box_codes & mask) != 0
     return test
 
 
-def _groups(edges: Edges, ref_code: np.ndarray, compatible: CodeTest
-            ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(device edge indices, compatible reference indices) per distinct device code."""
-    out = []
+def _code_groups(edges: Edges, box: BoxEdges, compatible: CodeTest
+                 ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(device edge indices, compatible box rows) per distinct device code."""
+    groups = []
     for code in np.unique(edges.code):
-        dev = np.flatnonzero(edges.code == code)
-        ref = np.flatnonzero(compatible(int(code), ref_code))
-        if len(ref):
-            out.append((dev, ref))
-    return out
+        device = np.flatnonzero(edges.code == code)
+        rows = np.flatnonzero(compatible(int(code), box.codes))
+        if len(rows):
+            groups.append((device, rows))
+    return groups
 
 
-def coarse_lag(edges: Edges, ref_t: np.ndarray, ref_code: np.ndarray,
-               compatible: CodeTest) -> tuple[float, float]:
+def coarse_lag(edges: Edges, box: BoxEdges, compatible: CodeTest) -> DeliveryLag:
     """Host-receipt delay of a device's edges after the box edges (mode of all pairings).
 
-    Returns (lag, spread): every pairing of a device edge with a compatible box edge whose
-    time difference is in LAG_RANGE_S votes; true pairs pile up at the device's delivery delay.
-    Pulses with a distinct code (anything but the periodic sync train) vote alone when there
-    are enough of them: a periodic train also piles up at lag + k periods. Of peaks with at
-    least half the top count the earliest is taken (a device seeing only the train, like the
-    camera, must deliver within one sync period).
+    Every pairing of a device edge with a compatible box edge whose time difference is in
+    LAG_RANGE_S votes; true pairs pile up at the device's delivery delay. Pulses with a
+    distinct code (anything but the periodic sync train) vote alone when there are enough of
+    them: a periodic train also piles up at lag + k periods. Of peaks with at least half the
+    top count the earliest is taken (a device seeing only the train, like the camera, must
+    deliver within one sync period).
     """
-    lo_lag, hi_lag = LAG_RANGE_S
-    votes: dict[bool, list[np.ndarray]] = {True: [], False: []}
-    distinct_edges = 0
-    for dev, ref in _groups(edges, ref_code, compatible):
-        order = np.argsort(ref_t[ref])
-        r = ref_t[ref][order]
-        periodic = bool(np.all(ref_code[ref] == SYNC_CODE))
-        distinct_edges += 0 if periodic or edges.code[dev[0]] < 0 else len(dev)
-        h = edges.host[dev]
-        first = np.searchsorted(r, h - hi_lag)
-        last = np.searchsorted(r, h - lo_lag, side="right")
-        count = last - first
-        if count.sum() == 0:
-            continue
-        which = np.repeat(np.arange(len(dev)), count)
-        offs = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
-        votes[periodic or edges.code[dev[0]] < 0].append(h[which] - r[first[which] + offs])
-    chosen = votes[False] if distinct_edges >= 3 and votes[False] else votes[True] + votes[False]
+    distinct, ambiguous, distinct_edges = [], [], 0
+    for device, rows in _code_groups(edges, box, compatible):
+        # The periodic train, or a device that cannot tell codes apart, votes for every period.
+        periodic = bool(np.all(box.codes[rows] == SYNC_CODE)) or edges.code[device[0]] < 0
+        distinct_edges += 0 if periodic else len(device)
+        votes = _delay_votes(edges.host[device], np.sort(box.times[rows]))
+        if len(votes):
+            (ambiguous if periodic else distinct).append(votes)
+    chosen = distinct if distinct_edges >= 3 and distinct else ambiguous + distinct
     if not chosen:
-        return float("nan"), float("nan")
-    d = np.concatenate(chosen)
-    bins = np.arange(lo_lag, hi_lag + 0.002, 0.002)
-    hist = np.histogram(d, bins)[0].astype(float)
+        return DeliveryLag(float("nan"), float("nan"))
+    return _earliest_strong_peak(np.concatenate(chosen))
+
+
+def _delay_votes(receipt: np.ndarray, box_times: np.ndarray) -> np.ndarray:
+    """Receipt minus box time of every pairing within LAG_RANGE_S (box_times sorted)."""
+    first = np.searchsorted(box_times, receipt - LAG_RANGE_S[1])
+    last = np.searchsorted(box_times, receipt - LAG_RANGE_S[0], side="right")
+    count = last - first
+    which = np.repeat(np.arange(len(receipt)), count)
+    within = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+    return receipt[which] - box_times[first[which] + within]
+
+
+def _earliest_strong_peak(votes: np.ndarray) -> DeliveryLag:
+    """The earliest histogram peak of the votes with at least half the top count."""
+    bins = np.arange(LAG_RANGE_S[0], LAG_RANGE_S[1] + LAG_BIN_S, LAG_BIN_S)
+    hist = np.histogram(votes, bins)[0].astype(float)
     smooth = np.convolve(hist, np.ones(25), mode="same")  # 50 ms window
     local_max = smooth == maximum_filter1d(smooth, 101, mode="constant")
     strong = np.flatnonzero(local_max & (smooth >= 0.5 * smooth.max()))
-    peak = bins[int(strong[0])] + 0.001
-    near = d[np.abs(d - peak) < 0.05]
-    lag = float(np.median(near))
-    near = d[np.abs(d - lag) < 0.05]
-    return lag, robust_scale(near, 1e-3)
+    peak = bins[int(strong[0])] + LAG_BIN_S / 2
+    delay = float(np.median(votes[np.abs(votes - peak) < 0.05]))
+    return DeliveryLag(delay, robust_scale(votes[np.abs(votes - delay) < 0.05], 1e-3))
 
 
-def nearest_pairs(values: np.ndarray, dev_idx: np.ndarray, targets: np.ndarray,
-                  ref_idx: np.ndarray, tol: float, unique: bool = False
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For each value, the nearest target within tol: (device index, reference index, diff).
+def nearest_pairs(device_times: np.ndarray, device_index: np.ndarray, box_times: np.ndarray,
+                  box_rows: np.ndarray, tolerance: float, unique: bool = False
+                  ) -> tuple[EdgePairs, np.ndarray]:
+    """For each device time, the nearest box time within tolerance: the pairs and their gaps.
 
-    unique: only values with exactly one target within tol (no second candidate to confuse).
+    unique: only device times with exactly one box time within tolerance (no second candidate
+    to confuse).
     """
-    if len(targets) == 0 or len(values) == 0:
-        z = np.zeros(0, np.int64)
-        return z, z, np.zeros(0)
-    order = np.argsort(targets)
-    t = targets[order]
-    pos = np.searchsorted(t, values)
-    left = np.clip(pos - 1, 0, len(t) - 1)
-    right = np.clip(pos, 0, len(t) - 1)
-    pick = np.where(np.abs(t[left] - values) <= np.abs(t[right] - values), left, right)
-    diff = values - t[pick]
-    ok = np.abs(diff) <= tol
+    if len(box_times) == 0 or len(device_times) == 0:
+        return EdgePairs.none(), np.zeros(0)
+    order = np.argsort(box_times)
+    ordered = box_times[order]
+    pos = np.searchsorted(ordered, device_times)
+    left = np.clip(pos - 1, 0, len(ordered) - 1)
+    right = np.clip(pos, 0, len(ordered) - 1)
+    nearer_left = np.abs(ordered[left] - device_times) <= np.abs(ordered[right] - device_times)
+    pick = np.where(nearer_left, left, right)
+    gap = device_times - ordered[pick]
+    ok = np.abs(gap) <= tolerance
     if unique:
-        ok &= np.searchsorted(t, values + tol, "right") - np.searchsorted(t, values - tol) == 1
-    return dev_idx[ok], ref_idx[order[pick[ok]]], diff[ok]
+        ok &= (np.searchsorted(ordered, device_times + tolerance, "right")
+               - np.searchsorted(ordered, device_times - tolerance)) == 1
+    return EdgePairs(device_index[ok], box_rows[order[pick[ok]]]), gap[ok]
 
 
-def one_to_one(dev: np.ndarray, ref: np.ndarray, diff: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray]:
-    """Keep, for every reference edge claimed more than once, the closest device edge."""
-    order = np.lexsort((np.abs(diff), ref))
-    dev, ref = dev[order], ref[order]
-    keep = np.concatenate(([True], ref[1:] != ref[:-1])) if len(ref) else np.zeros(0, bool)
-    dev, ref = dev[keep], ref[keep]
-    order = np.argsort(dev)
-    return dev[order], ref[order]
+def one_to_one(pairs: EdgePairs, gap: np.ndarray) -> EdgePairs:
+    """Keep, for every box edge claimed more than once, the device edge with the smallest gap."""
+    order = np.lexsort((np.abs(gap), pairs.box))
+    device, box = pairs.device[order], pairs.box[order]
+    keep = np.concatenate(([True], box[1:] != box[:-1])) if len(box) else np.zeros(0, bool)
+    device, box = device[keep], box[keep]
+    order = np.argsort(device)
+    return EdgePairs(device[order], box[order])
 
 
-def _pairs_by(dev_times: np.ndarray, edges: Edges, ref_times: np.ndarray, ref_code: np.ndarray,
-              compatible: CodeTest, tol: float, unique: bool = False
-              ) -> tuple[np.ndarray, np.ndarray]:
-    """One-to-one nearest pairs of compatible codes between two timelines within tol."""
-    devs, refs, diffs = [], [], []
-    for dev, ref in _groups(edges, ref_code, compatible):
-        d, r, x = nearest_pairs(dev_times[dev], dev, ref_times[ref], ref, tol, unique)
-        devs.append(d)
-        refs.append(r)
-        diffs.append(x)
-    if not devs:
-        z = np.zeros(0, np.int64)
-        return z, z
-    return one_to_one(np.concatenate(devs), np.concatenate(refs), np.concatenate(diffs))
+def _pairs_by(device_times: np.ndarray, edges: Edges, box_times: np.ndarray, box: BoxEdges,
+              compatible: CodeTest, tolerance: float, unique: bool = False) -> EdgePairs:
+    """One-to-one nearest pairs of compatible codes between two timelines within tolerance."""
+    found = [nearest_pairs(device_times[device], device, box_times[rows], rows, tolerance,
+                           unique)
+             for device, rows in _code_groups(edges, box, compatible)]
+    if not found:
+        return EdgePairs.none()
+    return one_to_one(EdgePairs(np.concatenate([p.device for p, _ in found]),
+                                np.concatenate([p.box for p, _ in found])),
+                      np.concatenate([gap for _, gap in found]))
 
 
-def coarse_pairs(edges: Edges, ref_t: np.ndarray, ref_code: np.ndarray, compatible: CodeTest,
-                 lag: float, tol: float) -> tuple[np.ndarray, np.ndarray]:
-    """Pair edges by host receipt time minus the lag (clock-free, so resets do not matter).
+def coarse_pairs(edges: Edges, box: BoxEdges, compatible: CodeTest, delay: float,
+                 tolerance: float) -> EdgePairs:
+    """Pair edges by host receipt time minus the delay (clock-free, so resets do not matter).
 
-    Host receipt is tens of ms uncertain: an edge with two compatible box edges within tol
-    (the same code queued twice, 20 ms apart) is left to the fine pairing on device time,
-    else a wrong pair here would look like a clock step and split the fit.
+    Host receipt is tens of ms uncertain: an edge with two compatible box edges within
+    tolerance (the same code queued twice, 20 ms apart) is left to the fine pairing on device
+    time, else a wrong pair here would look like a clock step and split the fit.
     """
-    return _pairs_by(edges.host - lag, edges, ref_t, ref_code, compatible, tol, unique=True)
+    return _pairs_by(edges.host - delay, edges, box.times, box, compatible, tolerance,
+                     unique=True)
 
 
-def fine_pairs(edges: Edges, ref_t: np.ndarray, ref_code: np.ndarray, compatible: CodeTest,
-               alpha: float, beta: float, tol: float) -> tuple[np.ndarray, np.ndarray]:
-    """Pair edges by device time against the predicted device time of every box edge."""
-    return _pairs_by(edges.mid, edges, alpha + beta * ref_t, ref_code, compatible, tol)
+def fine_pairs(edges: Edges, box: BoxEdges, compatible: CodeTest, intercept: float,
+               slope: float, tolerance: float) -> EdgePairs:
+    """Pair edges by device time against each box edge's predicted device time (a line)."""
+    return _pairs_by(edges.mid, edges, intercept + slope * box.times, box, compatible,
+                     tolerance)

@@ -14,7 +14,7 @@ import numpy as np
 from recordings.sync.clock_segments import MAX_DRIFT, SegmentFit, split_at_edge_steps
 from recordings.sync.edges import Edges
 from recordings.sync.interval_fit import interval_fit
-from recordings.sync.matching import CodeTest, coarse_lag, coarse_pairs, fine_pairs
+from recordings.sync.matching import BoxEdges, CodeTest, coarse_lag, coarse_pairs, fine_pairs
 from recordings.sync.robust_fit import huber_line, robust_scale, theil_sen
 
 MIN_DRIFT_SPAN_S = 2.0  # shorter segments take their rate from elsewhere (see fit_trigger)
@@ -63,15 +63,17 @@ def fit_trigger(edges: Edges, ref_t: np.ndarray, ref_code: np.ndarray, compatibl
     match = EdgeMatch(np.full(n_edges, -1, np.int64), np.full(n_edges, -1, np.int64),
                       np.full(n_edges, np.nan), np.zeros(n_edges, bool))
     valid = np.isfinite(ref_t)
-    ref_code = np.where(valid, ref_code, -999)
-    ref_t = np.where(valid, ref_t, -1e300)
+    box = BoxEdges.known(ref_t, ref_code)
+    ref_t = box.times
     if n_edges == 0 or not valid.any():
         return TriggerFit([], match, float("nan"), list(runs))
-    lag, spread = coarse_lag(edges, ref_t, ref_code, compatible)
+    delivery = coarse_lag(edges, box, compatible)
+    lag, spread = delivery.delay, delivery.spread
     if not np.isfinite(lag):
         return TriggerFit([], match, lag, list(runs))
     tol = float(np.clip(6 * spread, 0.02, 0.3))
-    dev, ref = coarse_pairs(edges, ref_t, ref_code, compatible, lag, tol)
+    coarse = coarse_pairs(edges, box, compatible, lag, tol)
+    dev, ref = coarse.device, coarse.box
     pieces = []
     for start, end in runs:
         pieces += split_at_edge_steps(start, end, edges, dev, ref_t[ref], device, period)
@@ -103,7 +105,8 @@ def fit_trigger(edges: Edges, ref_t: np.ndarray, ref_code: np.ndarray, compatibl
         width = float(np.median(edges.hi[sel] - edges.lo[sel]))
         ftol = float(np.clip(max(1.5 * width, 6 * robust_scale(r0)), 5e-4, 9e-3))
         sub = edges.take(sel)
-        fdev, fref = fine_pairs(sub, ref_t, ref_code, compatible, a0, b0, ftol)
+        fine = fine_pairs(sub, box, compatible, a0, b0, ftol)
+        fdev, fref = fine.device, fine.box
         if len(fdev) == 0:
             uncovered.append((start, end))
             continue
