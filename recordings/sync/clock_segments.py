@@ -13,13 +13,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from recordings.sync.edges import Edges
+from recordings.sync.matching import BoxEdges, EdgePairs
 
 MAX_DRIFT = 3e-4  # |rate - 1| allowed for any clock (crystals: ±100 ppm; 3x margin)
 RESET_JUMP_S = 0.5  # a device-time jump this much beyond elapsed host time is a clock reset
 LONG_GAP_S = 10.0  # a stretch without samples this long splits a clock segment
 
 
-@dataclass
+@dataclass(frozen=True)
 class SegmentFit:
     """session = a + b * device_time for rows [start_row, end_row) of one stream or camera."""
 
@@ -34,7 +35,6 @@ class SegmentFit:
     max_residual: float
     bound: float  # s: half-width of the offsets consistent with all edges (NaN: not trigger)
     method: str  # trigger | trigger_midpoint | trigger_fixed_rate | lsl_offsets | host_time
-
 
 
 def clock_runs(device: np.ndarray, host: np.ndarray, reset_jump: float = RESET_JUMP_S,
@@ -59,43 +59,55 @@ def clock_runs(device: np.ndarray, host: np.ndarray, reset_jump: float = RESET_J
     return list(zip(starts.tolist(), ends.tolist(), strict=True)), kinds
 
 
-def jump_splits(r: np.ndarray, y: np.ndarray, thresh: float, m: int = 3) -> list[int]:
-    """Positions i where r (device minus reference time) steps and stays stepped: a reset.
+def jump_splits(offsets: np.ndarray, box_times: np.ndarray, threshold: float,
+                window: int = 3) -> list[int]:
+    """Positions i where offsets (device minus box time) step and stay stepped: a reset.
 
-    r may wander by MAX_DRIFT x elapsed time plus thresh; a lone outlier (a wrong pairing) is
-    not a step because the median of the next m values does not follow it.
+    The offsets may wander by MAX_DRIFT x elapsed time plus threshold; a lone outlier (a wrong
+    pairing) is not a step because the median of the next `window` values does not follow it.
     """
-    n = len(r)
+    n = len(offsets)
     found: list[int] = []
     i = 2
     while i <= n - 2:
-        left = r[max(0, i - m):i]
-        right = r[i:i + m]
-        allow = thresh + MAX_DRIFT * (y[min(n - 1, i + m - 1)] - y[max(0, i - m)])
-        step = float(np.median(right) - np.median(left))
-        if abs(step) > allow and abs(r[i] - np.median(left)) > allow:
+        before = np.median(offsets[max(0, i - window):i])
+        after = np.median(offsets[i:i + window])
+        elapsed = box_times[min(n - 1, i + window - 1)] - box_times[max(0, i - window)]
+        allow = threshold + MAX_DRIFT * elapsed
+        if abs(float(after - before)) > allow and abs(offsets[i] - before) > allow:
             found.append(i)
-            i += m
+            i += window
         else:
             i += 1
     return found
 
 
-def split_at_edge_steps(start: int, end: int, edges: Edges, dev: np.ndarray, y: np.ndarray,
-               device: np.ndarray, period: float) -> list[tuple[int, int]]:
-    """Split a run where its coarse pairs step (a reset too small for clock_runs to see)."""
-    inside = (edges.row[dev] >= start) & (edges.row[dev] < end)
-    d, yy = dev[inside], y[inside]
-    if len(d) < 5:
+def split_at_edge_steps(start: int, end: int, edges: Edges, pairs: EdgePairs, box: BoxEdges,
+                        device_time: np.ndarray, period: float) -> list[tuple[int, int]]:
+    """Rows [start, end) split where the coarse pairs step (a reset too small for clock_runs).
+
+    A step needs 5 pairs in the run to be seen; it must exceed max(5 ms, 10 sample intervals).
+    """
+    paired_rows = edges.row[pairs.device]
+    in_run = pairs.select((paired_rows >= start) & (paired_rows < end))
+    if len(in_run.device) < 5:
         return [(start, end)]
-    width = float(np.median(edges.hi[d] - edges.lo[d]))
-    splits = jump_splits(edges.mid[d] - yy, yy, max(0.005, 10 * width))
-    bounds = [start]
-    for i in splits:
-        a, b = int(edges.row[d[i - 1]]), int(edges.row[d[i]])
-        steps = np.abs(np.diff(device[a:b + 1]) - period)
-        cut = a + 1 + int(np.argmax(steps)) if len(steps) and steps.max() > 0.25 * period else (
-            (a + b + 1) // 2)
-        bounds.append(cut)
-    bounds.append(end)
-    return list(itertools.pairwise(bounds))
+    paired = in_run.device
+    box_times = box.times[in_run.box]
+    width = float(np.median(edges.hi[paired] - edges.lo[paired]))
+    steps = jump_splits(edges.mid[paired] - box_times, box_times, max(0.005, 10 * width))
+    cuts = [_cut_between(int(edges.row[paired[i - 1]]), int(edges.row[paired[i]]), device_time,
+                         period) for i in steps]
+    return list(itertools.pairwise([start, *cuts, end]))
+
+
+def _cut_between(before: int, after: int, device_time: np.ndarray, period: float) -> int:
+    """The row between two edges' rows where the clock stepped (the most irregular stamp step).
+
+    Halfway if the stamps are regular there. Edge rows strictly increase, so there is at
+    least one step.
+    """
+    steps = np.abs(np.diff(device_time[before:after + 1]) - period)
+    if steps.max() > 0.25 * period:
+        return before + 1 + int(np.argmax(steps))
+    return (before + after + 1) // 2

@@ -74,7 +74,7 @@ class _Scale:
 
 
 @dataclass(frozen=True)
-class _Line:
+class _InteriorLine:
     """A line a + g * u strictly inside the intervals, margin ms from the nearest bound."""
 
     a: float
@@ -150,7 +150,7 @@ def _consistent(intervals: _Intervals, slope_bounds: tuple[float, float]) -> np.
     return kept if kept.sum() >= max(1, MIN_KEPT_FRACTION * n) else None
 
 
-def _deepest_line(intervals: _Intervals, slope_bounds: tuple[float, float]) -> _Line | None:
+def _deepest_line(intervals: _Intervals, slope_bounds: tuple[float, float]) -> _InteriorLine | None:
     """The line with the largest margin inside every interval; None if the solver failed."""
     ones = np.ones(len(intervals.u))
     # x = [a, g, margin]; maximise the margin.
@@ -161,7 +161,7 @@ def _deepest_line(intervals: _Intervals, slope_bounds: tuple[float, float]) -> _
                      bounds=[(None, None), slope_bounds, (None, None)], method="highs")
     if result.status != 0:
         return None
-    return _Line(*(float(v) for v in result.x))
+    return _InteriorLine(*(float(v) for v in result.x))
 
 
 def _fixed_rate_fit(scale: _Scale, inner: _Intervals, kept: np.ndarray, g: float
@@ -171,7 +171,7 @@ def _fixed_rate_fit(scale: _Scale, inner: _Intervals, kept: np.ndarray, g: float
     return scale.to_fit((low + high) / 2, g, kept, max(float(high - low), 0.0) / 2, "interval")
 
 
-def _centroid_fit(scale: _Scale, inner: _Intervals, kept: np.ndarray, interior: _Line,
+def _centroid_fit(scale: _Scale, inner: _Intervals, kept: np.ndarray, interior: _InteriorLine,
                   rate_prior: tuple[float, float] | None) -> IntervalFit:
     """The centroid of the lines that meet every kept interval, and their largest error.
 
@@ -205,7 +205,7 @@ def _narrowed_by_prior(scale: _Scale, inner: _Intervals, polygon: _Polygon,
     return narrowed if narrowed is not None else polygon
 
 
-def _polygon(intervals: _Intervals, slope_bounds: tuple[float, float], interior: _Line
+def _polygon(intervals: _Intervals, slope_bounds: tuple[float, float], interior: _InteriorLine
              ) -> _Polygon | None:
     """{(a, g): lo <= a + g*u <= hi, g in slope_bounds} around an interior line; None if flat."""
     ones = np.ones(len(intervals.u))
