@@ -62,15 +62,15 @@ def baseline_times(folder: Path) -> dict[str, np.ndarray]:
             st = s.streams[name]
             device = st.times("device_time")[:]
             host = st.times("host_time")[:]
-            runs, _ = clock_runs(device, host)
-            regular, _ = dejitter(device, runs, 1.0 / st.nominal_rate, force=True)
+            runs = clock_runs(device, host)
+            regular = dejitter(device, runs, 1.0 / st.nominal_rate, force=True)
             times, fits = offsets_fallback(regular, host, runs, st.clock_offsets)
             assert all(f.method == "lsl_offsets" for f in fits), [f.method for f in fits]
             out[name] = times
         device = np.concatenate([s.segment(n).column("device_time")
                                  for n in s.segment_names()])
         host = np.concatenate([s.segment(n).column("host_time") for n in s.segment_names()])
-        runs, _ = clock_runs(device, host)
+        runs = clock_runs(device, host)
         out["camera"] = host_fallback(device, host, runs)[0]
     return out
 

@@ -38,8 +38,8 @@ class SegmentFit:
 
 
 def clock_runs(device: np.ndarray, host: np.ndarray, reset_jump: float = RESET_JUMP_S,
-               long_gap: float = LONG_GAP_S) -> tuple[list[tuple[int, int]], list[str]]:
-    """Split rows at clock resets and long gaps: [start, end) runs and what ended each one.
+               long_gap: float = LONG_GAP_S) -> list[tuple[int, int]]:
+    """Rows split at clock resets and long gaps: [start, end) runs.
 
     A reset: device time goes back by more than reset_jump, or forward by more than
     reset_jump beyond the host time that passed. A long gap: device time advances by more than
@@ -47,16 +47,16 @@ def clock_runs(device: np.ndarray, host: np.ndarray, reset_jump: float = RESET_J
     """
     n = len(device)
     if n == 0:
-        return [], []
-    dd = np.diff(device)
-    dh = np.diff(host)
-    reset = (dd < -reset_jump) | ((dd > reset_jump) & (np.abs(dd - dh) > reset_jump))
-    gap = (dd > long_gap) & ~reset
+        return []
+    device_step = np.diff(device)
+    host_step = np.diff(host)
+    reset = (device_step < -reset_jump) | (
+        (device_step > reset_jump) & (np.abs(device_step - host_step) > reset_jump))
+    gap = device_step > long_gap
     cuts = np.flatnonzero(reset | gap) + 1
     starts = np.concatenate(([0], cuts))
     ends = np.concatenate((cuts, [n]))
-    kinds = ["reset" if reset[c - 1] else "gap" for c in cuts] + ["end"]
-    return list(zip(starts.tolist(), ends.tolist(), strict=True)), kinds
+    return list(zip(starts.tolist(), ends.tolist(), strict=True))
 
 
 def jump_splits(offsets: np.ndarray, box_times: np.ndarray, threshold: float,

@@ -205,9 +205,9 @@ def _stream(name: str, group: h5py.Group, ref_t: np.ndarray | None, ref_code: np
     rate = float(group.attrs.get("nominal_rate", 0.0))
     labels = [str(decoded(v)) for v in group["channel_labels"][:]]
     numeric = group["samples"].dtype.kind == "f"
-    runs, _ = clock_runs(device, host)
+    runs = clock_runs(device, host)
     period = 1.0 / rate if rate > 0 else 0.0
-    regular, _ = dejitter(device, runs, period) if rate > 0 else (device, False)
+    regular = dejitter(device, runs, period) if rate > 0 else device
     channel = find_trigger_channel(labels) if numeric and rate > 0 else None
     out = np.full(n, np.nan)
     warning = ""
@@ -283,7 +283,7 @@ def _camera(session: Session, ref_t: np.ndarray | None, ref_code: np.ndarray | N
         files.append((p["name"], row, row + len(p["device"])))
         row += len(p["device"])
     n = len(device)
-    runs, _ = clock_runs(device, host)
+    runs = clock_runs(device, host)
     out = np.full(n, np.nan)
     warning = ""
     fits: list[SegmentFit] = []
