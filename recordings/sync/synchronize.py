@@ -189,8 +189,8 @@ def _pulse_width(meta: dict[str, Any], edges: list[Edges]) -> float | None:
     return round(ms) / 1000 if abs(ms - round(ms)) < 0.3 and round(ms) >= 1 else None
 
 
-def _stream(name: str, group: h5py.Group, ref_t: np.ndarray | None, ref_code: np.ndarray | None,
-            ) -> StreamSync:
+def _stream(name: str, group: h5py.Group, box_times: np.ndarray | None,
+            box_codes: np.ndarray | None) -> StreamSync:
     """One continuous or marker stream: trigger fit where edges match, fallback elsewhere."""
     from recordings.sync.clock_segments import clock_runs
     from recordings.sync.dejitter import dejitter
@@ -222,10 +222,10 @@ def _stream(name: str, group: h5py.Group, ref_t: np.ndarray | None, ref_code: np
         edges = stream_edges(values, regular, host, rate)
         if len(edges) == 0:
             warning = f"no trigger edges in channel {labels[channel]!r}"
-        elif ref_t is None or ref_code is None:
+        elif box_times is None or box_codes is None:
             warning = "trigger edges found but no trigger-box log to match them to"
         else:
-            fit = fit_trigger(edges, ref_t, ref_code, same_code, regular, host, runs, period)
+            fit = fit_trigger(edges, box_times, box_codes, same_code, regular, host, runs, period)
             fits = list(fit.segments)
             _apply(fits, regular, out)
             uncovered = fit.uncovered
@@ -245,7 +245,67 @@ def _stream(name: str, group: h5py.Group, ref_t: np.ndarray | None, ref_code: np
                       session_time=out, edges=edges, fit=fit)
 
 
-def _camera(session: Session, ref_t: np.ndarray | None, ref_code: np.ndarray | None,
+@dataclass(frozen=True)
+class _VideoSegment:
+    """One video segment's frame columns and the camera settings sync needs."""
+
+    name: str
+    device_time: np.ndarray
+    host_time: np.ndarray
+    frame_number: np.ndarray
+    gpi_level: np.ndarray
+    gpi_mask: int  # the GPI bit wired to the box's sync line (0: none)
+    latch_offset: float  # s from a frame's device_time to the instant its GPI level is latched
+    frame_rate: float
+
+    @classmethod
+    def read(cls, session: Session, name: str) -> _VideoSegment | None:
+        """The segment's columns and settings; None if it holds no frame."""
+        segment = session.segment(name)
+        if segment.n_frames == 0:
+            return None
+        settings = segment.camera_settings
+        return cls(name, segment.column("device_time").astype(np.float64),
+                   segment.column("host_time").astype(np.float64),
+                   segment.column("frame_number"), segment.column("gpi_level"),
+                   int(settings.get("gpi_sync_mask", 1) or 0),
+                   float(settings.get("gpi_latch_offset_us", 0.0)) / 1e6,
+                   float(segment.attrs.get("frame_rate", 0.0)) or 150.0)
+
+
+@dataclass(frozen=True)
+class _CameraFrames:
+    """All video segments' frames as one camera clock, in the order of their first frame."""
+
+    device_time: np.ndarray
+    host_time: np.ndarray
+    edges: Edges  # sync-line edges in the GPI level (none if no GPI bit carries the line)
+    gpi_mask: int  # of the first segment, as are the latch offset and frame rate
+    frame_rate: float
+    files: list[tuple[str, int, int]]  # segment name, first row, end row
+
+
+def _camera_frames(session: Session) -> _CameraFrames | None:
+    """The video segments with frames, pooled; None if there are none."""
+    read = (_VideoSegment.read(session, name) for name in session.segment_names())
+    parts = sorted((p for p in read if p is not None), key=lambda p: float(p.host_time[0]))
+    if not parts:
+        return None
+    files, row = [], 0
+    for p in parts:
+        files.append((p.name, row, row + len(p.device_time)))
+        row += len(p.device_time)
+    device = np.concatenate([p.device_time for p in parts])
+    host = np.concatenate([p.host_time for p in parts])
+    first = parts[0]
+    edges = camera_edges(np.concatenate([p.gpi_level for p in parts]), first.gpi_mask,
+                         np.concatenate([p.frame_number for p in parts]), device, host,
+                         first.frame_rate, first.latch_offset) if first.gpi_mask else (
+        Edges.empty())
+    return _CameraFrames(device, host, edges, first.gpi_mask, first.frame_rate, files)
+
+
+def _camera(session: Session, box_times: np.ndarray | None, box_codes: np.ndarray | None,
             pulse_width: float | None) -> StreamSync | None:
     """All video segments together (one camera clock): GPI edges, else host receipt times."""
     from recordings.sync.clock_segments import clock_runs
@@ -253,35 +313,10 @@ def _camera(session: Session, ref_t: np.ndarray | None, ref_code: np.ndarray | N
     from recordings.sync.matching import line_mask
     from recordings.sync.trigger_fit import fit_trigger
 
-    names = session.segment_names()
-    if not names:
+    frames = _camera_frames(session)
+    if frames is None:
         return None
-    parts = []
-    for name in names:
-        seg = session.segment(name)
-        if seg.n_frames == 0:
-            continue
-        settings = seg.camera_settings
-        parts.append({
-            "name": name, "device": seg.column("device_time").astype(np.float64),
-            "host": seg.column("host_time").astype(np.float64),
-            "number": seg.column("frame_number"), "gpi": seg.column("gpi_level"),
-            "mask": int(settings.get("gpi_sync_mask", 1) or 0),
-            "latch": float(settings.get("gpi_latch_offset_us", 0.0)) / 1e6,
-            "fps": float(seg.attrs.get("frame_rate", 0.0)) or 150.0,
-        })
-    if not parts:
-        return None
-    parts.sort(key=lambda p: float(p["host"][0]))
-    device = np.concatenate([p["device"] for p in parts])
-    host = np.concatenate([p["host"] for p in parts])
-    number = np.concatenate([p["number"] for p in parts])
-    gpi = np.concatenate([p["gpi"] for p in parts])
-    mask, latch, fps = parts[0]["mask"], parts[0]["latch"], parts[0]["fps"]
-    files, row = [], 0
-    for p in parts:
-        files.append((p["name"], row, row + len(p["device"])))
-        row += len(p["device"])
+    device, host, edges = frames.device_time, frames.host_time, frames.edges
     n = len(device)
     runs = clock_runs(device, host)
     out = np.full(n, np.nan)
@@ -289,16 +324,15 @@ def _camera(session: Session, ref_t: np.ndarray | None, ref_code: np.ndarray | N
     fits: list[SegmentFit] = []
     fit = None
     uncovered = runs
-    edges = camera_edges(gpi, mask, number, device, host, fps, latch) if mask else Edges.empty()
-    if not mask:
+    if not frames.gpi_mask:
         warning = "no GPI input carries the sync line (gpi_sync_mask 0)"
     elif len(edges) == 0:
         warning = "no sync edges in the GPI level"
-    elif ref_t is None or ref_code is None:
+    elif box_times is None or box_codes is None:
         warning = "GPI edges found but no trigger-box log to match them to"
     else:
-        fit = fit_trigger(edges, ref_t, ref_code, line_mask(CAMERA_LINE), device, host,
-                          runs, 1.0 / fps, pulse_width=pulse_width)
+        fit = fit_trigger(edges, box_times, box_codes, line_mask(CAMERA_LINE), device, host,
+                          runs, 1.0 / frames.frame_rate, pulse_width=pulse_width)
         fits = list(fit.segments)
         _apply(fits, device, out)
         uncovered = fit.uncovered
@@ -312,7 +346,7 @@ def _camera(session: Session, ref_t: np.ndarray | None, ref_code: np.ndarray | N
     rms, mx, bound = _quality(fits)
     return StreamSync(CAMERA, "camera", _combine_method(fits), n, len(edges),
                       sum(f.n_edges for f in fits), rms, mx, bound, fits, warning=warning,
-                      session_time=out, edges=edges, fit=fit, files=files)
+                      session_time=out, edges=edges, fit=fit, files=frames.files)
 
 
 def compute_sync(session: Session) -> SyncReport:
@@ -326,15 +360,15 @@ def compute_sync(session: Session) -> SyncReport:
                      if str(g.attrs.get("type", "")) == TRIGGER_LOG_TYPE), None)
     results: dict[str, StreamSync] = {}
     warnings: list[str] = []
-    ref_t = ref_code = None
+    box_times = box_codes = None
     if box_name is not None:
         g = groups[box_name]
         n = min(g["device_time"].shape[0], g["host_time"].shape[0], g["samples"].shape[0])
         log = box_log(g["samples"][:n], g["device_time"][:n], g["host_time"][:n])
         box_segments = fit_box_map(log, baud)
         if box_segments:
-            ref_t = box_session_times(log, box_segments)
-            ref_code = log.code
+            box_times = box_session_times(log, box_segments)
+            box_codes = log.code
             rms = float(np.sqrt(np.mean([s.rms_residual**2 for s in box_segments])))
             mx = max(s.max_residual for s in box_segments)
             note = ""
@@ -346,7 +380,7 @@ def compute_sync(session: Session) -> SyncReport:
             results[box_name] = StreamSync(
                 box_name, "reference", "reference", n, n, sum(s.n_events for s in box_segments),
                 rms, mx, float("nan"), box_segments=box_segments, warning=note,
-                session_time=ref_t)
+                session_time=box_times)
         else:
             warnings.append("the trigger-box log holds no usable edges")
     else:
@@ -354,9 +388,9 @@ def compute_sync(session: Session) -> SyncReport:
     for name, g in groups.items():
         if name == box_name:
             continue
-        results[name] = _stream(name, g, ref_t, ref_code)
+        results[name] = _stream(name, g, box_times, box_codes)
     width = _pulse_width(meta, [r.edges for r in results.values() if r.edges is not None])
-    camera = _camera(session, ref_t, ref_code, width)
+    camera = _camera(session, box_times, box_codes, width)
     if camera is not None:
         results[CAMERA] = camera
     for name, r in results.items():
