@@ -41,11 +41,11 @@ def _piece_bounds(stamps: np.ndarray, period: float, limit: float) -> np.ndarray
     # the next half second differs from that of the last) is a break; jitter is not.
     level = stamps - np.arange(len(stamps)) * period
     window = max(50, round(0.5 / period))
-    for c in np.flatnonzero(np.abs(np.diff(level)) > STAMP_STEP_S) + 1:
-        before = np.median(level[max(0, c - window):c])
-        after = np.median(level[c:c + window])
+    for step in np.flatnonzero(np.abs(np.diff(level)) > STAMP_STEP_S) + 1:
+        before = np.median(level[max(0, step - window):step])
+        after = np.median(level[step:step + window])
         if abs(after - before) > STAMP_STEP_S:
-            breaks.append(int(c))
+            breaks.append(int(step))
     return np.unique(np.concatenate(([0], breaks, [len(stamps)]))).astype(int)
 
 

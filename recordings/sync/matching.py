@@ -101,15 +101,18 @@ def coarse_lag(edges: Edges, box: BoxEdges, compatible: CodeTest) -> DeliveryLag
     top count the earliest is taken (a device seeing only the train, like the camera, must
     deliver within one sync period).
     """
-    distinct, ambiguous, distinct_edges = [], [], 0
+    distinct_votes, ambiguous_votes, distinct_edges = [], [], 0
     for device, rows in _code_groups(edges, box, compatible):
         # The periodic train, or a device that cannot tell codes apart, votes for every period.
-        periodic = bool(np.all(box.codes[rows] == SYNC_CODE)) or edges.code[device[0]] < 0
-        distinct_edges += 0 if periodic else len(device)
+        ambiguous = bool(np.all(box.codes[rows] == SYNC_CODE)) or edges.code[device[0]] < 0
+        distinct_edges += 0 if ambiguous else len(device)
         votes = _delay_votes(edges.host[device], np.sort(box.times[rows]))
         if len(votes):
-            (ambiguous if periodic else distinct).append(votes)
-    chosen = distinct if distinct_edges >= 3 and distinct else ambiguous + distinct
+            (ambiguous_votes if ambiguous else distinct_votes).append(votes)
+    if distinct_edges >= 3 and distinct_votes:
+        chosen = distinct_votes
+    else:
+        chosen = ambiguous_votes + distinct_votes
     if not chosen:
         return DeliveryLag(float("nan"), float("nan"))
     return _earliest_strong_peak(np.concatenate(chosen))
