@@ -1,11 +1,12 @@
 """Synchronization of a recorded session: every sample and frame on the session clock.
 
 `synchronize(folder)` reads a closed session, detects the trigger edges of every device
-(recordings/sync/edges.py), ties the trigger box's clock to the session clock
-(recordings/sync/box_map.py), matches each device's edges to the box's and fits
-`t_session = a + b * t_device` per clock segment (recordings/sync/trigger_fit.py), falls back
-to LSL clock offsets or host receipt times where no edge does (recordings/sync/fallback.py),
-and stores beside the raw data (which it never changes):
+(recordings/sync/edges.py; the camera's over all its video segments, camera_frames.py),
+ties the trigger box's clock to the session clock (recordings/sync/box_map.py), matches each
+device's edges to the box's and fits `t_session = a + b * t_device` per clock segment
+(recordings/sync/trigger_fit.py), falls back to LSL clock offsets or host receipt times
+where no edge does (recordings/sync/fallback.py), and stores beside the raw data (which it
+never changes):
 
 - `/streams/<name>/session_time` and `video/<segment>.h5:/session_time` (float64, one per row);
 - `/sync/<name>` (streams, `camera`, and the box log): attributes `method`, `n_edges`,
@@ -35,11 +36,11 @@ from recordings.store.layout import (
     segment_filename,
 )
 from recordings.store.reader import Session, open_session
+from recordings.sync.camera_frames import camera_frames
 from recordings.sync.edges import (
     TRIGGER_CHANNELS,
     Edges,
     box_log,
-    camera_edges,
     find_trigger_channel,
     read_column,
     stream_edges,
@@ -146,8 +147,8 @@ def _combine_method(fits: list[SegmentFit]) -> str:
     return "+".join(names) or "none"
 
 
-def _quality(fits: list[SegmentFit], trigger_only: bool = True) -> tuple[float, float, float]:
-    chosen = [f for f in fits if f.method.startswith("trigger")] if trigger_only else fits
+def _quality(fits: list[SegmentFit]) -> tuple[float, float, float]:
+    chosen = [f for f in fits if f.method.startswith("trigger")]
     if not chosen:
         chosen = fits
     if not chosen:
@@ -245,66 +246,6 @@ def _stream(name: str, group: h5py.Group, box_times: np.ndarray | None,
                       session_time=out, edges=edges, fit=fit)
 
 
-@dataclass(frozen=True)
-class _VideoSegment:
-    """One video segment's frame columns and the camera settings sync needs."""
-
-    name: str
-    device_time: np.ndarray
-    host_time: np.ndarray
-    frame_number: np.ndarray
-    gpi_level: np.ndarray
-    gpi_mask: int  # the GPI bit wired to the box's sync line (0: none)
-    latch_offset: float  # s from a frame's device_time to the instant its GPI level is latched
-    frame_rate: float
-
-    @classmethod
-    def read(cls, session: Session, name: str) -> _VideoSegment | None:
-        """The segment's columns and settings; None if it holds no frame."""
-        segment = session.segment(name)
-        if segment.n_frames == 0:
-            return None
-        settings = segment.camera_settings
-        return cls(name, segment.column("device_time").astype(np.float64),
-                   segment.column("host_time").astype(np.float64),
-                   segment.column("frame_number"), segment.column("gpi_level"),
-                   int(settings.get("gpi_sync_mask", 1) or 0),
-                   float(settings.get("gpi_latch_offset_us", 0.0)) / 1e6,
-                   float(segment.attrs.get("frame_rate", 0.0)) or 150.0)
-
-
-@dataclass(frozen=True)
-class _CameraFrames:
-    """All video segments' frames as one camera clock, in the order of their first frame."""
-
-    device_time: np.ndarray
-    host_time: np.ndarray
-    edges: Edges  # sync-line edges in the GPI level (none if no GPI bit carries the line)
-    gpi_mask: int  # of the first segment, as are the latch offset and frame rate
-    frame_rate: float
-    files: list[tuple[str, int, int]]  # segment name, first row, end row
-
-
-def _camera_frames(session: Session) -> _CameraFrames | None:
-    """The video segments with frames, pooled; None if there are none."""
-    read = (_VideoSegment.read(session, name) for name in session.segment_names())
-    parts = sorted((p for p in read if p is not None), key=lambda p: float(p.host_time[0]))
-    if not parts:
-        return None
-    files, row = [], 0
-    for p in parts:
-        files.append((p.name, row, row + len(p.device_time)))
-        row += len(p.device_time)
-    device = np.concatenate([p.device_time for p in parts])
-    host = np.concatenate([p.host_time for p in parts])
-    first = parts[0]
-    edges = camera_edges(np.concatenate([p.gpi_level for p in parts]), first.gpi_mask,
-                         np.concatenate([p.frame_number for p in parts]), device, host,
-                         first.frame_rate, first.latch_offset) if first.gpi_mask else (
-        Edges.empty())
-    return _CameraFrames(device, host, edges, first.gpi_mask, first.frame_rate, files)
-
-
 def _camera(session: Session, box_times: np.ndarray | None, box_codes: np.ndarray | None,
             pulse_width: float | None) -> StreamSync | None:
     """All video segments together (one camera clock): GPI edges, else host receipt times."""
@@ -313,7 +254,7 @@ def _camera(session: Session, box_times: np.ndarray | None, box_codes: np.ndarra
     from recordings.sync.matching import line_mask
     from recordings.sync.trigger_fit import fit_trigger
 
-    frames = _camera_frames(session)
+    frames = camera_frames(session)
     if frames is None:
         return None
     device, host, edges = frames.device_time, frames.host_time, frames.edges
