@@ -8,7 +8,7 @@ with the real session writer, then:
 - melab: `recordings.sync.synchronize` (trigger edges, box round trips, interval fits);
 - baseline, in the same run on the same files: what an LSL-only pipeline does (pyxdf):
   a robust fit of the LSL clock offsets plus dejittered timestamps for the EEG and
-  peripheral streams (`recordings.sync_fit.offsets_fallback`, melab's own fallback, after
+  peripheral streams (`recordings.sync.fallback.offsets_fallback`, melab's own fallback, after
   pyxdf-style `dejitter`); the camera has no LSL clock offsets, so its baseline is its host
   receipt times dejittered against the frame clock (`host_fallback`).
 
@@ -34,7 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from recordings.simulated.sync_session import SyncSimConfig, SyncSimSession, simulate_session
 from recordings.store.reader import open_session
-from recordings.sync.fit import clock_runs, dejitter, host_fallback, offsets_fallback
+from recordings.sync.clock_segments import clock_runs
+from recordings.sync.dejitter import dejitter
+from recordings.sync.fallback import host_fallback, offsets_fallback
 from recordings.sync.synchronize import synchronize
 
 STREAMS = (("eeg", "SynAmps"), ("physio", "MP160"), ("frame", "camera"))
@@ -60,15 +62,15 @@ def baseline_times(folder: Path) -> dict[str, np.ndarray]:
             st = s.streams[name]
             device = st.times("device_time")[:]
             host = st.times("host_time")[:]
-            runs, _ = clock_runs(device, host)
-            regular, _ = dejitter(device, runs, 1.0 / st.nominal_rate, force=True)
+            runs = clock_runs(device, host)
+            regular = dejitter(device, runs, 1.0 / st.nominal_rate, force=True)
             times, fits = offsets_fallback(regular, host, runs, st.clock_offsets)
             assert all(f.method == "lsl_offsets" for f in fits), [f.method for f in fits]
             out[name] = times
         device = np.concatenate([s.segment(n).column("device_time")
                                  for n in s.segment_names()])
         host = np.concatenate([s.segment(n).column("host_time") for n in s.segment_names()])
-        runs, _ = clock_runs(device, host)
+        runs = clock_runs(device, host)
         out["camera"] = host_fallback(device, host, runs)[0]
     return out
 

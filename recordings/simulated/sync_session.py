@@ -47,6 +47,10 @@ from recordings.store.metadata import SessionMetadata
 from recordings.store.session_writer import SessionWriter
 
 ROLES = ("eeg", "physio", "camera", "trigger")
+STREAM_ROLES = ("eeg", "physio")  # the continuous streams, in the order they are written
+STREAM_NAMES = {"eeg": "SynAmps", "physio": "MP160"}
+STREAM_LABELS = {"eeg": ("Cz", "TRIGGER"), "physio": ("ECG", "DIGITAL")}
+STREAM_UNITS = {"eeg": ("µV", ""), "physio": ("mV", "")}
 
 
 @dataclass
@@ -306,50 +310,17 @@ def simulate_session(folder: str | Path, config: SyncSimConfig | None = None
     rng = np.random.default_rng([cfg.seed, 2024])
     clocks = {role: cfg.clock(role, np.random.default_rng([cfg.seed, i]))
               for i, role in enumerate(ROLES)}
-    # Host intents: the recorder's clock probes and the protocol's event codes.
-    probes = [(0.1, PROBE_CODE)]
-    while probes[-1][0] < cfg.duration:
-        probes.append((probes[-1][0] + float(rng.uniform(*cfg.probe_interval_s)), PROBE_CODE))
-    scenario = make_scenario(cfg.seed, max(cfg.duration, 20.0))
-    intents = probes + [(m.t, m.code) for m in scenario.markers if m.t < cfg.duration - 0.1]
-    intents += [(float(t), int(c)) for t, c in cfg.extra_codes]
-    box = _Box(cfg, clocks["trigger"], rng)
-    pulses, log = box.run(intents)
-
-    names = {"eeg": "SynAmps", "physio": "MP160"}
-    labels = {"eeg": ("Cz", "TRIGGER"), "physio": ("ECG", "DIGITAL")}
-    units = {"eeg": ("µV", ""), "physio": ("mV", "")}
-    infos = []
-    for role in ("eeg", "physio"):
-        lab = labels[role] if role not in cfg.no_trigger else (labels[role][0], "AUX")
-        infos.append(StreamInfo(names[role], role.upper() if role == "eeg" else "Physio",
-                                f"sync-sim-{role}-{cfg.seed}", lab, units[role], cfg.rate))
-    metadata = SessionMetadata("SYNCSIM", simulated=True, notes="offline sync simulation")
-    metadata.devices = {"trigger": {"type": "simulated", "sync_period": cfg.sync_period,
-                                    "pulse_width_ms": cfg.pulse_width_ms, "baud": cfg.baud,
-                                    "probe_code": PROBE_CODE}}
+    intents = _host_intents(cfg, rng)
+    pulses, log = _Box(cfg, clocks["trigger"], rng).run(intents)
+    infos = _stream_infos(cfg)
     now = [cfg.t0]
-    writer = SessionWriter(folder, metadata, [*infos, TRIGGER_STREAM], clock=lambda: now[0])
-    truth: dict[str, np.ndarray] = {}
+    writer = SessionWriter(folder, _metadata(cfg), [*infos, TRIGGER_STREAM],
+                           clock=lambda: now[0])
     try:
-        block = max(1, round(cfg.chunk_s * cfg.rate))
-        for role, info in zip(("eeg", "physio"), infos, strict=True):
-            r = np.random.default_rng([cfg.seed, 10 + len(role)])
-            clock = clocks[role]
-            dev, phys, seg = _samples(clock, cfg.rate, cfg.duration, cfg.restart_gap_s, r)
-            arrival, host = _delivery(phys, seg, block, cfg, r)
-            stamps = _stamps(dev, seg, arrival, block, clock, cfg.rate, cfg.stamping)
-            values = np.zeros((len(dev), 2), np.float32)
-            values[:, 0] = np.sin(2 * np.pi * 10 * phys).astype(np.float32)
-            if role not in cfg.no_trigger:
-                values[:, 1] = _levels(phys, _device_pulses(pulses, cfg, r))
-            _push_stream(writer, info.name, values, stamps, cfg.t0 + host)
-            for record in _offset_records(clock, cfg, r):
-                writer.push_clock_offset(info.name, record)
-            truth[info.name] = cfg.t0 + phys
-        box_rows = log
+        truth = {info.name: _write_stream(writer, cfg, role, info, clocks[role], pulses)
+                 for role, info in zip(STREAM_ROLES, infos, strict=True)}
         writer.push_chunk(TRIGGER_STREAM.name, Chunk(
-            box_rows[:, [0, 1]].astype(np.float32), box_rows[:, 2], cfg.t0 + box_rows[:, 3]))
+            log[:, [0, 1]].astype(np.float32), log[:, 2], cfg.t0 + log[:, 3]))
         truth["camera"] = _camera(writer, cfg, clocks["camera"], pulses, now)
     finally:
         now[0] = cfg.t0 + cfg.duration
@@ -358,7 +329,57 @@ def simulate_session(folder: str | Path, config: SyncSimConfig | None = None
           "config": {k: v for k, v in asdict(cfg).items() if k != "clocks"},
           "note": "offline sync simulation (recordings/simulated/sync_session.py)"}
     write_ground_truth(folder, gt)
-    return SyncSimSession(folder, cfg, clocks, truth, cfg.t0 + log[:, 4], names)
+    return SyncSimSession(folder, cfg, clocks, truth, cfg.t0 + log[:, 4], dict(STREAM_NAMES))
+
+
+def _host_intents(cfg: SyncSimConfig, rng: np.random.Generator) -> list[tuple[float, int]]:
+    """What the host asks the box to send: the recorder's clock probes and protocol codes."""
+    probes = [(0.1, PROBE_CODE)]
+    while probes[-1][0] < cfg.duration:
+        probes.append((probes[-1][0] + float(rng.uniform(*cfg.probe_interval_s)), PROBE_CODE))
+    scenario = make_scenario(cfg.seed, max(cfg.duration, 20.0))
+    intents = probes + [(m.t, m.code) for m in scenario.markers if m.t < cfg.duration - 0.1]
+    return intents + [(float(t), int(c)) for t, c in cfg.extra_codes]
+
+
+def _stream_infos(cfg: SyncSimConfig) -> list[StreamInfo]:
+    """The EEG and peripheral streams (a trigger channel unless the role is in no_trigger)."""
+    infos = []
+    for role in STREAM_ROLES:
+        labels = STREAM_LABELS[role]
+        if role in cfg.no_trigger:
+            labels = (labels[0], "AUX")
+        infos.append(StreamInfo(STREAM_NAMES[role], role.upper() if role == "eeg" else "Physio",
+                                f"sync-sim-{role}-{cfg.seed}", labels, STREAM_UNITS[role],
+                                cfg.rate))
+    return infos
+
+
+def _metadata(cfg: SyncSimConfig) -> SessionMetadata:
+    """Session metadata with the trigger box's settings, as the recorder stores them."""
+    metadata = SessionMetadata("SYNCSIM", simulated=True, notes="offline sync simulation")
+    metadata.devices = {"trigger": {"type": "simulated", "sync_period": cfg.sync_period,
+                                    "pulse_width_ms": cfg.pulse_width_ms, "baud": cfg.baud,
+                                    "probe_code": PROBE_CODE}}
+    return metadata
+
+
+def _write_stream(writer: SessionWriter, cfg: SyncSimConfig, role: str, info: StreamInfo,
+                  clock: DeviceClock, pulses: list[_Pulse]) -> np.ndarray:
+    """One ticking device's samples, stamps and clock offsets; returns their true times."""
+    rng = np.random.default_rng([cfg.seed, 10 + len(role)])
+    block = max(1, round(cfg.chunk_s * cfg.rate))
+    dev, phys, seg = _samples(clock, cfg.rate, cfg.duration, cfg.restart_gap_s, rng)
+    arrival, host = _delivery(phys, seg, block, cfg, rng)
+    stamps = _stamps(dev, seg, arrival, block, clock, cfg.rate, cfg.stamping)
+    values = np.zeros((len(dev), 2), np.float32)
+    values[:, 0] = np.sin(2 * np.pi * 10 * phys).astype(np.float32)
+    if role not in cfg.no_trigger:
+        values[:, 1] = _levels(phys, _device_pulses(pulses, cfg, rng))
+    _push_stream(writer, info.name, values, stamps, cfg.t0 + host)
+    for record in _offset_records(clock, cfg, rng):
+        writer.push_clock_offset(info.name, record)
+    return cfg.t0 + phys
 
 
 def _camera(writer: SessionWriter, cfg: SyncSimConfig, clock: DeviceClock,

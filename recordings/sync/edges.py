@@ -3,7 +3,7 @@
 Every device samples the trigger box's TTL lines on its own clock, so an edge is only known
 to lie between two samples (or frames): the last one that still showed the old level and the
 first one that shows the new level. Edges are therefore kept as device-time intervals
-`(lo, hi]`; the fit (recordings/sync/fit.py) uses the whole interval, which is what gives
+`(lo, hi]`; the fit (recordings/sync/interval_fit.py) uses the whole interval, which is what gives
 sub-sample timing once many edges fall at different phases of the sample clock.
 """
 

@@ -1,9 +1,12 @@
 """Synchronization of a recorded session: every sample and frame on the session clock.
 
 `synchronize(folder)` reads a closed session, detects the trigger edges of every device
-(recordings/sync/edges.py), ties the trigger box's clock to the session clock, matches each
-device's edges to the box's, fits `t_session = a + b * t_device` per clock segment
-(recordings/sync/fit.py), and stores beside the raw data (which it never changes):
+(recordings/sync/edges.py; the camera's over all its video segments, camera_frames.py),
+ties the trigger box's clock to the session clock (recordings/sync/box_map.py), matches each
+device's edges to the box's and fits `t_session = a + b * t_device` per clock segment
+(recordings/sync/trigger_fit.py), falls back to LSL clock offsets or host receipt times
+where no edge does (recordings/sync/fallback.py), and stores beside the raw data (which it
+never changes):
 
 - `/streams/<name>/session_time` and `video/<segment>.h5:/session_time` (float64, one per row);
 - `/sync/<name>` (streams, `camera`, and the box log): attributes `method`, `n_edges`,
@@ -36,18 +39,20 @@ from recordings.store.layout import (
     segment_filename,
 )
 from recordings.store.reader import Session, open_session
+from recordings.sync.camera_frames import camera_frames
 from recordings.sync.edges import (
     TRIGGER_CHANNELS,
     Edges,
     box_log,
-    camera_edges,
     find_trigger_channel,
     read_column,
     stream_edges,
 )
 
 if TYPE_CHECKING:  # the fitting code (and scipy) loads only when a sync is computed
-    from recordings.sync.fit import BoxSegment, SegmentFit, TriggerFit
+    from recordings.sync.box_map import BoxSegment
+    from recordings.sync.clock_segments import SegmentFit
+    from recordings.sync.trigger_fit import TriggerFit
 
 SYNC_VERSION = 1
 CAMERA = "camera"  # name of the pooled video segments in /sync
@@ -145,8 +150,8 @@ def _combine_method(fits: list[SegmentFit]) -> str:
     return "+".join(names) or "none"
 
 
-def _quality(fits: list[SegmentFit], trigger_only: bool = True) -> tuple[float, float, float]:
-    chosen = [f for f in fits if f.method.startswith("trigger")] if trigger_only else fits
+def _quality(fits: list[SegmentFit]) -> tuple[float, float, float]:
+    chosen = [f for f in fits if f.method.startswith("trigger")]
     if not chosen:
         chosen = fits
     if not chosen:
@@ -188,10 +193,14 @@ def _pulse_width(meta: dict[str, Any], edges: list[Edges]) -> float | None:
     return round(ms) / 1000 if abs(ms - round(ms)) < 0.3 and round(ms) >= 1 else None
 
 
-def _stream(name: str, group: h5py.Group, ref_t: np.ndarray | None, ref_code: np.ndarray | None,
-            ) -> StreamSync:
+def _stream(name: str, group: h5py.Group, box_times: np.ndarray | None,
+            box_codes: np.ndarray | None) -> StreamSync:
     """One continuous or marker stream: trigger fit where edges match, fallback elsewhere."""
-    from recordings.sync.fit import clock_runs, dejitter, fit_trigger, offsets_fallback, same_code
+    from recordings.sync.clock_segments import clock_runs
+    from recordings.sync.dejitter import dejitter
+    from recordings.sync.fallback import offsets_fallback
+    from recordings.sync.matching import same_code
+    from recordings.sync.trigger_fit import fit_trigger
 
     n = min(group["device_time"].shape[0], group["host_time"].shape[0])
     device = group["device_time"][:n]
@@ -200,9 +209,9 @@ def _stream(name: str, group: h5py.Group, ref_t: np.ndarray | None, ref_code: np
     rate = float(group.attrs.get("nominal_rate", 0.0))
     labels = [str(decoded(v)) for v in group["channel_labels"][:]]
     numeric = group["samples"].dtype.kind == "f"
-    runs, _ = clock_runs(device, host)
+    runs = clock_runs(device, host)
     period = 1.0 / rate if rate > 0 else 0.0
-    regular, _ = dejitter(device, runs, period) if rate > 0 else (device, False)
+    regular = dejitter(device, runs, period) if rate > 0 else device
     channel = find_trigger_channel(labels) if numeric and rate > 0 else None
     out = np.full(n, np.nan)
     warning = ""
@@ -217,10 +226,10 @@ def _stream(name: str, group: h5py.Group, ref_t: np.ndarray | None, ref_code: np
         edges = stream_edges(values, regular, host, rate)
         if len(edges) == 0:
             warning = f"no trigger edges in channel {labels[channel]!r}"
-        elif ref_t is None or ref_code is None:
+        elif box_times is None or box_codes is None:
             warning = "trigger edges found but no trigger-box log to match them to"
         else:
-            fit = fit_trigger(edges, ref_t, ref_code, same_code, regular, host, runs, period)
+            fit = fit_trigger(edges, box_times, box_codes, same_code, regular, host, runs, period)
             fits = list(fit.segments)
             _apply(fits, regular, out)
             uncovered = fit.uncovered
@@ -240,57 +249,34 @@ def _stream(name: str, group: h5py.Group, ref_t: np.ndarray | None, ref_code: np
                       session_time=out, edges=edges, fit=fit)
 
 
-def _camera(session: Session, ref_t: np.ndarray | None, ref_code: np.ndarray | None,
+def _camera(session: Session, box_times: np.ndarray | None, box_codes: np.ndarray | None,
             pulse_width: float | None) -> StreamSync | None:
     """All video segments together (one camera clock): GPI edges, else host receipt times."""
-    from recordings.sync.fit import clock_runs, fit_trigger, host_fallback, line_mask
+    from recordings.sync.clock_segments import clock_runs
+    from recordings.sync.fallback import host_fallback
+    from recordings.sync.matching import line_mask
+    from recordings.sync.trigger_fit import fit_trigger
 
-    names = session.segment_names()
-    if not names:
+    frames = camera_frames(session)
+    if frames is None:
         return None
-    parts = []
-    for name in names:
-        seg = session.segment(name)
-        if seg.n_frames == 0:
-            continue
-        settings = seg.camera_settings
-        parts.append({
-            "name": name, "device": seg.column("device_time").astype(np.float64),
-            "host": seg.column("host_time").astype(np.float64),
-            "number": seg.column("frame_number"), "gpi": seg.column("gpi_level"),
-            "mask": int(settings.get("gpi_sync_mask", 1) or 0),
-            "latch": float(settings.get("gpi_latch_offset_us", 0.0)) / 1e6,
-            "fps": float(seg.attrs.get("frame_rate", 0.0)) or 150.0,
-        })
-    if not parts:
-        return None
-    parts.sort(key=lambda p: float(p["host"][0]))
-    device = np.concatenate([p["device"] for p in parts])
-    host = np.concatenate([p["host"] for p in parts])
-    number = np.concatenate([p["number"] for p in parts])
-    gpi = np.concatenate([p["gpi"] for p in parts])
-    mask, latch, fps = parts[0]["mask"], parts[0]["latch"], parts[0]["fps"]
-    files, row = [], 0
-    for p in parts:
-        files.append((p["name"], row, row + len(p["device"])))
-        row += len(p["device"])
+    device, host, edges = frames.device_time, frames.host_time, frames.edges
     n = len(device)
-    runs, _ = clock_runs(device, host)
+    runs = clock_runs(device, host)
     out = np.full(n, np.nan)
     warning = ""
     fits: list[SegmentFit] = []
     fit = None
     uncovered = runs
-    edges = camera_edges(gpi, mask, number, device, host, fps, latch) if mask else Edges.empty()
-    if not mask:
+    if not frames.gpi_mask:
         warning = "no GPI input carries the sync line (gpi_sync_mask 0)"
     elif len(edges) == 0:
         warning = "no sync edges in the GPI level"
-    elif ref_t is None or ref_code is None:
+    elif box_times is None or box_codes is None:
         warning = "GPI edges found but no trigger-box log to match them to"
     else:
-        fit = fit_trigger(edges, ref_t, ref_code, line_mask(CAMERA_LINE), device, host,
-                          runs, 1.0 / fps, pulse_width=pulse_width)
+        fit = fit_trigger(edges, box_times, box_codes, line_mask(CAMERA_LINE), device, host,
+                          runs, 1.0 / frames.frame_rate, pulse_width=pulse_width)
         fits = list(fit.segments)
         _apply(fits, device, out)
         uncovered = fit.uncovered
@@ -304,12 +290,12 @@ def _camera(session: Session, ref_t: np.ndarray | None, ref_code: np.ndarray | N
     rms, mx, bound = _quality(fits)
     return StreamSync(CAMERA, "camera", _combine_method(fits), n, len(edges),
                       sum(f.n_edges for f in fits), rms, mx, bound, fits, warning=warning,
-                      session_time=out, edges=edges, fit=fit, files=files)
+                      session_time=out, edges=edges, fit=fit, files=frames.files)
 
 
 def compute_sync(session: Session) -> SyncReport:
     """Synchronize an open session in memory (nothing is written)."""
-    from recordings.sync.fit import DEFAULT_BAUD, box_session_times, fit_box_map
+    from recordings.sync.box_map import DEFAULT_BAUD, box_session_times, fit_box_map
 
     meta = session.metadata.devices.get("trigger", {}) if session.metadata.devices else {}
     baud = float(meta.get("baud") or DEFAULT_BAUD)
@@ -318,15 +304,15 @@ def compute_sync(session: Session) -> SyncReport:
                      if str(g.attrs.get("type", "")) == TRIGGER_LOG_TYPE), None)
     results: dict[str, StreamSync] = {}
     warnings: list[str] = []
-    ref_t = ref_code = None
+    box_times = box_codes = None
     if box_name is not None:
         g = groups[box_name]
         n = min(g["device_time"].shape[0], g["host_time"].shape[0], g["samples"].shape[0])
         log = box_log(g["samples"][:n], g["device_time"][:n], g["host_time"][:n])
         box_segments = fit_box_map(log, baud)
         if box_segments:
-            ref_t = box_session_times(log, box_segments)
-            ref_code = log.code
+            box_times = box_session_times(log, box_segments)
+            box_codes = log.code
             rms = float(np.sqrt(np.mean([s.rms_residual**2 for s in box_segments])))
             mx = max(s.max_residual for s in box_segments)
             note = ""
@@ -338,7 +324,7 @@ def compute_sync(session: Session) -> SyncReport:
             results[box_name] = StreamSync(
                 box_name, "reference", "reference", n, n, sum(s.n_events for s in box_segments),
                 rms, mx, float("nan"), box_segments=box_segments, warning=note,
-                session_time=ref_t)
+                session_time=box_times)
         else:
             warnings.append("the trigger-box log holds no usable edges")
     else:
@@ -346,9 +332,9 @@ def compute_sync(session: Session) -> SyncReport:
     for name, g in groups.items():
         if name == box_name:
             continue
-        results[name] = _stream(name, g, ref_t, ref_code)
+        results[name] = _stream(name, g, box_times, box_codes)
     width = _pulse_width(meta, [r.edges for r in results.values() if r.edges is not None])
-    camera = _camera(session, ref_t, ref_code, width)
+    camera = _camera(session, box_times, box_codes, width)
     if camera is not None:
         results[CAMERA] = camera
     for name, r in results.items():

@@ -14,8 +14,10 @@ from app.cli.main import main
 from drivers.sim.clocks import DeviceClock
 from recordings.simulated.sync_session import SyncSimConfig, simulate_session
 from recordings.store.reader import open_session
+from recordings.sync.box_map import fit_box_map, uplink_delay
 from recordings.sync.edges import box_log, camera_edges, stream_edges
-from recordings.sync.fit import fit_box_map, interval_fit, offsets_fallback, uplink_delay
+from recordings.sync.fallback import offsets_fallback
+from recordings.sync.interval_fit import interval_fit
 from recordings.sync.synchronize import synchronize
 
 needs_socat = pytest.mark.skipif(shutil.which("socat") is None, reason="socat not installed")
