@@ -181,26 +181,31 @@ def main() -> None:
         "macro_f1": counts["macro"].f1,
         "spotted": len(spotted),
     }
-    print(f"clip {args.seconds:.0f} s, {result['frames']} frames, {result['file_gb']:.1f} GB")
-    print(
-        f"plain read        {read_seconds:6.1f} s ({result['read_gbps']:.2f} GB/s; "
-        f"before the analysis {first_read:.1f} s, after {second_read:.1f} s)"
-    )
-    print(
-        f"analysis          {analysis_seconds:6.1f} s = detect {stages['detect_seconds']:.1f}"
-        f" + read, crop, flow and intervals {stages['read_and_spot_seconds']:.1f}"
-        f" (waiting for the disk {stages['waiting_for_disk_seconds']:.1f})"
-    )
-    print(
-        f"realtime factor   {result['realtime_factor']:6.2f}   "
-        f"(analysis / plain read {result['analysis_to_read_ratio']:.2f})"
-    )
-    print(
-        f"spotting F1       micro {result['micro_f1']:.2f} ({result['micro_truth']} MEs), "
-        f"macro {result['macro_f1']:.2f} ({result['macro_truth']})"
-    )
+    print_summary(result)
     print(json.dumps(result))
 
+
+def print_summary(r: dict) -> None:
+    """The human-readable lines above the JSON line."""
+    print(f"clip {r['clip_seconds']:.0f} s, {r['frames']} frames, {r['file_gb']:.1f} GB")
+    print(
+        f"plain read        {r['read_seconds']:6.1f} s ({r['read_gbps']:.2f} GB/s; "
+        f"before the analysis {r['read_before_seconds']:.1f} s, "
+        f"after {r['read_after_seconds']:.1f} s)"
+    )
+    print(
+        f"analysis          {r['analysis_seconds']:6.1f} s = detect {r['detect_seconds']:.1f}"
+        f" + read, crop, flow and intervals {r['read_and_spot_seconds']:.1f}"
+        f" (waiting for the disk {r['waiting_for_disk_seconds']:.1f})"
+    )
+    print(
+        f"realtime factor   {r['realtime_factor']:6.2f}   "
+        f"(analysis / plain read {r['analysis_to_read_ratio']:.2f})"
+    )
+    print(
+        f"spotting F1       micro {r['micro_f1']:.2f} ({r['micro_truth']} MEs), "
+        f"macro {r['macro_f1']:.2f} ({r['macro_truth']})"
+    )
 
 if __name__ == "__main__":
     main()

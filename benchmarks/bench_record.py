@@ -26,14 +26,19 @@ from recordings.store.metadata import SessionMetadata
 from recordings.store.reader import open_session
 
 
-def main() -> None:
-    """Record the simulated lab and print the figures."""
+def parse_args() -> argparse.Namespace:
+    """The command-line options."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--size", default="2040x1088")
     parser.add_argument("--fps", type=float, default=150.0)
     parser.add_argument("--dir", type=Path, default=Path(__file__).resolve().parent / "out")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    """Record the simulated lab and print the figures."""
+    args = parse_args()
     configure_lsl()
     width, height = (int(v) for v in args.size.split("x"))
     args.dir.mkdir(parents=True, exist_ok=True)

@@ -124,8 +124,8 @@ def run(seeds: list[int], duration: float, stamping: str, jitter: float, work: P
     return out
 
 
-def main() -> None:
-    """Run the benchmark and print the figures; last line JSON."""
+def parse_args() -> argparse.Namespace:
+    """The command-line options."""
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=5, help="number of seeds (1, 2, ...)")
@@ -133,7 +133,12 @@ def main() -> None:
     parser.add_argument("--jitter", type=float, default=0.010,
                         help="mean host-arrival jitter (s)")
     parser.add_argument("--dir", type=Path, default=Path(__file__).resolve().parent / "out")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    """Run the benchmark and print the figures; last line JSON."""
+    args = parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="bench_sync_", dir=args.dir))
     seeds = list(range(1, args.seeds + 1))
