@@ -135,7 +135,7 @@ def test_a_complete_two_trial_session_through_the_console(
     live = console.live
     for number in (1, 2):
         wait_phase(qtbot, console, Phase.READY)
-        qtbot.waitUntil(lambda n=number: panel.trial.text() == f"Trial {n} of 2", timeout=2000)
+        qtbot.waitUntil(lambda n=number: panel.trial.text() == f"Trial {n} of 2", timeout=10000)
         if number == 2:
             # The live views run beside the recording (which loses nothing, below): the
             # preview keeps showing new camera frames and the plots fill. READY waits for
@@ -147,14 +147,14 @@ def test_a_complete_two_trial_session_through_the_console(
                             and len(live.rings["physio"]) > 1000, timeout=30000)
         press(qtbot, console, Qt.Key.Key_Space)
         wait_phase(qtbot, console, Phase.SELF_REPORT)
-        qtbot.waitUntil(lambda: panel.phase.text() == "self-report", timeout=2000)
+        qtbot.waitUntil(lambda: panel.phase.text() == "self-report", timeout=10000)
         minutes, seconds = panel.countdown.text().split(":")
         assert 0 < 60 * int(minutes) + int(seconds) <= 15  # a 15 s form, counting down
         press(qtbot, console, *answers[number], Qt.Key.Key_Return)
         wait_phase(qtbot, console, Phase.NEUTRAL)
         if number == 1:
             qtbot.waitUntil(lambda: "trial 1: sadness, valence 7, arousal 2"
-                            in panel.last_report.text(), timeout=2000)
+                            in panel.last_report.text(), timeout=10000)
     with qtbot.waitSignal(console.sessionFinished, timeout=30000) as finished:
         pass
     result: FinishedSession = finished.args[0]
@@ -245,22 +245,22 @@ def test_the_reminder_button_and_key_during_a_trial(
     wait_phase(qtbot, console, Phase.READY)
     press(qtbot, console, Qt.Key.Key_Space)
     wait_phase(qtbot, console, Phase.STIMULUS)
-    with qtbot.waitSignal(reminder_window.shown, timeout=2000):
+    with qtbot.waitSignal(reminder_window.shown, timeout=10000):
         qtbot.mouseClick(panel.reminder, Qt.MouseButton.LeftButton)
     assert reminder_window.showing and reminder_window.isVisible()
     assert reminder_window.prompt.text() == "Neutral face - stay still"
     qtbot.waitUntil(lambda: panel.reminders.text().startswith("reminders in this trial: 1"),
-                    timeout=2000)
-    with qtbot.waitSignal(reminder_window.hidden, timeout=4000):
+                    timeout=10000)
+    with qtbot.waitSignal(reminder_window.hidden, timeout=10000):
         pass  # the prompt goes away by itself after reminder.seconds (1.5 s)
     assert not reminder_window.showing
     wait_phase(qtbot, console, Phase.SELF_REPORT)
     console.activateWindow()
-    qtbot.waitUntil(console.isActiveWindow, timeout=2000)
-    with qtbot.waitSignal(reminder_window.shown, timeout=2000):
+    qtbot.waitUntil(console.isActiveWindow, timeout=10000)
+    with qtbot.waitSignal(reminder_window.shown, timeout=10000):
         qtbot.keyClick(console, Qt.Key.Key_R)  # the keyboard shortcut
     qtbot.waitUntil(lambda: panel.reminders.text().startswith("reminders in this trial: 2"),
-                    timeout=2000)
+                    timeout=10000)
     console.confirm = lambda title, text: False  # "no": the session goes on
     qtbot.mouseClick(panel.abort, Qt.MouseButton.LeftButton)
     assert not session.engine.done
