@@ -1,4 +1,8 @@
-"""Test set-up: Qt offscreen and loopback-only LSL before anything else loads; shared builders."""
+"""Test set-up: Qt offscreen and loopback-only LSL before anything else loads; shared builders.
+
+Tests that take more than ~3 s are marked `@pytest.mark.slow`. `make test` runs them all; the
+quick subset is `python -m pytest -m "not slow"` (about a minute), `-m slow` the rest.
+"""
 
 import os
 

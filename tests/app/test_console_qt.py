@@ -120,6 +120,7 @@ def test_setup_refuses_ids_that_break_paths(qtbot, console: ConsoleWindow) -> No
     assert page.form_error.text() == ""
 
 
+@pytest.mark.slow
 def test_a_complete_two_trial_session_through_the_console(
         qtbot, console: ConsoleWindow, two_trials: Path, tmp_path: Path) -> None:
     fill_and_check(qtbot, console, two_trials, tmp_path)
@@ -231,6 +232,7 @@ def check_aligned(session: Any, onsets: list[Any]) -> None:
     assert np.median(error) < limit, sync["camera"]
 
 
+@pytest.mark.slow
 def test_the_reminder_button_and_key_during_a_trial(
         qtbot, console: ConsoleWindow, two_trials: Path, tmp_path: Path) -> None:
     fill_and_check(qtbot, console, two_trials, tmp_path)
@@ -277,6 +279,7 @@ def test_the_reminder_button_and_key_during_a_trial(
         assert any(e.kind == "abort" and e.code == 8 for e in recorded.events)
 
 
+@pytest.mark.slow
 def test_screenshots_of_setup_recording_and_results(
         qtbot, console: ConsoleWindow, two_trials: Path, tmp_path: Path) -> None:
     shots = tmp_path / "screenshots"
@@ -337,6 +340,7 @@ def test_analysis_can_be_cancelled(qtbot, console: ConsoleWindow, tmp_path: Path
     assert done.args[0] == "Analysis cancelled."
 
 
+@pytest.mark.slow
 def test_headless_console_with_the_autopilot_runs_the_protocol_and_quits(
         qtbot, two_trials: Path, tmp_path: Path, sim_rigs) -> None:
     """What `melab demo` does without a display, on the 2-trial protocol."""
@@ -351,6 +355,7 @@ def test_headless_console_with_the_autopilot_runs_the_protocol_and_quits(
     assert "Sync:" in run.finished.summary_text
 
 
+@pytest.mark.slow
 def test_the_demo_analyses_its_own_session_with_expressions_in_the_clips(
         qtbot, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`melab demo` (run_demo) on 2 trials of 3 s clips: the reactive simulated participant
@@ -394,6 +399,7 @@ def test_the_demo_analyses_its_own_session_with_expressions_in_the_clips(
     assert (default_out_dir(folder) / "report.html").exists()
 
 
+@pytest.mark.slow
 def test_the_readme_demo_command_runs_end_to_end(tmp_path: Path) -> None:
     """`melab demo` as `make demo` runs it: the packaged demo protocol, offscreen, then the
     analysis of its own session (about 45 s)."""

@@ -161,6 +161,7 @@ def tiny_demo(tmp_path_factory: pytest.TempPathFactory) -> Protocol:
     return dataclasses.replace(protocol, clips=clips, timings=timings, reminder=reminder)
 
 
+@pytest.mark.slow
 def test_a_whole_protocol_through_the_windows(qtbot, tiny_demo: Protocol) -> None:
     sink = MemorySink(local_clock)
     session = ParticipantSession(tiny_demo, sink, seed=3)

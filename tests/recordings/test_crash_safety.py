@@ -24,6 +24,7 @@ from tests.recordings.store_helpers import CAMERA, EEG, eeg_chunk, frame_image, 
 HERE = Path(__file__).parent
 
 
+@pytest.mark.slow
 def test_sigkill_mid_segment_keeps_everything_but_the_last_second(tmp_path, capsys):
     folder = tmp_path / "crashed"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), str(HERE.parents[1])]))

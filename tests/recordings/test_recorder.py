@@ -34,6 +34,7 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30.0) ->
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_every_stream_recorded_with_names_units_rates(simulated_session):
     with open_session(simulated_session) as s:
         assert s.complete and s.metadata.simulated
@@ -53,6 +54,7 @@ def test_every_stream_recorded_with_names_units_rates(simulated_session):
             assert len(stream.clock_offsets) >= 1
 
 
+@pytest.mark.slow
 def test_trigger_edges_reach_eeg_physio_and_camera(simulated_session):
     with open_session(simulated_session) as s:
         trigger_log = s.streams["TriggerBox"]
@@ -73,6 +75,7 @@ def test_trigger_edges_reach_eeg_physio_and_camera(simulated_session):
         assert gpi.max() == 1 and 0 < gpi.sum() < len(gpi) // 10
 
 
+@pytest.mark.slow
 def test_camera_segments_have_no_dropped_frames(simulated_session):
     with open_session(simulated_session) as s:
         assert s.segment_names() == ["segment001", "segment002"]
@@ -89,6 +92,7 @@ def test_camera_segments_have_no_dropped_frames(simulated_session):
         assert len(first) + len(second) >= 3.7 * 150  # the two 2 s segments hold the 4 s
 
 
+@pytest.mark.slow
 def test_ground_truth_is_stored_and_marked(simulated_session):
     with open_session(simulated_session) as s:
         truth = read_ground_truth(s.file)
@@ -109,6 +113,7 @@ def test_missing_device_is_named_and_nothing_is_recorded(tmp_path):
     assert not (tmp_path / "s").exists()
 
 
+@pytest.mark.slow
 def test_replayed_session_re_records_the_same_samples_and_frames(simulated_session, tmp_path):
     from app.cli.record import record_replay
 
@@ -138,6 +143,7 @@ def test_replayed_session_re_records_the_same_samples_and_frames(simulated_sessi
             replayed.frames(), np.concatenate([f.frames() for f in frames]))
 
 
+@pytest.mark.slow
 def test_live_status_and_a_stream_outage_during_recording(tmp_path, sim_lab):
     lab = sim_lab(seed=4, duration=60, start=True)
     told: list[str] = []
@@ -224,6 +230,7 @@ def test_simulated_recording_longer_than_the_lab_is_refused_before_anything_star
     assert not (tmp_path / "s").exists()
 
 
+@pytest.mark.slow
 def test_melab_record_command_records_and_syncs_the_simulated_lab(tmp_path, capsys):
     from app.cli.main import main
 

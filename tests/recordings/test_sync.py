@@ -339,6 +339,7 @@ def test_serial_box_reports_round_trips_of_events_only():
     assert all(np.isnan(e.round_trip) for e in syncs)
 
 
+@pytest.mark.slow
 @needs_socat
 def test_live_simulated_lab_recording_is_synchronized_to_its_ground_truth(record_sim_session):
     from core.codes import PROBE_CODE
