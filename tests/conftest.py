@@ -1,10 +1,62 @@
-"""Test set-up: Qt offscreen and loopback-only LSL before anything else loads."""
+"""Test set-up: Qt offscreen and loopback-only LSL before anything else loads; shared builders.
+
+Tests that take more than ~3 s are marked `@pytest.mark.slow`. `make test` runs them all; the
+quick subset is `python -m pytest -m "not slow"` (about a minute), `-m slow` the rest.
+"""
 
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("QT_LOGGING_RULES", "qt.multimedia*=false")
 
+import itertools
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
 from core.clock import configure_lsl
 
 configure_lsl()
+
+# One tag per test process: LSL resolves across the whole machine, and other test runs (other
+# worktrees) may run simulated labs with the same stream names at the same time.
+_RUN = uuid.uuid4().hex[:6]
+_LABS = itertools.count(1)
+
+
+def unique_prefix(tag: str) -> str:
+    """An LSL stream-name prefix no other lab on this machine uses (tag says whose it is)."""
+    return f"{tag}{_RUN}{next(_LABS)}-"
+
+
+LabFactory = Callable[..., Any]  # (seed=, duration=, ...) -> drivers.sim.lab.SimulatedLab
+
+
+@pytest.fixture
+def sim_lab() -> Iterator[LabFactory]:
+    """Build simulated labs: `sim_lab(seed=, duration=, width=, height=, start=False, **config)`.
+
+    config takes any other SimLabConfig field (reactive, name_prefix, clocks, ...). Each lab
+    gets a unique stream-name prefix unless name_prefix is given (its streams are then
+    `lab.eeg_info.name` / `lab.physio_info.name`); start=True starts it. Every lab built is
+    stopped when the test ends, also when it fails.
+    """
+    from drivers.sim.lab import SimLabConfig, SimulatedLab
+
+    labs: list[SimulatedLab] = []
+
+    def make(*, seed: int, duration: float, width: int = 160, height: int = 120,
+             start: bool = False, **config: Any) -> SimulatedLab:
+        config.setdefault("name_prefix", unique_prefix("lab"))
+        lab = SimulatedLab(SimLabConfig(seed=seed, duration=duration, width=width,
+                                        height=height, **config))
+        labs.append(lab)
+        if start:
+            lab.start()
+        return lab
+
+    yield make
+    for lab in reversed(labs):
+        lab.stop()

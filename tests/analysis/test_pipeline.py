@@ -36,6 +36,7 @@ def results(printed):
     return printed[0]
 
 
+@pytest.mark.slow
 def test_analyze_prints_the_headline_figures(printed):
     out, text = printed
     summary = json.loads((out / "spotting_summary.json").read_text())
@@ -45,6 +46,7 @@ def test_analyze_prints_the_headline_figures(printed):
     assert "Recognition 3class (LOSO" in text and f"UF1 {fused['uf1']:.3f}" in text
 
 
+@pytest.mark.slow
 def test_analyze_writes_every_result_file(results):
     for name in ("spotting.csv", "spotting_summary.json", "recognition.json",
                  "concordance.csv", "report.html"):
@@ -65,6 +67,7 @@ def test_analyze_writes_every_result_file(results):
     assert "Spotting" in html and "Recognition" in html and "<img" in html
 
 
+@pytest.mark.slow
 def test_spotting_finds_the_simulated_expressions(results):
     summary = json.loads((results / "spotting_summary.json").read_text())
     for key in ("micro_f1", "micro_precision", "micro_recall", "macro_f1", "overall_f1",
@@ -79,6 +82,7 @@ def test_spotting_finds_the_simulated_expressions(results):
     assert summary["macro_fp_ccf"] == summary["macro_fp"]
 
 
+@pytest.mark.slow
 def test_ccf_veto_mode_only_removes_candidates(dataset, tmp_path, capsys):
     assert main(["analyze", str(dataset), "--out", str(tmp_path), "--ccf", "maybe"]) == 2
     assert "ccf_mode must be one of ('rescue', 'veto'), not 'maybe'" in capsys.readouterr().err
@@ -96,6 +100,7 @@ def test_ccf_veto_mode_only_removes_candidates(dataset, tmp_path, capsys):
     assert recognition["fusion_voters"] == ["ME", "EEG", "PPG", "ECG", "RSP", "SKT", "EDA"]
 
 
+@pytest.mark.slow
 def test_recognition_reports_every_modality_and_the_fusion(results):
     recognition = json.loads((results / "recognition.json").read_text())
     for task in ("3class", "7class"):
@@ -106,12 +111,14 @@ def test_recognition_reports_every_modality_and_the_fusion(results):
             assert 0.0 <= s["uf1"] <= 1.0
 
 
+@pytest.mark.slow
 def test_recognition_fuses_me_eeg_and_the_whole_periphery_by_default(results):
     recognition = json.loads((results / "recognition.json").read_text())
     assert recognition["fusion_voters"] == ["ME", "EEG", "PERI"]
     assert recognition["classifier"] == "logreg" and recognition["fusion_weighting"] == "recall"
 
 
+@pytest.mark.slow
 def test_simulate_dataset_refuses_a_folder_with_sessions(dataset, capsys):
     assert main(["simulate-dataset", "--participants", "1", "--out", str(dataset)]) == 2
     assert "not empty" in capsys.readouterr().err

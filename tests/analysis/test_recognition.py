@@ -102,6 +102,7 @@ def synthetic(seed=0, subjects=8, per_subject=24):
     return features, y, groups
 
 
+@pytest.mark.slow
 def test_fusion_beats_every_single_modality():
     features, y, groups = synthetic()
     result = run_loso(features, y, groups)
@@ -128,6 +129,7 @@ def test_fusion_beats_every_single_modality():
     assert youden.scores[FUSED].acc >= max(single.values()) + 0.15
 
 
+@pytest.mark.slow
 def test_only_the_named_voters_are_fused():
     features, y, groups = synthetic()
     features["NOISE"] = np.random.default_rng(5).normal(size=(len(y), 4))
@@ -142,6 +144,7 @@ def test_only_the_named_voters_are_fused():
         run_loso(features, y, groups, voters=("ME", "FACE"))
 
 
+@pytest.mark.slow
 def test_fusion_weights_never_see_the_test_subject():
     features, y, groups = synthetic()
     changed = {m: x.copy() for m, x in features.items()}

@@ -66,6 +66,7 @@ def scripted_spots(scripted) -> list[SpottedInterval]:
     return spot(crops, FPS, SpotParams(), face=face)
 
 
+@pytest.mark.slow
 def test_spotting_finds_every_expression_with_micro_f1_one(scripted_spots) -> None:
     counts = _f1(scripted_spots, SCRIPT)
     assert (counts["micro"].tp, counts["micro"].fp, counts["micro"].fn) == (5, 0, 0)
@@ -73,6 +74,7 @@ def test_spotting_finds_every_expression_with_micro_f1_one(scripted_spots) -> No
     assert counts["macro"].f1 == 1.0  # and no micro-expression hidden inside a macro one
 
 
+@pytest.mark.slow
 def test_spotted_intervals_are_close_to_the_truth(scripted_spots) -> None:
     for s, e in zip(scripted_spots, SCRIPT, strict=True):
         assert s.kind == e.kind
@@ -86,6 +88,7 @@ def test_spotted_intervals_are_close_to_the_truth(scripted_spots) -> None:
         assert s.score >= SpotParams().z
 
 
+@pytest.mark.slow
 def test_blinks_and_head_motion_alone_spot_nothing() -> None:
     r = FaceRenderer(640, 480, seed=12, blink_rate=20.0, head_motion=2.0)
     crops, face = _render(r, [], 12.0)
@@ -121,6 +124,7 @@ def test_faint_micro_expressions_at_half_intensity_are_still_found(faint) -> Non
     assert _f1(spot(crops, FPS, face=face), FAINT)["micro"].f1 == 1.0
 
 
+@pytest.mark.slow
 def test_spotter_fed_in_blocks_gives_the_same_intervals(faint) -> None:
     crops, face = faint
     spotter = Spotter(FPS, face=face)
@@ -219,6 +223,7 @@ def test_ccf_rescue_confirms_faint_candidates_and_never_drops_confident_ones(bar
         apply_ccf(both, "maybe", FPS, None, None)
 
 
+@pytest.mark.slow
 def test_read_and_spot_streams_stored_frames_like_spot_on_the_whole_clip() -> None:
     """melab analyze's path: raw frames read and cropped on a thread while flows run."""
     renderer = FaceRenderer(640, 480, seed=13)

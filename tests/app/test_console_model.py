@@ -361,10 +361,7 @@ def test_preview_is_debayered_and_small_at_any_sensor_size() -> None:
     assert preview_step(2048) == 5 and rgb.shape == (216, 408, 3)
     centre = rgb[100, 200]
     assert centre[0] > 150 and centre[1] < 50 and centre[2] < 50  # red stays red
-    started = time.perf_counter()
-    for _ in range(20):
-        preview_rgb(raw, "bayer_rg8")
-    assert (time.perf_counter() - started) / 20 < 0.02  # far below a 40 ms display frame
+    # Its cost per frame is benchmarks/bench_console.py's figure.
     mono = preview_rgb(np.full((480, 640), 90, np.uint8), "mono8")
     assert mono.shape == (240, 320, 3) and mono[0, 0].tolist() == [90, 90, 90]
 
@@ -411,7 +408,10 @@ def test_recorder_taps_see_every_frame_and_chunk(tmp_path: Path) -> None:
                         camera=Camera(), on_frame=frames.append,  # type: ignore[arg-type]
                         on_chunk=lambda role, c: chunks.append((role, c)))
     recorder.start(first_segment=("seg", 1))
-    time.sleep(0.3)
+    deadline = time.monotonic() + 30  # only against a hang
+    while len(frames) <= 10 or len(chunks) < 10:
+        assert time.monotonic() < deadline, (len(frames), len(chunks))
+        time.sleep(0.01)
     recorder.stop()
     assert len(frames) == recorder._frames > 10
     assert {role for role, _ in chunks} == {"eeg"} and len(chunks) >= 10

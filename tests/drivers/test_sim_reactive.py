@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from drivers.sim.eeg import simulate_eeg, simulate_eeg_rhythms
-from drivers.sim.lab import SimLabConfig, SimulatedLab
 from drivers.sim.scenario import MIN_GAP_S, Scenario, expressions_for_clip, make_scenario
 from recordings.store.annotations import annotations_from_ground_truth
+from tests.conftest import LabFactory
 
 
 @pytest.mark.parametrize("seconds", [2.5, 4.0, 60.0])
@@ -60,46 +60,42 @@ def test_eeg_change_equals_simulating_the_changed_scenario() -> None:
     assert rhythms.change(after, after)[1].shape == (0, 8)
 
 
-def test_a_scenario_lab_is_unchanged_and_refuses_stimuli() -> None:
-    lab = SimulatedLab(SimLabConfig(seed=2, duration=25.0, width=160, height=120))
+def test_a_scenario_lab_is_unchanged_and_refuses_stimuli(sim_lab: LabFactory) -> None:
+    lab = sim_lab(seed=2, duration=25.0)
     assert lab.scenario.to_dict() == make_scenario(2, 25.0).to_dict()
     assert "reactive" not in lab.ground_truth()
     with pytest.raises(RuntimeError, match="reactive=True"):
         lab.stimulus("happiness", 1.0, 5.0)
-    lab.stop()
 
 
-def test_a_reactive_lab_answers_each_clip_in_face_eeg_and_physiology() -> None:
-    lab = SimulatedLab(SimLabConfig(seed=6, duration=40.0, width=160, height=120,
-                                    name_prefix="reactive-", reactive=True))
+def test_a_reactive_lab_answers_each_clip_in_face_eeg_and_physiology(
+        sim_lab: LabFactory) -> None:
+    lab = sim_lab(seed=6, duration=40.0, reactive=True)
     assert lab.scenario.expressions == [] and lab.scenario.episodes == []
     camera = lab.camera()
     lab.start()
-    try:
-        time.sleep(0.5)  # the push loops are sending
-        windows = []
-        for trial, emotion, seconds, ahead in ((1, "happiness", 4.0, 0.0),
-                                               (2, "disgust", 3.0, 6.0)):
-            start = lab.now() + ahead
-            before = {role: lab._signals[role].copy() for role in ("eeg", "physio")}
-            sent = dict(lab._sent)
-            expressions = lab.stimulus(emotion, start, start + seconds, trial)
-            lab.wait_for_updates()
-            windows.append((trial, emotion, start, start + seconds, expressions))
-            assert any(e.kind == "micro" for e in expressions)
-            for e in expressions:
-                assert start < e.onset and e.offset <= start + seconds and e.emotion == emotion
-                assert e in camera.active(e.apex)  # the face shows it
-            for role in ("eeg", "physio"):
-                now = lab._signals[role]
-                changed = np.flatnonzero(np.any(now != before[role], axis=1))
-                # The body answers too, but only in samples not sent when the clip began.
-                assert changed.size > 0, role
-                assert changed[0] >= sent[role], role
-        assert lab.stimulus("neutral", lab.now(), lab.now() + 3.0) == []
-        truth = lab.ground_truth()
-    finally:
-        lab.stop()
+    time.sleep(0.5)  # the push loops are sending
+    windows = []
+    for trial, emotion, seconds, ahead in ((1, "happiness", 4.0, 0.0),
+                                           (2, "disgust", 3.0, 6.0)):
+        start = lab.now() + ahead
+        before = {role: lab._signals[role].copy() for role in ("eeg", "physio")}
+        sent = dict(lab._sent)
+        expressions = lab.stimulus(emotion, start, start + seconds, trial)
+        lab.wait_for_updates()
+        windows.append((trial, emotion, start, start + seconds, expressions))
+        assert any(e.kind == "micro" for e in expressions)
+        for e in expressions:
+            assert start < e.onset and e.offset <= start + seconds and e.emotion == emotion
+            assert e in camera.active(e.apex)  # the face shows it
+        for role in ("eeg", "physio"):
+            now = lab._signals[role]
+            changed = np.flatnonzero(np.any(now != before[role], axis=1))
+            # The body answers too, but only in samples not sent when the clip began.
+            assert changed.size > 0, role
+            assert changed[0] >= sent[role], role
+    assert lab.stimulus("neutral", lab.now(), lab.now() + 3.0) == []
+    truth = lab.ground_truth()
     assert truth["reactive"]["late_samples"] == {"eeg": 0, "physio": 0}
     assert [c["trial"] for c in truth["reactive"]["clips"]] == [1, 2]
     listed = truth["scenario"]["expressions"]

@@ -281,6 +281,7 @@ def _one_emotion_session(emotion: str, seed: int) -> Scenario:
     return Scenario(seed=seed, duration=240.0, episodes=episodes, expressions=exprs)
 
 
+@pytest.mark.slow
 def test_each_emotion_leaves_its_autonomic_signature() -> None:
     """What the peripheral classifiers learn: Kreibig-style patterns per emotion."""
     features = {}

@@ -24,6 +24,7 @@ from tests.recordings.store_helpers import CAMERA, EEG, eeg_chunk, frame_image, 
 HERE = Path(__file__).parent
 
 
+@pytest.mark.slow
 def test_sigkill_mid_segment_keeps_everything_but_the_last_second(tmp_path, capsys):
     folder = tmp_path / "crashed"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), str(HERE.parents[1])]))
@@ -107,9 +108,11 @@ def test_disk_full_mid_write_stops_cleanly_and_keeps_data(tmp_path):
         np.testing.assert_array_equal(seg.frame(seg.n_frames - 1), frame_image(seg.n_frames - 1))
         errors = [e for e in s.events if e.kind == "error"]
         assert len(errors) == 1 and "disk full" in errors[0].payload["message"]
-        # The EEG stream was written up to the stop, not only to the last periodic flush.
+        # The EEG stream was written up to the stop, not only to the last periodic flush:
+        # the chunks pushed before the last frame written (frame n goes before chunk n, and
+        # the disk may fill between the two).
         eeg = s.streams["EEG"]
-        assert len(eeg) >= 10 * seg.n_frames
+        assert len(eeg) >= 10 * (seg.n_frames - 1)
         np.testing.assert_array_equal(eeg.samples[:], eeg_chunk(0, len(eeg)).samples)
 
 

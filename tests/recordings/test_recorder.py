@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 
 from app.cli.record import RecordOptions, record_simulated
+from core.clock import local_clock
 from drivers.lsl import LslInlet
 from drivers.sim.eeg import EEG_LABELS_64
 from recordings.recorder import Recorder, RecorderError
@@ -19,13 +21,20 @@ SYNC = 255
 
 
 @pytest.fixture(scope="module")
-def simulated_session(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("sim") / "SIM01_s01"
-    options = RecordOptions(folder, SessionMetadata("SIM01"), duration=4.0, segment_length=2.0)
-    record_simulated(options, seed=3, width=320, height=240, progress=False)
-    return folder
+def simulated_session(record_sim_session):
+    return record_sim_session("SIM01", duration=4.0, segment_length=2.0, seed=3, width=320,
+                              height=240)
 
 
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    """Poll until condition() holds; the deadline only guards against a hang."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"still waiting for {what} after {timeout:g} s"
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
 def test_every_stream_recorded_with_names_units_rates(simulated_session):
     with open_session(simulated_session) as s:
         assert s.complete and s.metadata.simulated
@@ -35,7 +44,9 @@ def test_every_stream_recorded_with_names_units_rates(simulated_session):
         assert physio.units[:5] == ["mV", "µS", "V", "°C", "V"]
         for stream in (eeg, physio):
             assert stream.nominal_rate == 1000.0
-            assert 3700 <= len(stream) <= 4300  # 4 s at 1000 Hz
+            # 4 s at 1000 Hz, plus what the inlet buffered since connect() (no upper bound:
+            # connecting takes longer on a busy machine).
+            assert len(stream) >= 3700
             device = stream.times("device_time")[:]
             # The device clock ticks at 1000 Hz on its own (drifting) clock, without gaps.
             np.testing.assert_allclose(np.diff(device), 1e-3, rtol=1e-4)
@@ -43,6 +54,7 @@ def test_every_stream_recorded_with_names_units_rates(simulated_session):
             assert len(stream.clock_offsets) >= 1
 
 
+@pytest.mark.slow
 def test_trigger_edges_reach_eeg_physio_and_camera(simulated_session):
     with open_session(simulated_session) as s:
         trigger_log = s.streams["TriggerBox"]
@@ -63,18 +75,24 @@ def test_trigger_edges_reach_eeg_physio_and_camera(simulated_session):
         assert gpi.max() == 1 and 0 < gpi.sum() < len(gpi) // 10
 
 
+@pytest.mark.slow
 def test_camera_segments_have_no_dropped_frames(simulated_session):
     with open_session(simulated_session) as s:
         assert s.segment_names() == ["segment001", "segment002"]
-        for name in s.segment_names():
-            seg = s.segment(name)
+        segments = [s.segment(name) for name in s.segment_names()]
+        for seg in segments:
             assert seg.complete and seg.dropped_frames == 0 and seg.lost_frames == 0
-            assert 270 <= seg.n_frames <= 310  # 2 s at 150 fps
-            numbers = seg.column("frame_number")
-            np.testing.assert_array_equal(np.diff(numbers), 1)
             assert seg.frame(0).shape == (240, 320) and seg.pixel_format == "bayer_rg8"
+            # No frame missing inside a segment; the camera's own clock ticks once per frame
+            # period (1/150 s).
+            np.testing.assert_array_equal(np.diff(seg.column("frame_number")), 1)
+            np.testing.assert_allclose(np.diff(seg.column("device_time")), 1 / 150, rtol=1e-3)
+        first, second = (seg.column("frame_number") for seg in segments)
+        assert first[-1] < second[0]  # one after the other (frames in between: no segment)
+        assert len(first) + len(second) >= 3.7 * 150  # the two 2 s segments hold the 4 s
 
 
+@pytest.mark.slow
 def test_ground_truth_is_stored_and_marked(simulated_session):
     with open_session(simulated_session) as s:
         truth = read_ground_truth(s.file)
@@ -95,11 +113,13 @@ def test_missing_device_is_named_and_nothing_is_recorded(tmp_path):
     assert not (tmp_path / "s").exists()
 
 
+@pytest.mark.slow
 def test_replayed_session_re_records_the_same_samples_and_frames(simulated_session, tmp_path):
     from app.cli.record import record_replay
 
     again = tmp_path / "replayed"
     options = RecordOptions(again, SessionMetadata("SIM01"), duration=0.0, segment_length=60.0)
+    asked = local_clock()
     record_replay(options, simulated_session, progress=False)
     with open_session(simulated_session) as original, open_session(again) as copy:
         assert copy.metadata.simulated and "replay of" in copy.metadata.notes
@@ -109,9 +129,11 @@ def test_replayed_session_re_records_the_same_samples_and_frames(simulated_sessi
             assert b.nominal_rate == a.nominal_rate and b.type == a.type
             np.testing.assert_array_equal(b.samples[:], a.samples[:])
             np.testing.assert_array_equal(b.times("device_time")[:], a.times("device_time")[:])
-            # Delivered at the recorded timing: receipt times keep their spacing (0.25 s slack).
+            # Delivered at the recorded timing: nothing reaches the new recording before
+            # the time it was received in the original, counted from the replay's start
+            # (all at once would put late samples seconds early).
             lag = b.times()[:] - a.times()[:]
-            assert np.ptp(lag) < 0.25
+            assert lag.min() >= asked - original.attrs["start_time"]
         frames = [original.segment(n) for n in original.segment_names()]
         (replayed,) = [copy.segment(n) for n in copy.segment_names()]
         for column in ("frame_number", "device_time", "gpi_level"):
@@ -121,68 +143,84 @@ def test_replayed_session_re_records_the_same_samples_and_frames(simulated_sessi
             replayed.frames(), np.concatenate([f.frames() for f in frames]))
 
 
-def test_live_status_and_a_stream_outage_during_recording(tmp_path):
-    from drivers.sim.lab import SimLabConfig, SimulatedLab
+@pytest.mark.slow
+def test_live_status_and_a_stream_outage_during_recording(tmp_path, sim_lab):
+    lab = sim_lab(seed=4, duration=60, start=True)
+    told: list[str] = []
+    recorder = Recorder(tmp_path / "s", SessionMetadata("P02", simulated=True),
+                        streams={"eeg": lab.eeg_stream(), "physio": lab.physio_stream()},
+                        camera=lab.camera(), trigger=lab.trigger_box(),
+                        on_message=told.append)
+    recorder.connect()
+    recorder.start(first_segment=("trial001", 1))
 
-    lab = SimulatedLab(SimLabConfig(seed=4, duration=20, width=160, height=120,
-                                    name_prefix="outage"))
-    lab.start()
-    told = []
-    try:
-        recorder = Recorder(tmp_path / "s", SessionMetadata("P02", simulated=True),
-                            streams={"eeg": lab.eeg_stream(), "physio": lab.physio_stream()},
-                            camera=lab.camera(), trigger=lab.trigger_box(),
-                            on_message=told.append)
-        recorder.connect()
-        recorder.start(first_segment=("trial001", 1))
-        time.sleep(2.0)
-        status = recorder.status()
-        lab.interrupt("physio", 1.5)
-        # liblsl reconnects to the returning outlet within a few seconds; wait for that.
-        deadline = time.monotonic() + 10
-        while not any("no data" in m for m in told) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        time.sleep(0.5)
-        recorder.stop()
-    finally:
-        lab.stop()
-    assert status.camera_fps == pytest.approx(150, abs=15) and status.frames >= 250
-    assert status.dropped_frames == 0 and status.lost_frames == 0
-    assert 0 <= status.queue_fill < 0.5 and status.disk_free > 0
+    def receiving() -> bool:
+        now = recorder.status()
+        return now.frames >= 300 and all(x.rate > 0 for x in now.streams)
+
+    wait_for(receiving, "2 s of frames and samples from every stream")
+    before = recorder.status()
+    early, status, late = local_clock(), recorder.status(), local_clock()
+    lab.interrupt("physio", 1.5)
+    # liblsl reconnects to the returning outlet within a few seconds (more when busy).
+    wait_for(lambda: any("no data" in m for m in told), "the physio stream to come back")
+    time.sleep(0.5)  # some samples after the outage
+    recorder.stop()
+
+    assert status.frames >= 300 and status.dropped_frames == 0 and status.lost_frames == 0
+    assert 0 <= status.queue_fill <= 1 and status.disk_free > 0
     assert status.recording_time_left > 60
     by_name = {s.name: s for s in status.streams}
     for role in ("eeg", "physio"):
-        assert by_name[role].rate == pytest.approx(1000, rel=0.1)
-        assert by_name[role].last_sample_age < 0.5 and by_name[role].connected
+        assert by_name[role].rate > 0 and by_name[role].connected
+        assert 0 <= by_name[role].last_sample_age < status.elapsed
     assert any("physio" in m and "no data" in m for m in told)
     with open_session(tmp_path / "s") as s:
-        gaps = s.streams["outageMP160"].gaps
-        assert len(gaps) == 1 and 1.2 < gaps[0, 1] - gaps[0, 0] < 8
-        assert len(s.streams["outageSynAmps"].gaps) == 0
-        host = s.streams["outageMP160"].times()[:]
-        assert np.max(np.diff(host)) > 1.2  # the outage is a hole, not made-up samples
+        seg = s.segment("trial001")
+        np.testing.assert_array_equal(np.diff(seg.column("frame_number")), 1)
+        # The camera's own clock: one frame every 1/150 s.
+        np.testing.assert_allclose(np.diff(seg.column("device_time")), 1 / 150, rtol=1e-3)
+        # camera_fps is half the frames received in the 2 s before the status was taken.
+        # The segment holds every frame in order: the first `before.frames - 1` had arrived
+        # by then, and none stamped after it had.
+        host = seg.column("host_time")
+        assert np.count_nonzero(host[:before.frames - 1] >= late - 2.0) <= 2 * status.camera_fps
+        assert 2 * status.camera_fps <= np.count_nonzero((host >= early - 2.0) & (host <= late))
+
+        # The EEG lost nothing: its amplifier's clock ticks every 1 ms from first to last.
+        eeg = s.streams[lab.eeg_info.name]
+        np.testing.assert_allclose(np.diff(eeg.times("device_time")[:]), 1e-3, rtol=1e-3)
+        # The physio outage is a hole, not made-up samples: the amplifier's own clock jumps by
+        # the 1.5 s it was away (less one sample period), 1 ms steps on either side...
+        physio = s.streams[lab.physio_info.name]
+        steps = np.diff(physio.times("device_time")[:])
+        hole = int(np.argmax(steps))
+        assert steps[hole] >= 1.49
+        np.testing.assert_allclose(np.delete(steps, hole), 1e-3, rtol=1e-3)
+        # ...and a gap was recorded across it: last sample before, first sample after. (A
+        # machine too busy to read for 0.5 s adds gaps without a hole: no data, none lost.)
+        received = physio.times()[:]
+        assert (received[hole], received[hole + 1]) in [tuple(g) for g in physio.gaps]
 
 
-def test_trigger_box_edges_are_stored_during_recording_without_lsl_streams(tmp_path):
+def test_trigger_box_edges_are_stored_during_recording_without_lsl_streams(tmp_path, sim_lab):
     """A camera + trigger box rig: the box's edges reach the file while recording (a crash
     would keep them), not only at stop()."""
-    from drivers.sim.lab import SimLabConfig, SimulatedLab
+    lab = sim_lab(seed=5, duration=30, start=True)
+    recorder = Recorder(tmp_path / "s", SessionMetadata("P03", simulated=True), streams={},
+                        camera=lab.camera(), trigger=lab.trigger_box())
+    recorder.connect()
+    recorder.start(first_segment=("trial001", 1))
+    codes: list[np.ndarray] = []
 
-    lab = SimulatedLab(SimLabConfig(seed=5, duration=20, width=160, height=120,
-                                    name_prefix="camonly"))
-    lab.start()
-    try:
-        recorder = Recorder(tmp_path / "s", SessionMetadata("P03", simulated=True), streams={},
-                            camera=lab.camera(), trigger=lab.trigger_box())
-        recorder.connect()
-        recorder.start(first_segment=("trial001", 1))
-        time.sleep(2.8)  # the first probe, then sync pulses every ~1 s, flushed every 0.5 s
+    def in_the_file() -> bool:
+        # the first probe, then sync pulses every ~1 s; edges are flushed every 0.1 s
         with open_session(tmp_path / "s") as live:
-            codes = live.streams["TriggerBox"].samples[:, 0]
-        recorder.stop()
-    finally:
-        lab.stop()
-    assert SYNC in codes and len(codes) >= 3
+            codes.append(live.streams["TriggerBox"].samples[:, 0])
+        return SYNC in codes[-1] and len(codes[-1]) >= 3
+
+    wait_for(in_the_file, "sync edges in the session file while recording")
+    recorder.stop()
 
 
 def test_simulated_recording_longer_than_the_lab_is_refused_before_anything_starts(tmp_path):
@@ -193,6 +231,7 @@ def test_simulated_recording_longer_than_the_lab_is_refused_before_anything_star
     assert not (tmp_path / "s").exists()
 
 
+@pytest.mark.slow
 def test_melab_record_command_records_and_syncs_the_simulated_lab(tmp_path, capsys):
     from app.cli.main import main
 
