@@ -42,7 +42,7 @@ from app.console.recording import ConsoleRecording, FinishedSession
 from app.console.results import ResultsPage
 from app.console.setup import Preflight, SessionSetup, free_space_text, setup_problems
 from app.console.setup_page import SetupPage
-from app.console.worker import Job, Worker
+from app.console.worker import WorkerPool
 from app.participant.session import ParticipantSession
 from app.rig import Rig, RigFactory, connect_device, device_name
 from core.clock import local_clock
@@ -82,7 +82,7 @@ class ConsoleWindow(QMainWindow):
         self._connection: dict[str, tuple[bool, str]] = {}
         self._checking = False
         self._checked_rigs: list[Rig] = []  # every rig a preflight made (closed on quit)
-        self._workers: set[Worker] = set()
+        self._workers = WorkerPool(self)
         self._progress: QProgressDialog | None = None
         self._build()
         self._status_timer = QTimer(self)
@@ -165,7 +165,7 @@ class ConsoleWindow(QMainWindow):
                 self._checked_rigs.append(outcome[1])  # closed on quit even if never shown
             return outcome
 
-        self._run(job, self._checked, self._check_failed)
+        self._workers.run(job, self._checked, self._check_failed)
 
     def _checked(self, outcome: tuple[Preflight, Rig | None]) -> None:
         self._checking = False
@@ -201,7 +201,7 @@ class ConsoleWindow(QMainWindow):
             if result.ok:  # a device came back: the rest of the preflight may pass now
                 self.check()
 
-        self._run(job, done, lambda m: self.statusBar().showMessage(m))
+        self._workers.run(job, done, lambda m: self.statusBar().showMessage(m))
 
     def _show_connection(self) -> None:
         if self.rig is None:
@@ -334,7 +334,7 @@ class ConsoleWindow(QMainWindow):
             return
         self.protocol_panel.add_log(f"protocol {phase}; closing the session...")
         self.statusBar().showMessage("Closing the session (writing, synchronising)...")
-        self._run(lambda progress, cancel: recording.finish(), self._closed,
+        self._workers.run(lambda progress, cancel: recording.finish(), self._closed,
                   self._close_failed)
 
     def _closed(self, finished: FinishedSession) -> None:
@@ -411,7 +411,7 @@ class ConsoleWindow(QMainWindow):
             except AnalysisCancelled:
                 return None
 
-        worker = self._run(job, self._analysed, self._analysis_failed)
+        worker = self._workers.run(job, self._analysed, self._analysis_failed)
         worker.progressed.connect(self._analysis_progress)
         dialog.canceled.connect(worker.cancel)
         dialog.show()
@@ -456,16 +456,6 @@ class ConsoleWindow(QMainWindow):
         self.analysisDone.emit(text)
 
     # --- helpers -----------------------------------------------------------------------
-    def _run(self, job: Job, done: Callable[[Any], None],
-             failed: Callable[[str], None]) -> Worker:
-        worker = Worker(job, self)
-        self._workers.add(worker)
-        worker.succeeded.connect(done)
-        worker.failed.connect(failed)
-        worker.finished.connect(lambda: self._workers.discard(worker))
-        worker.start()
-        return worker
-
     def _ask(self, title: str, text: str) -> bool:
         answer = QMessageBox.question(self, title, text)
         return answer == QMessageBox.StandardButton.Yes
@@ -489,9 +479,7 @@ class ConsoleWindow(QMainWindow):
                 self.session.abort("console closed")  # starts closing in a worker
             recording.finish()  # waits for that worker's closing, or closes here
             self._stop_live()
-        for worker in list(self._workers):
-            worker.cancel()
-            worker.wait()
+        self._workers.stop_all()
         for rig in self._checked_rigs:  # stops simulated labs no recording took over
             rig.close()
         self.rig = None
