@@ -50,6 +50,18 @@ class StreamInfo:
     channel_units: tuple[str, ...]
     nominal_rate: float  # Hz; 0 for irregular (marker) streams
     channel_format: str = "float32"  # "float32" or "string"
+    # Per-channel type as the sender declares it (XDF meta-data: eeg, ecg, stim, ...), or
+    # empty when it declares none.
+    channel_types: tuple[str, ...] = ()
+    hostname: str = ""  # the computer the sender runs on (LSL), when known
+    header_xml: str = ""  # the sender's whole stream header (LSL's XML), kept verbatim
+
+    def __post_init__(self) -> None:
+        if self.channel_types and len(self.channel_types) != len(self.channel_labels):
+            raise ValueError(
+                f"stream {self.name!r}: {len(self.channel_labels)} channel labels but "
+                f"{len(self.channel_types)} channel types; give one type per channel (or none)"
+            )
 
     @property
     def channel_count(self) -> int:

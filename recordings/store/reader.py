@@ -72,6 +72,25 @@ class StreamView:
         return [decoded(v) for v in self.group["channel_units"][:]]
 
     @property
+    def channel_types(self) -> list[str]:
+        """Channel types as the sender declared them ('' where it declared none)."""
+        if "channel_types" not in self.group:  # sessions written before melab stored them
+            return [""] * len(self.labels)
+        return [decoded(v) for v in self.group["channel_types"][:]]
+
+    @property
+    def hostname(self) -> str:
+        """The computer the sender ran on ('' when unknown)."""
+        return decoded(self.group.attrs.get("hostname", ""))
+
+    @property
+    def header_xml(self) -> str:
+        """The sender's whole stream header (LSL XML) as received ('' when none)."""
+        if "header_xml" not in self.group:
+            return ""
+        return decoded(self.group["header_xml"][()])
+
+    @property
     def samples(self) -> Any:
         """(n, channels) samples, lazy (str for marker streams)."""
         data = self.group["samples"]

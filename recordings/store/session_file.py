@@ -77,10 +77,14 @@ def _create_stream_group(parent: h5py.Group, info: StreamInfo) -> None:
             "source_id": info.source_id,
             "nominal_rate": info.nominal_rate,
             "channel_format": info.channel_format,
+            "hostname": info.hostname,
         }
     )
     g.create_dataset("channel_labels", data=list(info.channel_labels), dtype=STRING)
     g.create_dataset("channel_units", data=list(info.channel_units), dtype=STRING)
+    types = info.channel_types or ("",) * info.channel_count
+    g.create_dataset("channel_types", data=list(types), dtype=STRING)
+    g.create_dataset("header_xml", data=info.header_xml, dtype=STRING)
     n = max(info.channel_count, 1)
     rows = max(256, min(4096, 2**18 // n))  # ~1 MB chunks for float32
     sample_dtype = STRING if info.channel_format == "string" else "f4"

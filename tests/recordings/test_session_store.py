@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import h5py
@@ -232,3 +233,23 @@ def test_melab_info_text_and_json(tmp_path, capsys):
 def test_melab_info_on_foreign_folder_fails_clearly(tmp_path, capsys):
     assert main(["info", str(tmp_path)]) == 2
     assert "session.h5: file not found" in capsys.readouterr().err
+
+
+def test_channel_types_host_and_header_are_kept(tmp_path):
+    header = ("<?xml version='1.0'?><info><name>EEG</name>"
+              "<desc><reference>CPz</reference></desc></info>")
+    typed = dataclasses.replace(EEG, channel_types=("EEG",) * 7 + ("STIM",),
+                                hostname="amp-pc", header_xml=header)
+    with SessionWriter(tmp_path / "s", META, [typed, PHYSIO], clock=lambda: 1.0):
+        pass
+    with open_session(tmp_path / "s") as session:
+        eeg, physio = session.streams["EEG"], session.streams["Physio"]
+        assert eeg.channel_types == ["EEG"] * 7 + ["STIM"]
+        assert (eeg.hostname, eeg.header_xml) == ("amp-pc", header)
+        assert physio.channel_types == [""] * 5  # the sender declared none
+        assert (physio.hostname, physio.header_xml) == ("", "")
+
+
+def test_a_type_per_channel_or_none():
+    with pytest.raises(ValueError, match="8 channel labels but 2 channel types"):
+        dataclasses.replace(EEG, channel_types=("EEG", "EEG"))
