@@ -14,6 +14,7 @@ the face, the EEG and the physiology all answer them (see stimulus()).
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 import uuid
@@ -223,6 +224,20 @@ class SimulatedLab:
             starts, codes, widths = self._edge_arrays
         return trigger_channel(starts, codes & mask, t_phys, widths)
 
+    def trigger_settled(self) -> float:
+        """Physical time up to which the trigger lines are known (no box: no limit)."""
+        box = self._box
+        return math.inf if box is None or not box.running else box.settled_until() - self.t0
+
+    def wait_trigger_settled(self, t_phys: float, timeout: float) -> bool:
+        """Wait until the trigger lines are known at t_phys; False after timeout seconds."""
+        deadline = time.monotonic() + timeout
+        while self.trigger_settled() <= t_phys:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.001)
+        return True
+
     def sample_times(self, role: str, first: int, count: int) -> np.ndarray:
         """Physical times of samples first..first+count of a device ticking on its own clock."""
         rate = self.config.rate * self.clocks[role].rate
@@ -246,7 +261,10 @@ class SimulatedLab:
             delay = clock.latency_s + float(rng.exponential(clock.jitter_s or 1e-9))
             with self._signal_lock:  # a reactive lab may be updating the samples not yet sent
                 signal = self._signals[role]
-                due = int((self.now() - delay) * cfg.rate * clock.rate) - sent
+                # Only samples the trigger lines are settled for: a starved box thread raises
+                # a pulse late at its scheduled time, and a sample sent is never changed.
+                until = min(self.now() - delay, self.trigger_settled())
+                due = int(until * cfg.rate * clock.rate) - sent
                 due = min(due, len(signal) - sent)
                 if due > 0:
                     block = np.empty((due, signal.shape[1] + 1), np.float32)
@@ -442,6 +460,8 @@ class SimCamera:
             return None
         if ready > now:
             time.sleep(ready - now)
+        if not self._lab.wait_trigger_settled(t_exposure, timeout):
+            return None
         image = self._renderer.render(t_exposure, self.active(t_exposure))
         gpi = int(self._lab.level_at(np.array([t_exposure]), CAMERA_LINE)[0] > 0)
         frame = Frame(image, self._next + 1, float(self._clock.device_time(t_exposure)),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import struct
 import threading
 from collections import deque
@@ -92,6 +93,7 @@ class SimTriggerBox:
         self._sync_code = 0
         self._sync_next_us = 0
         self._sync_index = 0
+        self._settled_us: int | None = None  # every pulse due by this box time is raised
         self.naks = 0
 
     # -- public API ---------------------------------------------------------------------
@@ -128,6 +130,15 @@ class SimTriggerBox:
         """Every pulse raised so far, in order."""
         with self._lock:
             return list(self._edges)
+
+    def settled_until(self) -> float:
+        """Host time up to which every pulse has been raised (-inf before the box ran).
+
+        The box raises a late-woken pulse at its scheduled time, as a hardware timer would;
+        whoever draws the TTL lines into device samples must not draw past this time.
+        """
+        settled = self._settled_us
+        return -math.inf if settled is None else self.box_to_host(settled / 1e6)
 
     def box_to_host(self, box_time: float) -> float:
         """Host-clock time of a box-counter time (inverse of the simulated offset/drift)."""
@@ -167,6 +178,7 @@ class SimTriggerBox:
             if start > now:
                 break
             self._raise(self._queue.popleft(), start)
+        self._settled_us = now
 
     def _raise(self, pulse: _Pulse, start_us: int) -> None:
         width = self.pulse_width_us
