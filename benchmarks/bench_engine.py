@@ -17,12 +17,12 @@ import json
 import statistics
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from protocols.dry_run import ManualClock, SilentPresenter
 from protocols.engine import Phase, ProtocolEngine
 from protocols.loader import load_protocol
 from protocols.model import Protocol
@@ -31,48 +31,12 @@ from protocols.sinks import MemorySink
 BUDGET_S = 0.5
 
 
-@dataclass
-class FakeClock:
-    """Session clock moved by hand."""
-
-    now: float = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> float:
-        self.now += seconds
-        return self.now
-
-
-@dataclass
-class QuietPresenter:
-    """A presenter that shows nothing (counts calls only)."""
-
-    calls: list[str] = field(default_factory=list)
-
-    def show_instructions(self, text: str) -> None:
-        self.calls.append("instructions")
-
-    def play_clip(self, path: Path, kind: str) -> None:
-        self.calls.append("play")
-
-    def show_self_report(self, deadline_s: float) -> None:
-        self.calls.append("report")
-
-    def show_reminder(self, text: str, seconds: float) -> None:
-        self.calls.append("reminder")
-
-    def finish(self) -> None:
-        self.calls.append("finish")
-
-
 def engine_run(protocol: Protocol, seed: int) -> tuple[float, MemorySink]:
     """Seconds for one scripted run, engine construction included; the sink it filled."""
     start = time.perf_counter()
-    clock = FakeClock()
+    clock = ManualClock()
     sink = MemorySink(clock)
-    engine = ProtocolEngine(protocol, sink, QuietPresenter(), seed=seed, clock=clock)
+    engine = ProtocolEngine(protocol, sink, SilentPresenter(), seed=seed, clock=clock)
     engine.start()
     while not engine.done:
         while engine.phase in (Phase.INSTRUCTIONS, Phase.BLOCK_INTRO):
@@ -98,7 +62,7 @@ def engine_run(protocol: Protocol, seed: int) -> tuple[float, MemorySink]:
 def logging_run(recorded: MemorySink) -> float:
     """Seconds to log the same events, segments and trial rows into a fresh sink."""
     start = time.perf_counter()
-    clock = FakeClock()
+    clock = ManualClock()
     sink = MemorySink(clock)
     segments = iter(recorded.segments)
     for event in recorded.events:

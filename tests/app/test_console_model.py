@@ -44,6 +44,7 @@ from app.console.sink import ObservingSink
 from app.console.taps import ChunkTap, LatestFrame, StreamRing
 from core.devices import CameraInfo, Chunk, Frame, StreamInfo
 from drivers.imaging import mosaic
+from protocols.dry_run import ManualClock, SilentPresenter
 from protocols.engine import Phase, ProtocolEngine
 from protocols.loader import load_protocol
 from protocols.sinks import MemorySink
@@ -215,22 +216,6 @@ def test_losses_and_queue_fill_raise_warnings() -> None:
 # --- protocol progress ------------------------------------------------------------------
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = 100.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
-class NullPresenter:
-    def show_instructions(self, text: str) -> None: ...
-    def play_clip(self, path: Path, kind: str) -> None: ...
-    def show_self_report(self, deadline_s: float) -> None: ...
-    def show_reminder(self, text: str, seconds: float) -> None: ...
-    def finish(self) -> None: ...
-
-
 def test_countdown_text() -> None:
     assert countdown_text(None) == ""
     assert countdown_text(24.2) == "0:25" and countdown_text(25.0) == "0:25"
@@ -239,11 +224,11 @@ def test_countdown_text() -> None:
 
 def test_tracker_follows_trials_phases_countdowns_reports_and_reminders(demo_protocol) -> None:
     protocol, _ = demo_protocol
-    clock = FakeClock()
+    clock = ManualClock(100.0)
     sink = ObservingSink(MemorySink(clock))
     tracker = ProtocolTracker()
     sink.event_listeners.append(tracker.on_event)
-    engine = ProtocolEngine(protocol, sink, NullPresenter(), seed=4, clock=clock)
+    engine = ProtocolEngine(protocol, sink, SilentPresenter(), seed=4, clock=clock)
     assert tracker.view(None, clock()).phase == "not started"
     engine.start()
     view = tracker.view(engine, clock())
@@ -254,7 +239,7 @@ def test_tracker_follows_trials_phases_countdowns_reports_and_reminders(demo_pro
     assert (view.trial, view.overall) == ("Practice 1 of 1", "session trial 1 of 4")
     engine.key("space")
     engine.clip_started(clock())
-    clock.t += 1.2
+    clock.now += 1.2
     view = tracker.view(engine, clock())
     assert view.phase == "emotional clip" and view.countdown == "0:02"  # 3 s clip
     assert view.countdown_label == "clip ends in"
@@ -266,13 +251,13 @@ def test_tracker_follows_trials_phases_countdowns_reports_and_reminders(demo_pro
     assert view.can_resume and not view.can_pause
     engine.resume()  # take the pause back
     engine.clip_finished(clock())
-    clock.t += 5.5
+    clock.now += 5.5
     view = tracker.view(engine, clock())
     assert view.phase == "self-report" and view.countdown == "0:10"  # 15 s form
     engine.answer("fear", 2, 8)
     assert tracker.last_report.startswith("trial 1: fear, valence 2, arousal 8 (5.5 s)")
     engine.clip_started(clock())
-    clock.t += 1.0
+    clock.now += 1.0
     assert tracker.view(engine, clock()).countdown == "0:02"  # 3 s neutral
     engine.clip_finished(clock())
     engine.key("space")  # main block text
@@ -295,7 +280,7 @@ def test_format_event() -> None:
 
 
 def test_a_failing_listener_does_not_break_the_sink() -> None:
-    inner = MemorySink(FakeClock())
+    inner = MemorySink(ManualClock(100.0))
     sink = ObservingSink(inner)
     seen: list[str] = []
     sink.event_listeners += [lambda e: 1 / 0, lambda e: seen.append(e.kind)]

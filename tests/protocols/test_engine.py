@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from protocols.dry_run import ManualClock
 from protocols.engine import Phase, ProtocolEngine
 from protocols.loader import load_protocol
 from protocols.model import Protocol
@@ -16,20 +17,6 @@ from protocols.order import longest_run
 from protocols.resume import ResumeError, resume_state
 from protocols.sinks import MemorySink
 from recordings.store.metadata import Event
-
-
-@dataclass
-class FakeClock:
-    """Session clock the test moves by hand."""
-
-    now: float = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> float:
-        self.now += seconds
-        return self.now
 
 
 @dataclass
@@ -67,7 +54,7 @@ class Rig:
     """Engine + fake clock, presenter and sink, with a scripted participant."""
 
     def __init__(self, protocol: Protocol, seed: int = 7, **kwargs: Any) -> None:
-        self.clock = FakeClock()
+        self.clock = ManualClock()
         self.sink = MemorySink(self.clock)
         self.presenter = FakePresenter()
         self.protocol = protocol
@@ -443,7 +430,7 @@ def test_fixed_seed_in_the_file_gives_everybody_the_same_order(cmrr: Protocol) -
     assert a == b
     assert Rig(cmrr, seed=1).engine.order != Rig(cmrr, seed=2).engine.order
     with pytest.raises(ValueError, match="a seed is needed"):
-        ProtocolEngine(cmrr, MemorySink(FakeClock()), FakePresenter(), clock=FakeClock())
+        ProtocolEngine(cmrr, MemorySink(ManualClock()), FakePresenter(), clock=ManualClock())
 
 
 def test_resume_reads_the_events_of_a_recorded_session(cmrr: Protocol, tmp_path: Path) -> None:
