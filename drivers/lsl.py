@@ -38,6 +38,14 @@ _NUMERIC_DTYPES: dict[int, type[np.generic]] = {
 RECONNECT_OPEN_TIMEOUT_S = 2.0  # a sender that answered a resolve opens within ms
 
 
+def _format_name(fmt: int) -> str:
+    """liblsl's channel format as text for messages (string, float32, int16, ...)."""
+    if fmt == pylsl.cf_string:
+        return "string"
+    dtype = _NUMERIC_DTYPES.get(fmt)
+    return np.dtype(dtype).name if dtype is not None else f"format {fmt}"
+
+
 def describe(info: pylsl.StreamInfo) -> StreamInfo:
     """Convert a (full) pylsl StreamInfo to core.devices.StreamInfo with its whole header."""
     count = info.channel_count()
@@ -112,13 +120,14 @@ class LslInlet:
         options: InletOptions | None = None,
         on_status: Callable[[str], None] | None = None,
     ) -> None:
-        self.query = StreamQuery(name, type, source_id, hostname)
+        self._query = StreamQuery(name, type, source_id, hostname)
         self._options = options or InletOptions()
         self._on_status = on_status
         self._lock = threading.Lock()
         self._inlet: pylsl.StreamInlet | None = None
         self._uid = ""  # the connection's sender instance (a restarted sender has a new one)
         self._info: StreamInfo | None = None
+        self._format = 0  # liblsl's channel format of the stream (pylsl.cf_*)
         self._dtype: type[np.generic] | None = None
         self._buffer: np.ndarray | None = None
         self._capacity = 0
@@ -147,7 +156,7 @@ class LslInlet:
     def info(self) -> StreamInfo:
         """Stream description (available after open())."""
         if self._info is None:
-            raise DeviceError(f"LSL stream {self.query.describe()} is not open: call open().")
+            raise DeviceError(f"LSL stream {self._query.describe()} is not open: call open().")
         return self._info
 
     def open(self, timeout: float) -> None:
@@ -155,10 +164,10 @@ class LslInlet:
         if self._inlet is not None:
             return
         opts = self._options
-        found = resolve_stream_info(self.query, timeout)
+        found = resolve_stream_info(self._query, timeout)
         inlet, full = self._connect(found, timeout)
         info = describe(full)
-        fmt = full.channel_format()
+        fmt = self._format = full.channel_format()
         self._dtype = None if fmt == pylsl.cf_string else _NUMERIC_DTYPES.get(fmt)
         if fmt != pylsl.cf_string and self._dtype is None:
             inlet.close_stream()
@@ -182,6 +191,7 @@ class LslInlet:
         self._opened_at = local_clock()
         self._connected = True
         self._stop.clear()
+        self._offset_wake.clear()
         self._offset_thread = threading.Thread(
             target=self._offset_loop, name=f"lsl-offsets-{info.name}", daemon=True
         )
@@ -192,7 +202,7 @@ class LslInlet:
         inlet = self._inlet
         if inlet is None:
             raise DeviceError(
-                f"LSL stream {self.query.describe()} is not open: call open() before read()."
+                f"LSL stream {self._query.describe()} is not open: call open() before read()."
             )
         reconnected = self._take_reconnected()
         if reconnected is not None:
@@ -249,7 +259,7 @@ class LslInlet:
     # -- live status ------------------------------------------------------------------
     @property
     def connected(self) -> bool:
-        """False while the stream is out (no samples for longer than the threshold)."""
+        """False while the stream is out (its sender gone, or silent beyond the threshold)."""
         return self._connected
 
     def status(self) -> StreamStatus:
@@ -291,12 +301,13 @@ class LslInlet:
             return None
         inlet, found = opened
         info = self.info
-        fmt = "string" if found.channel_format() == pylsl.cf_string else "float32"
-        if (found.channel_count(), fmt) != (info.channel_count, info.channel_format):
+        layout = (found.channel_count(), found.channel_format())
+        if layout != (info.channel_count, self._format):
             self._notify(
-                f"LSL stream {info.name!r} came back with {found.channel_count()} {fmt} channels "
-                f"instead of {info.channel_count} {info.channel_format}; it is not recorded "
-                "from that sender. Restart the sender as it was, or start a new recording."
+                f"LSL stream {info.name!r} came back with {layout[0]} channels of "
+                f"{_format_name(layout[1])} instead of {info.channel_count} of "
+                f"{_format_name(self._format)}; it is not recorded from that sender. Restart "
+                "the sender as it was, or start a new recording."
             )
             self._reconnector.start(avoid_uid=found.uid())
             return None

@@ -469,6 +469,37 @@ def test_a_restarted_sender_is_read_again_within_0_1_s_and_its_loss_counted():
     assert f"{gap.samples_lost} samples its device sent meanwhile are lost" in messages[-1]
 
 
+def test_a_sender_back_with_another_layout_is_not_read_until_it_is_back_as_it_was(outlets):
+    info = stream_info(uid())
+    messages: list[str] = []
+    inlet = lsl.LslInlet(source_id=info.source_id, on_status=messages.append)
+    first = lsl.LslOutlet(info)
+    pusher = Pusher(first, 0.0)
+    try:
+        inlet.open(3.0)
+        read_until(inlet, 10)
+        pusher.stop()
+        first.close()
+        wider = dataclasses.replace(info, channel_labels=("a", "b", "c", "d"),
+                                    channel_units=("",) * 4)
+        outlets.append(lsl.LslOutlet(wider))
+        deadline = time.monotonic() + 30.0  # only against a hang
+        while not any("came back" in m for m in messages):
+            assert time.monotonic() < deadline, "the changed sender was never noticed"
+            assert inlet.read() is None
+            time.sleep(0.01)
+        assert "4 channels of float32 instead of 3 of float32" in messages[-1]
+        assert not inlet.connected
+        outlets.pop().close()
+        outlets.append(lsl.LslOutlet(info))
+        pusher = Pusher(outlets[-1], 100.0)
+        resumed = read_until(inlet, 10, timeout=15.0)
+        assert resumed[0].samples.shape[1] == 3 and inlet.connected
+    finally:
+        pusher.stop()
+        inlet.close()
+
+
 def test_a_closed_stream_can_be_opened_again(outlets):
     """Closing and opening an inlet again (the console's Reconnect) reads fresh state, not the
     old connection's."""
