@@ -25,6 +25,8 @@ class StreamQuery:
     @classmethod
     def parse(cls, text: str) -> StreamQuery:
         """A query from `key=value[,key=value...]`; a bare value is a stream name."""
+        if not text.strip():
+            raise ValueError(f"stream query is empty: give a stream name or {QUERY_SYNTAX}")
         keys = {f.name for f in fields(cls)}
         criteria: dict[str, str] = {}
         parts = [p.strip() for p in text.split(",")] if "=" in text else [f"name={text}"]

@@ -205,7 +205,8 @@ def test_stream_queries_parse_key_value_pairs_and_bare_names():
     assert StreamQuery.parse("source_id=a=b").source_id == "a=b"
     for bad, problem in (("colour=red", "'colour=red' is not key=value"),
                          ("type=", "'type=' is not key=value"),
-                         ("type=EEG,type=Gaze", "gives type twice")):
+                         ("type=EEG,type=Gaze", "gives type twice"),
+                         (" ", "stream query is empty")):
         with pytest.raises(ValueError, match=problem):
             StreamQuery.parse(bad)
 
