@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from core.devices import DeviceError
 from drivers.interfaces import Camera, ContinuousStream, TriggerBox
+from drivers.lsl_query import StreamQuery
 
 # Simulated EEG and physiology are computed ahead for the whole lab (about 0.26 MB and
 # 11 ms per second; a reactive lab keeps 0.16 MB more of EEG sources): a 42-trial CMRR session
@@ -112,16 +113,28 @@ def camera_from_spec(spec: str) -> Camera:
     )
 
 
+def stream_queries(eeg: str | None, physio: str | None,
+                   streams: Sequence[str] = ()) -> dict[str, StreamQuery]:
+    """The LSL streams to record by role: eeg, physio, and each --stream query as written."""
+    queries = {role: StreamQuery.parse(text) for role, text in (("eeg", eeg), ("physio", physio))
+               if text}
+    for text in streams:
+        query = StreamQuery.parse(text)
+        if query.text() in queries:
+            raise ValueError(f"--stream {text} is given twice; give each stream once")
+        queries[query.text()] = query
+    return queries
+
+
 def real_rig(camera: str | None, eeg: str | None, physio: str | None,
-             trigger: str | None) -> Rig:
+             trigger: str | None, streams: Sequence[str] = ()) -> Rig:
     """The lab's devices named as on `melab record`'s command line."""
     from drivers.lsl import LslInlet
 
-    streams: dict[str, ContinuousStream] = {}
-    if eeg:
-        streams["eeg"] = LslInlet(name=eeg)
-    if physio:
-        streams["physio"] = LslInlet(name=physio)
+    inlets: dict[str, ContinuousStream] = {
+        role: LslInlet(**query.criteria())
+        for role, query in stream_queries(eeg, physio, streams).items()
+    }
     box = None
     if trigger:
         kind, _, port = trigger.partition(":")
@@ -130,9 +143,10 @@ def real_rig(camera: str | None, eeg: str | None, physio: str | None,
         from drivers.trigger import SerialTriggerBox
 
         box = SerialTriggerBox(port)
-    if not streams and not camera:
-        raise ValueError("nothing to record: give --camera, --eeg and/or --physio, or --simulate")
-    return Rig(streams, camera_from_spec(camera) if camera else None, box)
+    if not inlets and not camera:
+        raise ValueError("nothing to record: give --camera, --eeg, --physio and/or --stream, "
+                         "or --simulate")
+    return Rig(inlets, camera_from_spec(camera) if camera else None, box)
 
 
 def device_name(role: str, device: Any) -> str:

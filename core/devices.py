@@ -95,6 +95,7 @@ class StreamGap:
 
     start: float
     end: float
+    samples_lost: int = 0  # samples the device sent meanwhile that never arrived
 
 
 @dataclass(frozen=True)

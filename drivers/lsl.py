@@ -1,4 +1,4 @@
-"""LSL streams: resolve, describe, an inlet implementing ContinuousStream, and an outlet helper."""
+"""LSL streams: describe, an inlet implementing ContinuousStream, and an outlet helper."""
 
 from __future__ import annotations
 
@@ -13,8 +13,11 @@ import numpy as np
 
 from core.clock import configure_lsl, local_clock
 from core.devices import Chunk, ClockOffset, DeviceError, StreamGap, StreamInfo
+from drivers.lsl_query import StreamQuery
+from drivers.lsl_reconnect import Reconnector, identity_query, samples_missed
+from drivers.lsl_resolve import resolve_stream_info
 
-# Loopback-only configuration must precede pylsl's first call in this process.
+# The configuration must precede pylsl's first call in this process.
 configure_lsl()
 
 import pylsl  # noqa: E402
@@ -32,90 +35,30 @@ _NUMERIC_DTYPES: dict[int, type[np.generic]] = {
     pylsl.cf_int32: np.int32,
     pylsl.cf_int64: np.int64,
 }
-
-# Only listing visible streams in an error message waits this long (resolve_streams always
-# waits its full time), so the happy path never pays it.
-_LIST_WAIT = 1.0
+RECONNECT_OPEN_TIMEOUT_S = 2.0  # a sender that answered a resolve opens within ms
 
 
-def _xpath_literal(value: str) -> str:
-    """Quote a value for an XPath 1.0 predicate (which has no escape sequences)."""
-    if "'" not in value:
-        return f"'{value}'"
-    if '"' not in value:
-        return f'"{value}"'
-    raise DeviceError(
-        f"Stream selector {value!r} contains both ' and \" and cannot be searched for; "
-        "select the stream by another property (name, type or source_id)."
-    )
-
-
-def _selector_text(criteria: dict[str, str]) -> str:
-    """Human-readable form of the selector, e.g. name='EEG' and type='EEG'."""
-    return " and ".join(f"{k}={v!r}" for k, v in criteria.items())
-
-
-def visible_streams(wait_time: float = _LIST_WAIT) -> list[tuple[str, str, str]]:
-    """(name, type, source_id) of every LSL stream visible on this machine."""
-    return [(i.name(), i.type(), i.source_id()) for i in pylsl.resolve_streams(wait_time)]
-
-
-def resolve_stream_info(
-    name: str | None = None,
-    type: str | None = None,  # shadows the builtin: LSL's property name
-    source_id: str | None = None,
-    timeout: float = 5.0,
-) -> pylsl.StreamInfo:
-    """Find one LSL stream by name, type and/or source_id; DeviceError when none shows up."""
-    criteria = {k: v for k, v in (("name", name), ("type", type), ("source_id", source_id)) if v}
-    if not criteria:
-        raise DeviceError(
-            "No LSL stream selector given: pass at least one of name, type or source_id "
-            "(source_id is the unambiguous choice when several devices share a type)."
-        )
-    if len(criteria) == 1:
-        ((prop, value),) = criteria.items()
-        # resolve_byprop returns as soon as a match answers, not after the full timeout.
-        found = pylsl.resolve_byprop(prop, value, 1, timeout)
-    else:
-        pred = " and ".join(f"{k}={_xpath_literal(v)}" for k, v in criteria.items())
-        found = pylsl.resolve_bypred(pred, 1, timeout)
-    if found:
-        if len(found) > 1:
-            log.warning(
-                "%d LSL streams match %s; using the first (source_id %r). Select by "
-                "source_id to choose.",
-                len(found),
-                _selector_text(criteria),
-                found[0].source_id(),
-            )
-        return found[0]
-    visible = visible_streams()
-    if visible:
-        listing = "; ".join(f"name={n!r} type={t!r} source_id={s!r}" for n, t, s in visible)
-        seen = f"Streams visible on this machine: {listing}."
-    else:
-        seen = "No LSL streams at all are visible on this machine."
-    raise DeviceError(
-        f"No LSL stream with {_selector_text(criteria)} appeared within {timeout:g} s. {seen} "
-        "Check that the sending program (e.g. Curry's LSL output for EEG, the AcqKnowledge "
-        "bridge for Physio) is running with its LSL output switched on, that the selector "
-        "matches exactly (case-sensitive), and that the sender runs on this computer "
-        "(melab only looks for streams on this machine)."
-    )
+def _format_name(fmt: int) -> str:
+    """liblsl's channel format as text for messages (string, float32, int16, ...)."""
+    if fmt == pylsl.cf_string:
+        return "string"
+    dtype = _NUMERIC_DTYPES.get(fmt)
+    return np.dtype(dtype).name if dtype is not None else f"format {fmt}"
 
 
 def describe(info: pylsl.StreamInfo) -> StreamInfo:
-    """Convert a (full) pylsl StreamInfo to core.devices.StreamInfo, reading labels/units."""
+    """Convert a (full) pylsl StreamInfo to core.devices.StreamInfo with its whole header."""
     count = info.channel_count()
     labels = [""] * count
     units = [""] * count
+    types = [""] * count
     channel = info.desc().child("channels").child("channel")
     index = 0
     # Walk desc/channels/channel as written by the XDF meta-data convention.
     while not channel.empty() and index < count:
         labels[index] = channel.child_value("label")
         units[index] = channel.child_value("unit")
+        types[index] = channel.child_value("type")
         channel = channel.next_sibling("channel")
         index += 1
     labels = [lab or f"ch{i + 1}" for i, lab in enumerate(labels)]
@@ -128,6 +71,9 @@ def describe(info: pylsl.StreamInfo) -> StreamInfo:
         channel_units=tuple(units),
         nominal_rate=float(info.nominal_srate()),
         channel_format="string" if is_string else "float32",
+        channel_types=tuple(types) if any(types) else (),
+        hostname=info.hostname(),
+        header_xml=info.as_xml(),
     )
 
 
@@ -156,38 +102,51 @@ class InletOptions:
 
 
 class LslInlet:
-    """LSL inlet as a ContinuousStream: raw stamps, receipt times, clock offsets, outages."""
+    """LSL inlet as a ContinuousStream: raw stamps, receipt times, clock offsets, outages.
+
+    A stream that goes away (its sender closed, the connection broke, or a regular stream sent
+    nothing for longer than the outage threshold) is looked for again in the background
+    (drivers/lsl_reconnect.py) and read again as soon as it is back. The outage becomes a gap
+    from the last sample before to the first after, with the samples its device sent
+    meanwhile (regular streams, from the device's timestamps and nominal rate).
+    """
 
     def __init__(
         self,
         name: str | None = None,
         type: str | None = None,  # shadows the builtin: LSL's property name
         source_id: str | None = None,
+        hostname: str | None = None,
         options: InletOptions | None = None,
         on_status: Callable[[str], None] | None = None,
     ) -> None:
-        self._selector = {"name": name, "type": type, "source_id": source_id}
+        self._query = StreamQuery(name, type, source_id, hostname)
         self._options = options or InletOptions()
         self._on_status = on_status
         self._lock = threading.Lock()
         self._inlet: pylsl.StreamInlet | None = None
+        self._uid = ""  # the connection's sender instance (a restarted sender has a new one)
         self._info: StreamInfo | None = None
+        self._format = 0  # liblsl's channel format of the stream (pylsl.cf_*)
         self._dtype: type[np.generic] | None = None
         self._buffer: np.ndarray | None = None
         self._capacity = 0
         self._threshold: float | None = None
+        self._reconnector: Reconnector | None = None
         self._reset_connection()
         self._offsets: list[ClockOffset] = []
         self._gaps: list[StreamGap] = []
         self._stop = threading.Event()
+        self._offset_wake = threading.Event()
         self._offset_thread: threading.Thread | None = None
 
     def _reset_connection(self) -> None:
         """Per-connection state: fresh at construction and at every open()."""
         self._connected = False
-        self._lost = False
+        self._broken = False  # the connection itself failed: only a new one can deliver
         self._opened_at = 0.0
         self._last_sample_host: float | None = None
+        self._last_device_time: float | None = None
         self._out_since: float | None = None
         self._received = 0
         self._recent: deque[tuple[float, int]] = deque()
@@ -197,7 +156,7 @@ class LslInlet:
     def info(self) -> StreamInfo:
         """Stream description (available after open())."""
         if self._info is None:
-            raise DeviceError(f"LSL stream {self._describe_selector()} is not open: call open().")
+            raise DeviceError(f"LSL stream {self._query.describe()} is not open: call open().")
         return self._info
 
     def open(self, timeout: float) -> None:
@@ -205,21 +164,10 @@ class LslInlet:
         if self._inlet is not None:
             return
         opts = self._options
-        found = resolve_stream_info(timeout=timeout, **self._selector)
-        # recover=True lets liblsl reconnect when an outlet with the same source_id returns.
-        inlet = pylsl.StreamInlet(found, max_buflen=opts.max_buflen, recover=True)
-        try:
-            full = inlet.info(timeout)
-            inlet.open_stream(timeout)
-        except (LslTimeoutError, LostError) as exc:
-            inlet.close_stream()
-            raise DeviceError(
-                f"LSL stream {found.name()!r} (source_id {found.source_id()!r}) was found but "
-                f"did not answer within {timeout:g} s ({exc}); check that the sender is still "
-                "running and not overloaded, then try again."
-            ) from exc
+        found = resolve_stream_info(self._query, timeout)
+        inlet, full = self._connect(found, timeout)
         info = describe(full)
-        fmt = full.channel_format()
+        fmt = self._format = full.channel_format()
         self._dtype = None if fmt == pylsl.cf_string else _NUMERIC_DTYPES.get(fmt)
         if fmt != pylsl.cf_string and self._dtype is None:
             inlet.close_stream()
@@ -234,11 +182,16 @@ class LslInlet:
             self._threshold = opts.outage_threshold
         elif rate > 0:
             self._threshold = max(0.5, 50.0 / rate)
-        self._reset_connection()  # a stream lost before may be opened again
-        self._inlet, self._info = inlet, info
+        self._reset_connection()  # a stream closed before may be opened again
+        self._reconnector = Reconnector(
+            identity_query(full),
+            lambda found: self._connect(found, RECONNECT_OPEN_TIMEOUT_S, full_info=False),
+            info.name)
+        self._inlet, self._uid, self._info = inlet, full.uid(), info
         self._opened_at = local_clock()
         self._connected = True
         self._stop.clear()
+        self._offset_wake.clear()
         self._offset_thread = threading.Thread(
             target=self._offset_loop, name=f"lsl-offsets-{info.name}", daemon=True
         )
@@ -249,14 +202,17 @@ class LslInlet:
         inlet = self._inlet
         if inlet is None:
             raise DeviceError(
-                f"LSL stream {self._describe_selector()} is not open: call open() before read()."
+                f"LSL stream {self._query.describe()} is not open: call open() before read()."
             )
-        if self._lost:
+        reconnected = self._take_reconnected()
+        if reconnected is not None:
+            inlet = reconnected
+        if self._broken:
             return None
         try:
             parts = self._pull_all(inlet)
         except LostError:
-            self._mark_lost()
+            self._connection_broke()
             return None
         now = local_clock()
         if not parts:
@@ -265,7 +221,7 @@ class LslInlet:
         samples = np.concatenate([p[0] for p in parts]) if len(parts) > 1 else parts[0][0]
         device = np.concatenate([p[1] for p in parts]) if len(parts) > 1 else parts[0][1]
         host = np.concatenate([np.full(len(p[1]), p[2]) for p in parts])
-        self._note_samples(float(host[0]), float(host[-1]), len(device))
+        self._note_samples(float(host[0]), float(host[-1]), device)
         return Chunk(samples=samples, device_time=device, host_time=host)
 
     def clock_offsets(self) -> list[ClockOffset]:
@@ -281,11 +237,14 @@ class LslInlet:
         return taken
 
     def close(self) -> None:
-        """Stop clock-offset collection and close the inlet."""
+        """Stop looking for a lost sender, stop clock-offset collection, close the inlet."""
         inlet, self._inlet = self._inlet, None
         if inlet is None:
             return
         self._stop.set()
+        self._offset_wake.set()
+        if self._reconnector is not None:
+            self._reconnector.close(RECONNECT_OPEN_TIMEOUT_S + 1.0)
         thread = self._offset_thread
         if thread is not None:
             thread.join(self._options.clock_offset_timeout + 1.0)
@@ -300,7 +259,7 @@ class LslInlet:
     # -- live status ------------------------------------------------------------------
     @property
     def connected(self) -> bool:
-        """False while the stream is out (no samples for longer than the threshold)."""
+        """False while the stream is out (its sender gone, or silent beyond the threshold)."""
         return self._connected
 
     def status(self) -> StreamStatus:
@@ -316,16 +275,55 @@ class LslInlet:
             return StreamStatus(self._received, rate, age, self._connected)
 
     # -- internals ----------------------------------------------------------------------
-    def _describe_selector(self) -> str:
-        """The selector as text for messages."""
-        return _selector_text({k: v for k, v in self._selector.items() if v}) or "(no selector)"
+    def _connect(self, found: pylsl.StreamInfo, timeout: float,
+                 full_info: bool = True) -> tuple[pylsl.StreamInlet, pylsl.StreamInfo]:
+        """Open an inlet to a resolved stream: the inlet and the stream's info (the full
+        header when full_info; else the resolved one, which has the layout and uid)."""
+        # recover=False: liblsl's own recovery resolves in 0.5 s waves; a broken connection
+        # raises LostError instead and the Reconnector finds the sender again faster.
+        inlet = pylsl.StreamInlet(found, max_buflen=self._options.max_buflen, recover=False)
+        try:
+            # The data feed first: samples the sender pushes before it starts never arrive.
+            inlet.open_stream(timeout)
+            info = inlet.info(timeout) if full_info else found
+        except (LslTimeoutError, LostError) as exc:
+            inlet.close_stream()
+            raise DeviceError(
+                f"LSL stream {found.name()!r} (source_id {found.source_id()!r}) was found but "
+                f"did not answer within {timeout:g} s ({exc}); check that the sender is still "
+                "running and not overloaded, then try again."
+            ) from exc
+        return inlet, info
+
+    def _take_reconnected(self) -> pylsl.StreamInlet | None:
+        """Swap in the connection the Reconnector opened, if it found the sender again."""
+        if self._reconnector is None or (opened := self._reconnector.take()) is None:
+            return None
+        inlet, found = opened
+        info = self.info
+        layout = (found.channel_count(), found.channel_format())
+        if layout != (info.channel_count, self._format):
+            self._notify(
+                f"LSL stream {info.name!r} came back with {layout[0]} channels of "
+                f"{_format_name(layout[1])} instead of {info.channel_count} of "
+                f"{_format_name(self._format)}; it is not recorded from that sender. Restart "
+                "the sender as it was, or start a new recording."
+            )
+            self._reconnector.start(avoid_uid=found.uid())
+            return None
+        # The old connection is dropped here; the offset thread may still hold it for the
+        # time_correction() it runs, and liblsl frees it once that returns.
+        self._inlet, self._uid, self._broken = inlet, found.uid(), False
+        if self._threshold is None:  # irregular: no first sample to wait for
+            self._end_outage(local_clock(), None)
+        return inlet
 
     def _pull_all(self, inlet: pylsl.StreamInlet) -> list[tuple[np.ndarray, np.ndarray, float]]:
         """Drain everything buffered now: (samples copy, device times, receipt time) parts."""
         parts: list[tuple[np.ndarray, np.ndarray, float]] = []
         capacity = self._capacity
         while True:
-            if self._buffer is not None:
+            if self._dtype is not None:
                 view, stamps = inlet.pull_chunk(0.0, capacity, dest_obj=self._buffer, as_numpy=True)
                 host = local_clock()
                 n = len(stamps)
@@ -343,25 +341,44 @@ class LslInlet:
             if n < capacity:
                 return parts
 
-    def _note_samples(self, first_host: float, last_host: float, n: int) -> None:
-        """Update counters; close an outage when samples come back."""
-        message = None
+    def _note_samples(self, first_host: float, last_host: float, device: np.ndarray) -> None:
+        """Update counters; end an outage when samples come back."""
+        if not self._connected:
+            self._end_outage(first_host, float(device[0]))
+        n = len(device)
         with self._lock:
-            if not self._connected and self._out_since is not None:
-                gap = StreamGap(start=self._out_since, end=first_host)
-                self._gaps.append(gap)
-                message = (
-                    f"LSL stream {self.info.name!r} ({self.info.type}) is back after "
-                    f"{gap.end - gap.start:.1f} s without data; the gap is recorded."
-                )
-                self._out_since = None
-            self._connected = True
             self._received += n
             self._last_sample_host = last_host
+            self._last_device_time = float(device[-1])
             self._recent.append((last_host, n))
             self._prune_recent(last_host)
-        if message:
-            self._notify(message)
+
+    def _end_outage(self, end: float, first_device: float | None) -> None:
+        """Close the outage as a gap ending at `end`, with the samples its device sent."""
+        if self._reconnector is not None:
+            self._reconnector.cancel()  # the old connection delivers again
+        info = self.info
+        missed = None
+        if first_device is not None and self._last_device_time is not None:
+            assert self._last_sample_host is not None
+            missed = samples_missed(self._last_device_time, first_device,
+                                    end - self._last_sample_host, info.nominal_rate)
+        start = self._out_since if self._out_since is not None else end
+        gap = StreamGap(start=start, end=end, samples_lost=missed.count if missed else 0)
+        with self._lock:
+            self._gaps.append(gap)
+            self._out_since = None
+            self._connected = True
+        self._offset_wake.set()  # a new connection may be a new clock: measure it now
+        lost = ""
+        if missed is not None:
+            clock = "" if missed.from_device_clock else (
+                " (its clock jumped: counted from receipt times)")
+            lost = f"; {missed.count} samples its device sent meanwhile are lost{clock}"
+        self._notify(
+            f"LSL stream {info.name!r} ({info.type}) is back after {gap.end - gap.start:.2f} s "
+            f"without data{lost}; the gap is recorded."
+        )
 
     def _check_outage(self, now: float) -> None:
         """Flag the stream as out when nothing has arrived for longer than the threshold."""
@@ -373,6 +390,10 @@ class LslInlet:
         with self._lock:
             self._connected = False
             self._out_since = last
+        if self._reconnector is not None:
+            # A sender restarted without closing its connection (a PC that rebooted) comes back
+            # as a new instance; the silent connection itself may still resume.
+            self._reconnector.start(avoid_uid=self._uid)
         info = self.info
         self._notify(
             f"LSL stream {info.name!r} ({info.type}, source_id {info.source_id!r}) has sent no "
@@ -380,18 +401,26 @@ class LslInlet:
             "goes on and the stream resumes by itself when the sender is back."
         )
 
-    def _mark_lost(self) -> None:
-        """The inlet cannot recover (e.g. the sender has no source_id): say so once."""
-        self._lost = True
+    def _connection_broke(self) -> None:
+        """The sender closed or the connection broke: look for the sender again, say so once."""
+        self._broken = True
+        was_connected = self._connected
         with self._lock:
             self._connected = False
             if self._out_since is None:
-                self._out_since = self._last_sample_host or self._opened_at
-        info = self.info
-        self._notify(
-            f"LSL stream {info.name!r} ({info.type}) was lost and cannot reconnect because "
-            "its sender sets no source_id; restart the sender and re-open the stream."
-        )
+                # Regular streams: from the last sample; irregular ones have no data rhythm,
+                # their outage starts when the connection broke.
+                regular = self._threshold is not None and self._last_sample_host is not None
+                self._out_since = self._last_sample_host if regular else local_clock()
+        assert self._reconnector is not None
+        self._reconnector.start(avoid_uid=None)
+        if was_connected:
+            info = self.info
+            self._notify(
+                f"LSL stream {info.name!r} ({info.type}, source_id {info.source_id!r}) has no "
+                "data: its sender closed or the connection broke. Recording goes on and the "
+                "stream resumes by itself when the sender is back."
+            )
 
     def _prune_recent(self, now: float) -> None:
         """Forget rate bookkeeping older than the rate window (caller holds the lock)."""
@@ -411,22 +440,25 @@ class LslInlet:
 
     def _offset_loop(self) -> None:
         """Record time_correction() periodically off the read path (it can block ~1-2 s)."""
-        inlet = self._inlet
         opts = self._options
-        while not self._stop.is_set() and inlet is not None:
-            try:
-                offset = inlet.time_correction(timeout=opts.clock_offset_timeout)
-            except LslTimeoutError:
-                offset = None
-            except LostError:
+        while not self._stop.is_set():
+            inlet = self._inlet  # the current connection: a reconnect swaps it
+            if inlet is None:
                 return
-            # During an outage liblsl returns its last estimate instantly; a stale value
-            # must not look like a fresh measurement.
-            if offset is not None and self._connected:
+            offset = None
+            if self._connected and not self._broken:
+                try:
+                    offset = inlet.time_correction(timeout=opts.clock_offset_timeout)
+                except (LslTimeoutError, LostError):
+                    offset = None  # the reader notices a broken connection and reconnects
+            # Only a measurement of the connection still in use, while it delivers, counts.
+            if offset is not None and self._connected and inlet is self._inlet:
                 record = ClockOffset(host_time=local_clock(), offset=float(offset))
                 with self._lock:
                     self._offsets.append(record)
-            self._stop.wait(opts.clock_offset_period)
+            del inlet  # an old connection is freed here, between two measurements
+            self._offset_wake.wait(opts.clock_offset_period)
+            self._offset_wake.clear()
 
 
 class LslOutlet:
@@ -451,13 +483,16 @@ class LslOutlet:
             info.channel_format,
             info.source_id,
         )
-        # Standard XDF meta-data layout: desc/channels/channel/{label,unit}.
+        # Standard XDF meta-data layout: desc/channels/channel/{label,unit,type}.
         channels = lsl_info.desc().append_child("channels")
         units = info.channel_units or ("",) * info.channel_count
-        for label, unit in zip(info.channel_labels, units, strict=True):
+        types = info.channel_types or ("",) * info.channel_count
+        for label, unit, kind in zip(info.channel_labels, units, types, strict=True):
             channel = channels.append_child("channel")
             channel.append_child_value("label", label)
             channel.append_child_value("unit", unit)
+            if kind:
+                channel.append_child_value("type", kind)
         self.info = info
         self._outlet: pylsl.StreamOutlet | None = pylsl.StreamOutlet(
             lsl_info, chunk_size, max_buffered

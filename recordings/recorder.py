@@ -17,6 +17,7 @@ from core.clock import local_clock
 from core.codes import PROBE_CODE
 from core.devices import Chunk, DeviceError, Frame, StreamInfo
 from drivers.interfaces import Camera, ContinuousStream, TriggerBox
+from recordings.markers import MARKER_EVENT, marker_events
 from recordings.preflight import (
     DiskCheck,
     RecordingPlan,
@@ -166,9 +167,11 @@ class Recorder:
         infos = [s.info for s in self.streams.values()]
         if self.trigger is not None:
             infos.append(TRIGGER_STREAM)
+        self._check_stream_names()
         devices: dict[str, dict[str, Any]] = {
             role: {"name": s.info.name, "type": s.info.type, "source_id": s.info.source_id,
-                   "nominal_rate": s.info.nominal_rate, "channels": s.info.channel_count}
+                   "hostname": s.info.hostname, "nominal_rate": s.info.nominal_rate,
+                   "channels": s.info.channel_count}
             for role, s in self.streams.items()
         }
         if self.camera is not None:
@@ -298,18 +301,26 @@ class Recorder:
     def _stream_loop(self, role: str, stream: ContinuousStream) -> None:
         assert self.writer is not None
         name = stream.info.name
+        is_marker = stream.info.channel_format == "string"
+        offset: float | None = None  # the latest clock offset (markers' event times)
         while True:
             stopping = self._stop.is_set()
+            for record in stream.clock_offsets():
+                self.writer.push_clock_offset(name, record)
+                offset = record.offset
             chunk = stream.read()
             if chunk is not None and len(chunk):
                 self.writer.push_chunk(name, chunk)
+                if is_marker:
+                    for when, payload in marker_events(name, chunk, offset):
+                        self.writer.add_event(MARKER_EVENT, when, payload=payload)
                 if self._on_chunk is not None:
                     self._on_chunk(role, chunk)
-            for offset in stream.clock_offsets():
-                self.writer.push_clock_offset(name, offset)
             for gap in stream.gaps():
                 self.writer.push_gap(name, gap)
-                self._tell(f"{role}: no data for {gap.end - gap.start:.2f} s; recording goes on")
+                lost = f", {gap.samples_lost} samples lost" if gap.samples_lost else ""
+                self._tell(f"{role}: no data for {gap.end - gap.start:.2f} s{lost}; "
+                           "recording goes on")
             if stopping:
                 return
             time.sleep(POLL_INTERVAL_S)
@@ -370,6 +381,29 @@ class Recorder:
         ))
 
     # --- helpers ---------------------------------------------------------------------
+    def _check_stream_names(self) -> None:
+        """Each stream is stored under its name: refuse two streams that share one."""
+        seen: dict[str, tuple[str, StreamInfo]] = {}
+        if self.trigger is not None:
+            seen[TRIGGER_STREAM.name] = ("the trigger box's log", TRIGGER_STREAM)
+        for role, stream in self.streams.items():
+            info = stream.info
+            if info.name not in seen:
+                seen[info.name] = (role, info)
+                continue
+            other, first = seen[info.name]
+            if (first.source_id, first.hostname) == (info.source_id, info.hostname):
+                raise RecorderError(
+                    f"{other} and {role} select the same stream {info.name!r} (source_id "
+                    f"{info.source_id!r} on {info.hostname or 'an unknown host'}); select it once."
+                )
+            raise RecorderError(
+                f"{other} and {role} are two streams both named {info.name!r} (source_id "
+                f"{first.source_id!r} on {first.hostname or '?'}, {info.source_id!r} on "
+                f"{info.hostname or '?'}); a session stores each stream under its name. Rename "
+                "one at its sender, or record only one of them."
+            )
+
     def _bytes_per_second(self) -> float:
         rate = sum(4 * s.info.channel_count * s.info.nominal_rate for s in self.streams.values())
         if self.camera is not None:

@@ -1,9 +1,9 @@
 """Replay: a recorded session played back as a lab, through the same drivers as a live rig.
 
-Its EEG and physiology streams become LSL outlets (recorded names, channel descriptions,
-trigger channels and device timestamps) pushed at their recorded timing; its video segments
-become a camera delivering the recorded frames, frame numbers, device times and GPI levels
-at their recorded timing.
+Its EEG, physiology and other LSL streams (marker streams too) become LSL outlets (recorded
+names, channel labels, units and types, device timestamps) pushed at their recorded timing;
+its video segments become a camera delivering the recorded frames, frame numbers, device
+times and GPI levels at their recorded timing.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from core.clock import local_clock
 from core.devices import CameraInfo, DeviceError, Frame, StreamInfo
 from drivers.lsl import LslInlet
 from drivers.outlet_threads import OutletThreads
-from recordings.store.layout import TRIGGER_LOG_TYPE
+from recordings.store.layout import TRIGGER_LOG_TYPE, decoded
 from recordings.store.reader import Session, open_session
 
 BLOCK_FRAMES = 150  # frames read from disk at a time
@@ -35,12 +35,15 @@ class ReplayLab:
         self.infos: dict[str, StreamInfo] = {}
         instance = uuid.uuid4().hex[:8]  # unique source_ids: no clash with other processes
         for name, view in self._session.streams.items():
-            if view.type == TRIGGER_LOG_TYPE or view.group.attrs["channel_format"] == "string":
+            if view.type == TRIGGER_LOG_TYPE:
                 continue
+            types = view.channel_types
             self.infos[name] = StreamInfo(
                 f"{name_prefix}{name}", view.type,
                 f"{name_prefix}{view.group.attrs['source_id']}-replay-{instance}",
                 tuple(view.labels), tuple(view.units), view.nominal_rate,
+                channel_format=decoded(view.group.attrs["channel_format"]),
+                channel_types=tuple(types) if any(types) else (),
             )
         self.t0 = 0.0
         self._feeds = OutletThreads("replay")

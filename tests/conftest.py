@@ -60,3 +60,33 @@ def sim_lab() -> Iterator[LabFactory]:
     yield make
     for lab in reversed(labs):
         lab.stop()
+
+
+SenderFactory = Callable[..., Any]  # (name, type, channels, rate, types=) -> CounterSender
+
+
+@pytest.fixture
+def senders() -> Iterator[SenderFactory]:
+    """Start counting LSL senders (drivers.sim.counter_streams): `senders(name, type,
+    channels, rate, types=())`, rate 0 for markers; each gets a unique name and source_id, and
+    is stopped when the test ends."""
+    from core.devices import StreamInfo
+    from drivers.sim.counter_streams import CounterSender
+
+    started: list[CounterSender] = []
+
+    def start(name: str, kind: str, channels: int, rate: float,
+              types: tuple[str, ...] = ()) -> CounterSender:
+        prefix = unique_prefix("rec")
+        fmt = "string" if rate == 0 else "float32"
+        info = StreamInfo(f"{prefix}{name}", kind, f"{prefix}{name}-src",
+                          tuple(f"c{i}" for i in range(channels)), ("µV",) * channels, rate,
+                          fmt, channel_types=types)
+        sender = CounterSender(info, marker_period=0.1)
+        sender.start()
+        started.append(sender)
+        return sender
+
+    yield start
+    for sender in started:
+        sender.stop()

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from app.cli.analyze import add_analysis_commands
+from app.cli.lsl_scope import add_lsl_arguments, lsl_scope_choice
 from recordings.store.errors import SessionError
 
 
@@ -53,10 +54,10 @@ def _cmd_gui(args: argparse.Namespace) -> int:
             return simulated_rig(seconds, seed=args.seed, width=width, height=height,
                                  fps=args.fps, reactive=True)
     else:
-        real_rig(args.camera, args.eeg, args.physio, args.trigger)  # fail early on bad names
+        real_rig(args.camera, args.eeg, args.physio, args.trigger, args.stream)  # fail early
 
         def make_rig(seconds: float) -> Rig:
-            return real_rig(args.camera, args.eeg, args.physio, args.trigger)
+            return real_rig(args.camera, args.eeg, args.physio, args.trigger, args.stream)
     setup = SessionSetup(participant=args.participant, protocol=args.protocol,
                          stimuli=args.stimuli or "", output=args.out)
     run_console(make_rig, setup)
@@ -80,14 +81,21 @@ def add_rig_arguments(parser: argparse.ArgumentParser) -> None:
     """The devices of a session: the real rig by name, or the simulated lab and its camera."""
     parser.add_argument("--simulate", action="store_true", help="record the simulated lab")
     parser.add_argument("--camera", help="ximea[:SERIAL] | opencv:INDEX | file:PATH")
-    parser.add_argument("--eeg", help="LSL stream name of the EEG (e.g. the Curry output); "
-                                      "melab resolves LSL on this machine only")
-    parser.add_argument("--physio", help="LSL stream name of the peripheral physiology")
+    parser.add_argument("--eeg", metavar="QUERY",
+                        help="LSL stream of the EEG (e.g. the Curry output): its name, or a "
+                             "query as for --stream")
+    parser.add_argument("--physio", metavar="QUERY",
+                        help="LSL stream of the peripheral physiology: its name, or a query")
+    parser.add_argument("--stream", metavar="QUERY", action="append", default=[],
+                        help="one more LSL stream to record (repeatable), selected by "
+                             "key=value[,key=value...] with keys name, type, source_id, "
+                             "hostname, e.g. type=Gaze or name=Markers,hostname=stim-pc")
     parser.add_argument("--trigger", help="serial:PORT (e.g. serial:/dev/ttyUSB0)")
     parser.add_argument("--seed", type=int, default=1, help="simulation seed")
     parser.add_argument("--size", default="640x480",
                         help="simulated camera WIDTHxHEIGHT (up to 2040x1088)")
     parser.add_argument("--fps", type=float, default=150.0, help="simulated camera frame rate")
+    add_lsl_arguments(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -127,8 +135,9 @@ def _add_record_command(sub: argparse._SubParsersAction) -> None:
         "record",
         help="record a session headless (simulated lab or real rig)",
         description="Record continuous streams for the whole duration and camera frames in "
-        "segments. Real rig: --camera ximea[:SERIAL]|opencv:INDEX|file:PATH --eeg LSL_NAME "
-        "--physio LSL_NAME --trigger serial:PORT. Simulated lab: --simulate.",
+        "segments. Real rig: --camera ximea[:SERIAL]|opencv:INDEX|file:PATH --eeg QUERY "
+        "--physio QUERY [--stream QUERY ...] --trigger serial:PORT [--lsl-scope site]. "
+        "Simulated lab: --simulate.",
     )
     add_rig_arguments(record)
     record.add_argument("--replay", metavar="SESSION",
@@ -166,8 +175,9 @@ def _add_console_commands(sub: argparse._SubParsersAction) -> None:
     gui = sub.add_parser(
         "gui", help="the experimenter's console (Qt)",
         description="Session set-up, device panel, live views, protocol control and analysis. "
-        "Real rig: --camera ximea[:SERIAL]|opencv:INDEX|file:PATH --eeg LSL_NAME --physio "
-        "LSL_NAME --trigger serial:PORT. Simulated lab: --simulate.")
+        "Real rig: --camera ximea[:SERIAL]|opencv:INDEX|file:PATH --eeg QUERY --physio QUERY "
+        "[--stream QUERY ...] --trigger serial:PORT [--lsl-scope site]. Simulated lab: "
+        "--simulate.")
     add_rig_arguments(gui)
     gui.add_argument("--protocol", default="cmrr", help="protocol file or name (cmrr, demo)")
     gui.add_argument("--stimuli", metavar="DIR", help="stimulus folder (overrides the protocol's)")
@@ -193,9 +203,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `melab` command."""
     from core.clock import configure_lsl
 
-    configure_lsl()  # before anything can touch LSL: loopback only
     args = build_parser().parse_args(argv)
     try:
+        # Before anything can touch LSL: this machine only, unless the real rig asks wider.
+        scope = lsl_scope_choice(args)
+        configure_lsl(scope.scope)
+        if scope.stated:
+            print(scope.line(), flush=True)
         return int(args.func(args))
     except (SessionError, ValueError, FileNotFoundError, RuntimeError) as exc:
         print(f"melab {args.command}: error: {exc}", file=sys.stderr)

@@ -178,7 +178,7 @@ def record_from_args(args: argparse.Namespace) -> Path:
     else:
         from app.rig import real_rig
 
-        rig = real_rig(args.camera, args.eeg, args.physio, args.trigger)
+        rig = real_rig(args.camera, args.eeg, args.physio, args.trigger, args.stream)
         run_recording(options, rig.streams, rig.camera, rig.trigger)
     with open_session(folder) as session:
         print(format_summary(summarize(session)))

@@ -53,10 +53,12 @@ class ConsoleRecording:
         self.planned_s, _ = protocol_seconds(protocol)
         self.seed = session_seed(setup.participant, setup.session)
         self.frames = LatestFrame()
-        self.chunks = ChunkTap(rig.streams)
+        # Marker (string) streams are recorded, not plotted.
+        plotted = {role: s for role, s in rig.streams.items() if s.info.channel_format != "string"}
+        self.chunks = ChunkTap(plotted)
         self.names = {role: device_name(role, d) for role, d in rig.devices().items()}
         self.nominal = {role: s.info.nominal_rate for role, s in rig.streams.items()}
-        self.labels = {role: list(s.info.channel_labels) for role, s in rig.streams.items()}
+        self.labels = {role: list(s.info.channel_labels) for role, s in plotted.items()}
         self.camera_fps = rig.camera.info.frame_rate if rig.camera is not None else None
         self.pixel_format = rig.camera.info.pixel_format if rig.camera is not None else ""
         self.recorder = Recorder(

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from drivers.sim.physio import shaped_noise
+from core.devices import StreamInfo
+from drivers.sim.physio import TRIGGER_TYPE, shaped_noise
 from drivers.sim.scenario import Scenario
 
 EEG_LABELS_64: tuple[str, ...] = (
@@ -18,6 +19,14 @@ EEG_LABELS_64: tuple[str, ...] = (
     "PO3", "POZ", "PO4", "PO6", "PO8", "CB1", "O1", "OZ", "O2", "CB2",
 )
 EEG_UNIT = "µV"
+
+
+def eeg_stream_info(name: str, source_id: str, channels: int, rate: float) -> StreamInfo:
+    """The SynAmps stream as its sender declares it: EEG channels, then the trigger channel."""
+    return StreamInfo(name, "EEG", source_id, (*EEG_LABELS_64[:channels], "TRIGGER"),
+                      (EEG_UNIT,) * channels + ("",), rate,
+                      channel_types=("EEG",) * channels + (TRIGGER_TYPE,))
+
 
 # Rough 2-D scalp layout (x: left -1 .. right +1, y: back -1 .. nose +1), enough for smooth
 # topographies; not a montage for source analysis.

@@ -27,21 +27,15 @@ import numpy as np
 
 from core.clock import local_clock
 from core.codes import CAMERA_LINE
-from core.devices import CameraInfo, Frame, StreamInfo
+from core.devices import CameraInfo, Frame
 from core.expressions import EMOTION_AUS
 from drivers.lsl import LslInlet, LslOutlet
 from drivers.outlet_threads import OutletThreads
 from drivers.sim.clocks import DeviceClock
-from drivers.sim.eeg import (
-    EEG_LABELS_64,
-    EEG_UNIT,
-    EegRhythms,
-    simulate_eeg,
-    simulate_eeg_rhythms,
-)
+from drivers.sim.eeg import EegRhythms, eeg_stream_info, simulate_eeg, simulate_eeg_rhythms
 from drivers.sim.expression import Expression
 from drivers.sim.face import FaceRenderer
-from drivers.sim.physio import PHYSIO_LABELS, PHYSIO_UNITS, simulate_physio, trigger_channel
+from drivers.sim.physio import physio_stream_info, simulate_physio, trigger_channel
 from drivers.sim.ptypair import PtyPair
 from drivers.sim.scenario import (
     Episode,
@@ -111,15 +105,11 @@ class SimulatedLab:
         # A unique source_id per lab: inlets find this lab's streams even when another
         # process on the machine runs a simulated lab with the same stream names.
         instance = uuid.uuid4().hex[:8]
-        self.eeg_info = StreamInfo(
-            f"{prefix}SynAmps", "EEG", f"{prefix}sim-synamps-{cfg.seed}-{instance}",
-            (*EEG_LABELS_64[: cfg.eeg_channels], "TRIGGER"), (EEG_UNIT,) * cfg.eeg_channels + ("",),
-            cfg.rate,
-        )
-        self.physio_info = StreamInfo(
-            f"{prefix}MP160", "Physio", f"{prefix}sim-mp160-{cfg.seed}-{instance}",
-            (*PHYSIO_LABELS, "DIGITAL"), (*PHYSIO_UNITS, ""), cfg.rate,
-        )
+        self.eeg_info = eeg_stream_info(f"{prefix}SynAmps",
+                                        f"{prefix}sim-synamps-{cfg.seed}-{instance}",
+                                        cfg.eeg_channels, cfg.rate)
+        self.physio_info = physio_stream_info(f"{prefix}MP160",
+                                              f"{prefix}sim-mp160-{cfg.seed}-{instance}", cfg.rate)
         # What the devices sample: the scenario itself, or (reactive) the body's version of it.
         self._drive_episodes: list[Episode] = []  # in the order added: fixes their random draws
         self._drive_expressions: list[Expression] = []

@@ -17,11 +17,21 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.fft as sfft
 
+from core.devices import StreamInfo
 from drivers.sim.scenario import Scenario
 
 PHYSIO_LABELS: tuple[str, ...] = ("ECG", "EDA", "RSP", "SKT", "PPG")
 PHYSIO_UNITS: tuple[str, ...] = ("mV", "µS", "V", "°C", "V")
+# Channel types as the XDF meta-data conventions name them; the trigger lines are STIM.
+PHYSIO_TYPES: tuple[str, ...] = ("ECG", "EDA", "RESP", "TEMP", "PPG")
+TRIGGER_TYPE = "STIM"
 CONTROL_RATE = 100.0  # Hz of the slow drive curves; beats and breaths are integrated on it
+
+
+def physio_stream_info(name: str, source_id: str, rate: float) -> StreamInfo:
+    """The MP160 stream as its sender declares it: the signals, then the digital inputs."""
+    return StreamInfo(name, "Physio", source_id, (*PHYSIO_LABELS, "DIGITAL"),
+                      (*PHYSIO_UNITS, ""), rate, channel_types=(*PHYSIO_TYPES, TRIGGER_TYPE))
 
 # Tonic change during a clip, per emotion: heart rate (bpm), breathing (breaths/min),
 # skin temperature (°C). Fear/anger speed the heart; disgust slows it (orienting/aversion).

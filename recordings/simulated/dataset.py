@@ -17,10 +17,10 @@ import numpy as np
 
 from core.codes import CAMERA_LINE
 from core.devices import CameraInfo, Chunk, Frame, StreamInfo
-from drivers.sim.eeg import EEG_LABELS_64, EEG_UNIT, simulate_eeg
+from drivers.sim.eeg import eeg_stream_info, simulate_eeg
 from drivers.sim.expression import DEFAULT_INTENSITY, Expression
 from drivers.sim.face import FaceRenderer
-from drivers.sim.physio import PHYSIO_LABELS, PHYSIO_UNITS, simulate_physio, trigger_channel
+from drivers.sim.physio import physio_stream_info, simulate_physio, trigger_channel
 from drivers.sim.scenario import expressions_on_camera, make_scenario
 from recordings.store.ground_truth import write_ground_truth
 from recordings.store.metadata import SessionMetadata, TrialRecord
@@ -50,11 +50,8 @@ class DatasetConfig:
 
 
 def _stream_infos(cfg: DatasetConfig) -> tuple[StreamInfo, StreamInfo]:
-    eeg = StreamInfo("SynAmps", "EEG", "sim-synamps", (*EEG_LABELS_64[: cfg.eeg_channels],
-                     "TRIGGER"), (EEG_UNIT,) * cfg.eeg_channels + ("",), cfg.rate)
-    physio = StreamInfo("MP160", "Physio", "sim-mp160", (*PHYSIO_LABELS, "DIGITAL"),
-                        (*PHYSIO_UNITS, ""), cfg.rate)
-    return eeg, physio
+    return (eeg_stream_info("SynAmps", "sim-synamps", cfg.eeg_channels, cfg.rate),
+            physio_stream_info("MP160", "sim-mp160", cfg.rate))
 
 
 def write_participant(folder: Path, participant: str, seed: int, cfg: DatasetConfig) -> Path:

@@ -136,7 +136,9 @@ class SessionWriter:
         return self._put(("offset", (stream, offset)))
 
     def push_gap(self, stream: str, gap: StreamGap) -> bool:
-        """Queue an outage of a stream (start and end on the session clock)."""
+        """Queue an outage of a stream (start and end on the session clock); the samples its
+        device sent meanwhile count as lost."""
+        self._samples_lost[stream] += gap.samples_lost
         return self._put(("gap", (stream, gap)))
 
     def add_event(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable
 
@@ -42,6 +43,10 @@ def test_every_stream_recorded_with_names_units_rates(simulated_session):
         assert eeg.labels == [*EEG_LABELS_64, "TRIGGER"] and eeg.units[:2] == ["µV", "µV"]
         assert physio.labels == ["ECG", "EDA", "RSP", "SKT", "PPG", "DIGITAL"]
         assert physio.units[:5] == ["mV", "µS", "V", "°C", "V"]
+        # The senders declare each channel's type; the trigger lines are STIM.
+        assert eeg.channel_types == ["EEG"] * 64 + ["STIM"]
+        assert physio.channel_types == ["ECG", "EDA", "RESP", "TEMP", "PPG", "STIM"]
+        assert all(s.hostname == socket.gethostname() for s in (eeg, physio))
         for stream in (eeg, physio):
             assert stream.nominal_rate == 1000.0
             # 4 s at 1000 Hz, plus what the inlet buffered since connect() (no upper bound:

@@ -253,3 +253,13 @@ def test_channel_types_host_and_header_are_kept(tmp_path):
 def test_a_type_per_channel_or_none():
     with pytest.raises(ValueError, match="8 channel labels but 2 channel types"):
         dataclasses.replace(EEG, channel_types=("EEG", "EEG"))
+
+
+def test_samples_a_device_sent_during_an_outage_count_as_lost(tmp_path):
+    with SessionWriter(tmp_path / "s", META, [EEG, PHYSIO], clock=lambda: 1.0) as writer:
+        writer.push_chunk("EEG", eeg_chunk(0, 10))
+        writer.push_gap("EEG", StreamGap(100.2, 100.7, samples_lost=480))
+        assert writer.stats().samples_lost == {"EEG": 480, "Physio": 0}
+    with open_session(tmp_path / "s") as s:
+        assert s.streams["EEG"].samples_lost == 480 and s.attrs["samples_lost"] == 480
+        np.testing.assert_array_equal(s.streams["EEG"].gaps, [[100.2, 100.7]])
