@@ -85,6 +85,10 @@ class SyncSimConfig:
     resets: dict[str, tuple[float, ...]] = field(default_factory=dict)  # role -> times
     restart_gap_s: float = 0.5
     no_trigger: tuple[str, ...] = ()  # roles recorded without a trigger channel
+    trigger_labels: dict[str, str] = field(default_factory=dict)  # role -> trigger label
+    split_lines: tuple[str, ...] = ()  # roles whose 8 lines arrive as channels D1..D8 (0/5 V)
+    # role -> declared type of every channel (LSL desc/channels/channel/type); none if absent
+    channel_types: dict[str, tuple[str, ...]] = field(default_factory=dict)
     segment_length_s: float = 30.0
     dropped_frames: int = 0
     clocks: dict[str, DeviceClock] = field(default_factory=dict)  # overrides per role
@@ -343,15 +347,21 @@ def _host_intents(cfg: SyncSimConfig, rng: np.random.Generator) -> list[tuple[fl
 
 
 def _stream_infos(cfg: SyncSimConfig) -> list[StreamInfo]:
-    """The EEG and peripheral streams (a trigger channel unless the role is in no_trigger)."""
+    """The EEG and peripheral streams: a signal, then the trigger channel (or lines, or AUX)."""
     infos = []
     for role in STREAM_ROLES:
-        labels = STREAM_LABELS[role]
+        signal, trigger = STREAM_LABELS[role]
         if role in cfg.no_trigger:
-            labels = (labels[0], "AUX")
+            triggers: tuple[str, ...] = ("AUX",)
+        elif role in cfg.split_lines:
+            triggers = tuple(f"D{line}" for line in range(1, 9))
+        else:
+            triggers = (cfg.trigger_labels.get(role, trigger),)
+        units = (STREAM_UNITS[role][0],) + ("V" if role in cfg.split_lines else "",) * len(
+            triggers)
         infos.append(StreamInfo(STREAM_NAMES[role], role.upper() if role == "eeg" else "Physio",
-                                f"sync-sim-{role}-{cfg.seed}", labels, STREAM_UNITS[role],
-                                cfg.rate))
+                                f"sync-sim-{role}-{cfg.seed}", (signal, *triggers), units,
+                                cfg.rate, channel_types=cfg.channel_types.get(role, ())))
     return infos
 
 
@@ -372,10 +382,14 @@ def _write_stream(writer: SessionWriter, cfg: SyncSimConfig, role: str, info: St
     dev, phys, seg = _samples(clock, cfg.rate, cfg.duration, cfg.restart_gap_s, rng)
     arrival, host = _delivery(phys, seg, block, cfg, rng)
     stamps = _stamps(dev, seg, arrival, block, clock, cfg.rate, cfg.stamping)
-    values = np.zeros((len(dev), 2), np.float32)
+    values = np.zeros((len(dev), info.channel_count), np.float32)
     values[:, 0] = np.sin(2 * np.pi * 10 * phys).astype(np.float32)
     if role not in cfg.no_trigger:
-        values[:, 1] = _levels(phys, _device_pulses(pulses, cfg, rng))
+        code = _levels(phys, _device_pulses(pulses, cfg, rng))
+        if role in cfg.split_lines:  # MP160 digital inputs: 0 or 5 V per line
+            values[:, 1:] = 5.0 * ((code[:, None] >> np.arange(8)) & 1)
+        else:
+            values[:, 1] = code
     _push_stream(writer, info.name, values, stamps, cfg.t0 + host)
     for record in _offset_records(clock, cfg, rng):
         writer.push_clock_offset(info.name, record)
