@@ -64,7 +64,7 @@ def baseline_times(folder: Path) -> dict[str, np.ndarray]:
             host = st.times("host_time")[:]
             runs = clock_runs(device, host)
             regular = dejitter(device, runs, 1.0 / st.nominal_rate, force=True)
-            times, fits = offsets_fallback(regular, host, runs, st.clock_offsets)
+            times, fits, _ = offsets_fallback(regular, host, runs, st.clock_offsets)
             assert all(f.method == "lsl_offsets" for f in fits), [f.method for f in fits]
             out[name] = times
         device = np.concatenate([s.segment(n).column("device_time")

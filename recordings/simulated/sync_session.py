@@ -26,6 +26,9 @@ What is simulated (physical time t; session clock = t0 + t, the host's LSL clock
   segment files of segment_length_s.
 - Faults: devices miss a fraction of pulses (lost_edges), see spurious pulses of random codes
   (spurious_per_minute), the host misses sync reports (lost_sync_reports).
+- How a stream describes its trigger: no trigger channel (no_trigger), another label
+  (trigger_labels), declared channel types (channel_types), eight single-line channels D1..D8
+  (split_lines); timestamps on a clock its LSL clock offsets do not show (stamp_bias_s).
 """
 
 from __future__ import annotations
@@ -89,6 +92,9 @@ class SyncSimConfig:
     split_lines: tuple[str, ...] = ()  # roles whose 8 lines arrive as channels D1..D8 (0/5 V)
     # role -> declared type of every channel (LSL desc/channels/channel/type); none if absent
     channel_types: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # role -> seconds added to its timestamps that its LSL clock offsets do not show (a
+    # device stamping with a hardware clock LSL does not know)
+    stamp_bias_s: dict[str, float] = field(default_factory=dict)
     segment_length_s: float = 30.0
     dropped_frames: int = 0
     clocks: dict[str, DeviceClock] = field(default_factory=dict)  # overrides per role
@@ -381,7 +387,8 @@ def _write_stream(writer: SessionWriter, cfg: SyncSimConfig, role: str, info: St
     block = max(1, round(cfg.chunk_s * cfg.rate))
     dev, phys, seg = _samples(clock, cfg.rate, cfg.duration, cfg.restart_gap_s, rng)
     arrival, host = _delivery(phys, seg, block, cfg, rng)
-    stamps = _stamps(dev, seg, arrival, block, clock, cfg.rate, cfg.stamping)
+    stamps = _stamps(dev, seg, arrival, block, clock, cfg.rate, cfg.stamping) + (
+        cfg.stamp_bias_s.get(role, 0.0))
     values = np.zeros((len(dev), info.channel_count), np.float32)
     values[:, 0] = np.sin(2 * np.pi * 10 * phys).astype(np.float32)
     if role not in cfg.no_trigger:

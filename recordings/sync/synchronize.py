@@ -47,6 +47,7 @@ from recordings.sync.edges import Edges, box_log, line_codes, read_column, strea
 if TYPE_CHECKING:  # the fitting code (and scipy) loads only when a sync is computed
     from recordings.sync.box_map import BoxSegment
     from recordings.sync.clock_segments import SegmentFit
+    from recordings.sync.fallback import FallbackTimes
     from recordings.sync.trigger_fit import TriggerFit
 
 SYNC_VERSION = 1
@@ -131,8 +132,10 @@ def describe(name: str, s: dict[str, Any]) -> str:
     if "trigger" in s["method"]:
         text += (f" {s['n_edges']} edges in {s['segments']} segment(s), residual max "
                  f"{s['max_residual_ms']} ms, bound +-{s['bound_ms']} ms")
+    elif s["bound_ms"] is None:  # synced before fallbacks were checked against receipt
+        text += " accuracy unknown (no trigger; run `melab sync` again)"
     else:
-        text += f" residual rms {s['rms_residual_ms']} ms (no trigger: ~ms accuracy)"
+        text += f" +-{s['bound_ms']:.3g} ms at best (no trigger: host receipt spread)"
     return text
 
 
@@ -160,14 +163,19 @@ def _quality(fits: list[SegmentFit]) -> tuple[float, float, float]:
     return rms, max(f.max_residual for f in chosen), max(bounds) if bounds else float("nan")
 
 
-def _with_fallback(fits: list[SegmentFit], times: np.ndarray, more: list[SegmentFit],
-                   out: np.ndarray, unit: str, how: str) -> tuple[list[SegmentFit], str]:
+def _with_fallback(fits: list[SegmentFit], fallback: FallbackTimes, out: np.ndarray,
+                   unit: str, why: str) -> tuple[list[SegmentFit], str]:
     """Fill the rows no trigger fit covers from a fallback's times; (all fits, the note)."""
-    for f in more:
-        out[f.start_row:f.end_row] = times[f.start_row:f.end_row]
-    rows = sum(f.end_row - f.start_row for f in more)
+    for f in fallback.fits:
+        out[f.start_row:f.end_row] = fallback.times[f.start_row:f.end_row]
+    rows = sum(f.end_row - f.start_row for f in fallback.fits)
     what = f"{rows} of {len(out)} {unit}" if rows < len(out) else f"all {unit}"
-    return sorted(fits + more, key=lambda f: f.start_row), f"{what} use {how}"
+    used = " and ".join(sorted({f.method for f in fallback.fits}))
+    accuracy = max(f.bound for f in fallback.fits)
+    note = (f"{what} use {used} ({why}): +-{accuracy * 1e3:.3g} ms at best (host receipt "
+            "spread), not sub-sample")
+    return (sorted(fits + fallback.fits, key=lambda f: f.start_row),
+            "; ".join([note, *sorted(set(fallback.refusals))]))
 
 
 def _apply(fits: list[SegmentFit], device: np.ndarray, out: np.ndarray) -> None:
@@ -243,10 +251,8 @@ def _stream(view: StreamView, box_times: np.ndarray | None, box_codes: np.ndarra
         warning = (f"no trigger channel (none of a trigger type or label, docs/sync.md; name "
                    f"one with `melab sync --trigger-channel {name}=LABEL`)")
     if uncovered:
-        times, more = offsets_fallback(regular, host, uncovered, offsets)
-        used = " and ".join(sorted({f.method for f in more}))
-        fits, note = _with_fallback(fits, times, more, out, "samples", f"{used} (no trigger "
-                                    "edges there): accuracy of milliseconds, not sub-sample")
+        fits, note = _with_fallback(fits, offsets_fallback(regular, host, uncovered, offsets),
+                                    out, "samples", "no trigger edges there")
         warning = f"{warning}; {note}" if warning else note
     rms, mx, bound = _quality(fits)
     return StreamSync(name, "stream", _combine_method(fits), n, len(edges),
@@ -288,9 +294,8 @@ def _camera(session: Session, box_times: np.ndarray | None, box_codes: np.ndarra
         if not fits:
             warning = f"none of the {len(edges)} GPI edges matched the trigger-box log"
     if uncovered:
-        times, more = host_fallback(device, host, uncovered)
-        fits, note = _with_fallback(fits, times, more, out, "frames", "host receipt times (no "
-                                    "GPI edges there): biased by the USB latency")
+        fits, note = _with_fallback(fits, host_fallback(device, host, uncovered), out,
+                                    "frames", "no GPI edges there; late by the USB latency")
         warning = f"{warning}; {note}" if warning else note
     rms, mx, bound = _quality(fits)
     return StreamSync(CAMERA, "camera", _combine_method(fits), n, len(edges),

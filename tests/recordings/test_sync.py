@@ -138,6 +138,8 @@ def test_stream_without_trigger_uses_lsl_offsets_and_says_so(hard):
     # offsets cannot see that delay, so the fallback is late by about that much.
     err = (session_times(sim.folder)["MP160"] - sim.truth["MP160"]) * 1e3
     assert 10.0 < np.median(err) < 20.0
+    # What it claims is the spread of host receipt, not the offsets' fit residual.
+    assert physio.bound * 1e3 > np.median(err) and physio.rms_residual < 1e-3
 
 
 def test_lsl_offset_fallback_is_accurate_for_exactly_stamped_samples(tmp_path):
@@ -150,6 +152,27 @@ def test_lsl_offset_fallback_is_accurate_for_exactly_stamped_samples(tmp_path):
     err = (session_times(sim.folder)["SynAmps"] - sim.truth["SynAmps"]) * 1e3
     # Offsets with 0.3 ms Laplace noise, one every 5 s, robust fit: about a millisecond.
     assert np.median(np.abs(err)) < 0.5 and np.abs(err).max() < 2.0
+
+
+@pytest.mark.parametrize("bias", [3.7, -3.7])
+def test_offsets_that_do_not_describe_the_stamps_are_refused_and_accuracy_not_overclaimed(
+        tmp_path, bias):
+    # The peripheral stream has no trigger channel and stamps with a clock 3.7 s away from
+    # the one its LSL clock offsets describe: the offsets alone would be 3,700 ms wrong.
+    sim = simulate_session(tmp_path / "s", SyncSimConfig(
+        seed=12, duration=60.0, no_trigger=("physio",), stamp_bias_s={"physio": bias}))
+    report = synchronize(sim.folder)
+    physio = report.streams["MP160"]
+    assert physio.method == "host_time"
+    warning = next(w for w in report.warnings if w.startswith("MP160:"))
+    assert "do not describe this stream's timestamps" in warning and "3" in warning
+    err = np.abs(session_times(sim.folder)["MP160"] - sim.truth["MP160"])
+    # Within the receipt latency (5 ms + 10 ms mean jitter + pulls), and the accuracy
+    # reported is no smaller than the error made (not the fit's 0.01 ms residual).
+    assert err.max() < 0.05
+    assert physio.bound >= err.max() and physio.bound > 0.01
+    line = next(x for x in report.format().splitlines() if x.strip().startswith("MP160"))
+    assert "at best" in line and "residual rms" not in line
 
 
 def test_results_stored_beside_raw_data_and_rerun_replaces_them(hard, capsys):
@@ -301,12 +324,15 @@ def test_offsets_fallback_follows_a_reset_and_rejects_offsets_that_do_not_fit():
     runs = [(0, 20000), (20000, 40000)]
     rec_t = np.array([7001.0, 7006.0, 7011.0, 7016.0, 7022.0, 7027.0, 7032.0, 7037.0])
     offsets = np.column_stack((rec_t, np.where(rec_t < 7020, 6900.0, 7015.5)))
-    times, fits = offsets_fallback(d, host, runs, offsets)
+    times, fits, _ = offsets_fallback(d, host, runs, offsets)
     assert [f.method for f in fits] == ["lsl_offsets", "lsl_offsets"]
     np.testing.assert_allclose(times, true, atol=1e-9)
+    # The accuracy claimed is how far after the samples host receipt lies: 20 ms here.
+    assert [f.bound for f in fits] == pytest.approx([0.02, 0.02], abs=1e-6)
     # Offsets that would put receipt 100 s before the sample: host receipt times instead.
-    times, fits = offsets_fallback(d, host, runs, offsets - [0, 100.0])
+    times, fits, refusals = offsets_fallback(d, host, runs, offsets - [0, 100.0])
     assert [f.method for f in fits] == ["host_time", "host_time"]
+    assert len(refusals) == 2 and "100020 ms after the samples" in refusals[0]
     np.testing.assert_allclose(times, host, atol=1e-6)
 
 
