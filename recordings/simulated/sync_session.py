@@ -25,7 +25,8 @@ What is simulated (physical time t; session clock = t0 + t, the host's LSL clock
   line 8 latched at exposure start, host receipt 1/fps + latency_s + jitter later; split into
   segment files of segment_length_s.
 - Faults: devices miss a fraction of pulses (lost_edges), see spurious pulses of random codes
-  (spurious_per_minute), the host misses sync reports (lost_sync_reports).
+  (spurious_per_minute), the host misses sync reports (lost_sync_reports) or takes the box's
+  reports in late for a while (report_delays: a busy host).
 - How a stream describes its trigger: no trigger channel (no_trigger), another label
   (trigger_labels), declared channel types (channel_types), eight single-line channels D1..D8
   (split_lines); timestamps on a clock its LSL clock offsets do not show (stamp_bias_s).
@@ -82,6 +83,10 @@ class SyncSimConfig:
     baud: float = 115200.0
     usb_latency_s: float = 4e-4  # each way, plus exponential jitter of usb_jitter_s
     usb_jitter_s: float = 3e-4
+    # (start, end, least, most): from physical time start to end (s) the host receives the
+    # box's reports (SYNC frames and ACKs) later by a delay drawn from [least, most] (a busy
+    # host); report_delays=((0, 30, 0.015, 0.025),) is the busy start of a recording
+    report_delays: tuple[tuple[float, float, float, float], ...] = ()
     lost_edges: float = 0.0  # fraction of pulses each device misses
     spurious_per_minute: float = 0.0  # pulses of random codes only one device sees
     lost_sync_reports: float = 0.0  # fraction of sync notifications the host never gets
@@ -153,6 +158,11 @@ class _Box:
     def _usb(self) -> float:
         return self.cfg.usb_latency_s + float(self.rng.exponential(self.cfg.usb_jitter_s))
 
+    def _report_delay(self, t_phys: float) -> float:
+        """How much later than its USB latency the host takes in a report sent at t_phys."""
+        return sum(float(self.rng.uniform(least, most))
+                   for start, end, least, most in self.cfg.report_delays if start <= t_phys < end)
+
     def _box_us(self, t_phys: float) -> int:
         return math.floor(float(self.clock.device_time(t_phys)) * 1e6)
 
@@ -185,7 +195,7 @@ class _Box:
                 si += 1
                 t = self._phys(rise)
                 pulses.append(_Pulse(t, self.width_us / 1e6 / self.clock.rate, SYNC_CODE))
-                receipt = t + 11 * self.byte + self._usb()
+                receipt = t + 11 * self.byte + self._usb() + self._report_delay(t)
                 if self.rng.random() >= cfg.lost_sync_reports:
                     rows.append((receipt, SYNC_CODE, np.nan, rise / 1e6, receipt, t))
 
@@ -199,7 +209,7 @@ class _Box:
             rise = place(due)
             t = self._phys(rise)
             pulses.append(_Pulse(t, self.width_us / 1e6 / self.clock.rate, code))
-            ack_at = t + 11 * self.byte + self._usb()
+            ack_at = t + 11 * self.byte + self._usb() + self._report_delay(t)
             rows.append((ack_at, code, ack_at - send, rise / 1e6, send, t))
         place_syncs_before(end_us)
         rows.sort(key=lambda r: r[0])

@@ -283,38 +283,85 @@ def test_interval_fit_is_sub_sample_and_rejects_an_outlier():
     assert np.abs(err).max() <= fit.bound
 
 
-def test_box_map_from_round_trips_with_and_without_them():
-    rng = np.random.default_rng(2)
+BYTE = 10 / 115200  # seconds per byte on the serial line
+
+
+def box_log_of(rng: np.random.Generator, busy_until: float = 0.0):
+    """A trigger-box log of 600 s: 300 events with round trips, the 1.001 s sync train, and
+    (until busy_until s) a host that takes the box's reports in 15-25 ms late.
+
+    Returns the log, the box times and the true session times of its rows."""
     box_rate, box_offset, t0 = 1 - 60e-6, 9876.5, 4000.0
     n = 300
     edge = np.sort(rng.uniform(1, 600, n))  # true session times of event edges
-    byte = 10 / 115200
-    up = 7 * byte + 4e-4 + rng.exponential(3e-4, n)
-    down = 11 * byte + 4e-4 + rng.exponential(3e-4, n)
+    up = 7 * BYTE + 4e-4 + rng.exponential(3e-4, n)
+    down = 11 * BYTE + 4e-4 + rng.exponential(3e-4, n)
     busy = rng.random(n) < 0.1  # the lines were busy: the edge (and ACK) came 15 ms later
+    late_ack = np.where(edge < busy_until, rng.uniform(0.015, 0.025, n), 0.0)
     send = edge - up - np.where(busy, 0.015, 0)
-    rtt = up + down + np.where(busy, 0.015, 0)
+    rtt = up + down + np.where(busy, 0.015, 0) + late_ack
     sync = t0 + 0.5 + np.arange(599) * 1.001 / box_rate
+    late_sync = np.where(sync - t0 < busy_until, rng.uniform(0.015, 0.025, 599), 0.0)
     box_t = np.concatenate((edge + t0, sync))
     box = box_offset + box_rate * (box_t - t0)
-    host = np.concatenate((send + t0, sync + 11 * byte + 4e-4 + rng.exponential(3e-4, 599)))
+    host = np.concatenate((send + t0, sync + 11 * BYTE + 4e-4 + rng.exponential(3e-4, 599)
+                           + late_sync))
     codes = np.concatenate((np.full(n, 127), np.full(599, 255)))
     order = np.argsort(box)
     samples = np.column_stack((codes, np.concatenate((rtt, np.full(599, np.nan)))))[order]
-    log = box_log(samples, box[order], host[order])
-    (seg,) = fit_box_map(log)
+    return samples, box[order], host[order], box_t[order], 1 / box_rate
+
+
+def test_box_map_from_round_trips_with_and_without_them():
+    samples, box, host, box_t, rate = box_log_of(np.random.default_rng(2))
+    (seg,) = fit_box_map(box_log(samples, box, host))
     assert seg.method == "round_trip"
-    assert seg.b == pytest.approx(1 / box_rate, abs=1e-7)
+    assert seg.b == pytest.approx(rate, abs=1e-7)
     err = seg.a + seg.b * box - box_t
     assert np.abs(err).max() < 0.05e-3
-    assert seg.sync_latency == pytest.approx(11 * byte + 7e-4, abs=1e-4)
+    # The sync receipts' least latency: the 11-byte report plus the least USB latency.
+    assert seg.sync_latency == pytest.approx(11 * BYTE + 4e-4, abs=1e-4)
     # A log without round trips (older recordings): send times and receipts, taken as
     # symmetric, still put the box clock on the session clock to a fraction of a ms.
-    (old,) = fit_box_map(box_log(samples[:, :1], box[order], host[order]))
+    (old,) = fit_box_map(box_log(samples[:, :1], box, host))
     assert old.method == "symmetric"
     assert np.abs(old.a + old.b * box - box_t).max() < 0.5e-3
+    # A box power cycle with events only, or sync reports only, gets its map too.
+    events = samples[:, 0] == 127
+    for part in (events, ~events):
+        (seg,) = fit_box_map(box_log(samples[part], box[part], host[part]))
+        assert np.abs(seg.a + seg.b * box[part] - box_t[part]).max() < 1e-3
     # The uplink estimate splits the UART part 7:11 and the rest evenly.
-    assert uplink_delay(np.array([18 * byte + 1e-3]))[0] == pytest.approx(7 * byte + 5e-4)
+    assert uplink_delay(np.array([18 * BYTE + 1e-3]))[0] == pytest.approx(7 * BYTE + 5e-4)
+
+
+@pytest.mark.parametrize(("busy_until", "max_error_ms"), [(30.0, 0.05), (200.0, 0.05),
+                                                         (400.0, 0.3)])
+def test_box_map_keeps_its_rate_when_the_host_takes_reports_in_late_for_a_while(busy_until,
+                                                                              max_error_ms):
+    # A busy host: reports (SYNC frames and ACKs) 15-25 ms late for the first 30 s, a third
+    # or two thirds of the recording; a fit through every receipt tilts the rate by 20+ ppm.
+    samples, box, host, box_t, rate = box_log_of(np.random.default_rng(5), busy_until)
+    (seg,) = fit_box_map(box_log(samples, box, host))
+    assert abs(seg.b / rate - 1) < 0.5e-6
+    # Two thirds busy: most events then have long round trips too, which costs some offset.
+    assert np.abs(seg.a + seg.b * box - box_t).max() < max_error_ms * 1e-3
+    # The receipts' least-delay envelope alone (a log without events) keeps the rate as well.
+    sync = samples[:, 0] == 255
+    (receipts,) = fit_box_map(box_log(samples[sync], box[sync], host[sync]))
+    assert receipts.method == "sync_receipt" and abs(receipts.b / rate - 1) < 0.5e-6
+
+
+def test_session_with_a_busy_start_is_synchronized_to_a_fraction_of_a_millisecond(tmp_path):
+    # The simulated box's reports reach the host 15-25 ms late for the first 20 s of 60 s.
+    sim = simulate_session(tmp_path / "s", SyncSimConfig(
+        seed=6, duration=60.0, report_delays=((0.0, 20.0, 0.015, 0.025),)))
+    report = synchronize(sim.folder)
+    times = session_times(sim.folder)
+    assert np.abs(times["TriggerBox"] - sim.box_truth).max() < 0.1e-3
+    for name in ("SynAmps", "MP160", "camera"):
+        assert report.streams[name].method == "trigger"
+        assert np.abs(times[name] - sim.truth[name]).max() < 0.5e-3, name
 
 
 def test_offsets_fallback_follows_a_reset_and_rejects_offsets_that_do_not_fit():
