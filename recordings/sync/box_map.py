@@ -22,7 +22,7 @@ MAX_RATE_ERROR = 3e-5  # a box clock rate is fitted only if known better than th
 # enters the fit, and windows whose least delay still lies well above the lower hull of those
 # minima (the host was busy throughout) are dropped, so a receipt delay that changes over
 # the recording cannot tilt the rate.
-ENVELOPE_WINDOW_S = 5.0
+ENVELOPE_WINDOW_S = 10.0
 ENVELOPE_TOLERANCE_S = 5e-4  # a window's least delay this much above the hull line: dropped
 UART_COMMAND_BYTES, UART_REPLY_BYTES = 7, 11
 DEFAULT_BAUD = 115200.0
