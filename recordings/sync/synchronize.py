@@ -42,6 +42,7 @@ from recordings.store.layout import (
 )
 from recordings.store.reader import Session, StreamView, open_session
 from recordings.sync.camera_frames import camera_frames
+from recordings.sync.clocks import clock_records, describe_clocks, to_ms
 from recordings.sync.edges import Edges, box_log, line_codes, read_column, stream_edges
 
 if TYPE_CHECKING:  # the fitting code (and scipy) loads only when a sync is computed
@@ -87,11 +88,25 @@ class StreamSync:
     files: list[tuple[str, int, int]] = field(default_factory=list)  # camera: file, rows
     trigger: TriggerChannel | None = None  # streams: the channel(s) the edges came from
 
+    def attrs(self) -> dict[str, Any]:
+        """What `/sync/<name>` stores as attributes."""
+        out = {"stream": self.name, "kind": self.kind, "method": self.method, "rows": self.rows,
+               "edges_found": self.edges_found, "n_edges": self.n_edges,
+               "rms_residual": self.rms_residual, "max_residual": self.max_residual,
+               "bound": self.bound, "warning": self.warning}
+        if self.trigger is not None:
+            out.update(trigger_channel=self.trigger.label, trigger_found_by=self.trigger.found_by)
+        return out
+
+    def table(self) -> np.ndarray:
+        """What `/sync/<name>/segments` stores: one row per clock segment."""
+        if self.kind == "reference":
+            return _box_table(self.box_segments)
+        return _segments_table(self.segments)
+
     def summary(self) -> dict[str, Any]:
-        """Plain-data summary (what `melab info` shows)."""
-        return _summary(self.method, self.n_edges, self.edges_found,
-                        len(self.segments) or len(self.box_segments), self.rms_residual,
-                        self.max_residual, self.bound, self.warning)
+        """Plain-data summary (what `melab sync --json` and `melab info` show)."""
+        return _summary(self.attrs(), self.table())
 
 
 @dataclass
@@ -107,7 +122,7 @@ class SyncReport:
         """Human-readable report."""
         lines = [f"Synchronization of {self.folder}"]
         for name, s in self.streams.items():
-            lines.append("  " + describe(name, s.summary()))
+            lines += describe_with_clocks(name, s.summary(), "  ")
         lines += [f"  ! {w}" for w in self.warnings]
         return "\n".join(lines)
 
@@ -117,8 +132,10 @@ class SyncReport:
                 "streams": {n: s.summary() for n, s in self.streams.items()}}
 
 
-def _ms(seconds: float) -> float | None:
-    return None if not np.isfinite(seconds) else round(seconds * 1e3, 4)
+def describe_with_clocks(name: str, s: dict[str, Any], indent: str) -> list[str]:
+    """describe()'s line, then one line per clock segment (offset, drift, residual)."""
+    return [indent + describe(name, s)] + [f"{indent}    {line}"
+                                           for line in describe_clocks(s["clocks"])]
 
 
 def describe(name: str, s: dict[str, Any]) -> str:
@@ -130,7 +147,9 @@ def describe(name: str, s: dict[str, Any]) -> str:
     if s["method"] == "none":
         return text + " no samples"
     if "trigger" in s["method"]:
-        text += (f" {s['n_edges']} edges in {s['segments']} segment(s), residual max "
+        channel = (f" (channel {s['trigger_channel']!r} by {s['trigger_found_by']})"
+                   if s["trigger_channel"] else "")
+        text += (f" {s['n_edges']} edges{channel} in {s['segments']} segment(s), residual max "
                  f"{s['max_residual_ms']} ms, bound +-{s['bound_ms']} ms")
     elif s["bound_ms"] is None:  # synced before fallbacks were checked against receipt
         text += " accuracy unknown (no trigger; run `melab sync` again)"
@@ -426,19 +445,10 @@ def write_sync(report: SyncReport) -> None:
             if s.kind != "camera" and s.session_time is not None:
                 _write_times(f["streams"][name], s.session_time)
             g = sync.create_group(name.replace("/", "_"))
-            g.attrs.update({
-                "stream": name, "kind": s.kind, "method": s.method, "rows": s.rows,
-                "edges_found": s.edges_found, "n_edges": s.n_edges,
-                "rms_residual": s.rms_residual, "max_residual": s.max_residual,
-                "bound": s.bound, "warning": s.warning,
-            })
-            if s.trigger is not None:
-                g.attrs.update({"trigger_channel": s.trigger.label,
-                                "trigger_found_by": s.trigger.found_by})
+            g.attrs.update(s.attrs())
+            g.create_dataset("segments", data=s.table())
             if s.kind == "reference":
-                g.create_dataset("segments", data=_box_table(s.box_segments))
                 continue
-            g.create_dataset("segments", data=_segments_table(s.segments))
             table = _edges_table(s)
             if box_t is not None and len(table):
                 ok = table["box_row"] >= 0
@@ -488,20 +498,23 @@ def read_sync(file: h5py.File) -> dict[str, dict[str, Any]]:
     if sync is None:
         return out
     for key, g in sync.items():
-        a = g.attrs
-        name = a.get("stream", key)
-        name = str(decoded(name))
-        n_segments = g["segments"].shape[0] if "segments" in g else 0
-        num = [float(a.get(k, np.nan)) for k in ("rms_residual", "max_residual", "bound")]
-        out[name] = _summary(str(a.get("method", "")), int(a.get("n_edges", 0)),
-                             int(a.get("edges_found", 0)), int(n_segments), *num,
-                             str(a.get("warning", "")))
+        table = g["segments"][:] if "segments" in g else np.zeros(0, SEGMENT_DTYPE)
+        out[str(decoded(g.attrs.get("stream", key)))] = _summary(dict(g.attrs), table)
     return out
 
 
-def _summary(method: str, n_edges: int, edges_found: int, segments: int, rms: float,
-             mx: float, bound: float, warning: str) -> dict[str, Any]:
-    """One stream's sync summary, as `melab sync` prints it and `melab info` reads it back."""
-    return {"method": method, "n_edges": n_edges, "edges_found": edges_found,
-            "segments": segments, "rms_residual_ms": _ms(rms), "max_residual_ms": _ms(mx),
-            "bound_ms": _ms(bound), "warning": warning}
+def _summary(attrs: dict[str, Any], segments: np.ndarray) -> dict[str, Any]:
+    """One stream's sync summary from its /sync attributes and segments table, as `melab sync`
+    prints it and `melab info` reads it back."""
+    def text(key: str) -> str:
+        return str(decoded(attrs.get(key, "")))
+
+    def ms(key: str) -> float | None:
+        return to_ms(float(attrs.get(key, np.nan)))
+
+    return {"method": text("method"), "n_edges": int(attrs.get("n_edges", 0)),
+            "edges_found": int(attrs.get("edges_found", 0)), "segments": len(segments),
+            "rms_residual_ms": ms("rms_residual"), "max_residual_ms": ms("max_residual"),
+            "bound_ms": ms("bound"), "warning": text("warning"),
+            "trigger_channel": text("trigger_channel"),
+            "trigger_found_by": text("trigger_found_by"), "clocks": clock_records(segments)}

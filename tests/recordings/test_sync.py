@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import time
 
@@ -206,6 +207,45 @@ def test_results_stored_beside_raw_data_and_rerun_replaces_them(hard, capsys):
     line = next(x for x in info.splitlines() if x.strip().startswith("SynAmps") and "edges" in x)
     assert "trigger" in line and "residual max 0.0 ms" in line
     assert any("MP160" in x and "lsl_offsets" in x for x in info.splitlines())
+
+
+def test_info_and_sync_json_show_each_clock_offset_drift_and_residual(hard, capsys):
+    sim, _, _ = hard
+    assert main(["info", str(sim.folder), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["streams"]["SynAmps"]["units"] == ["µV", ""]  # per channel, in order
+    eeg = info["sync"]["SynAmps"]
+    assert eeg["trigger_channel"] == "TRIGGER" and eeg["trigger_found_by"] == "label"
+    # The EEG clock: +100 ppm, offset 812.25 s, then reset 3.5 s behind; the camera's
+    # -100 ppm around a reset; the peripheral stream (no trigger) +60 ppm from its offsets.
+    t0 = sim.config.t0
+    first, second = eeg["clocks"]
+    assert first["rows"][0] == 0 and first["rows"][1] == second["rows"][0]
+    # (Its stamps, taken on arrival with 10 ms jitter, are regularized per 50 s segment:
+    # their line carries a few ppm of that jitter, which the fit maps exactly.)
+    assert [c["drift_ppm"] for c in eeg["clocks"]] == pytest.approx([100.0, 100.0], abs=10)
+    assert first["offset_s"] == pytest.approx(t0 - 812.25, abs=0.05)  # stamps on arrival
+    assert first["method"] == "trigger" and first["max_residual_ms"] == 0.0
+    assert 0 < first["bound_ms"] < 0.5
+    camera = info["sync"]["camera"]["clocks"]
+    # (Frames pin the rate to a few ppm: edges fall at 20 phases of the frame clock.)
+    assert [c["drift_ppm"] for c in camera] == pytest.approx([-100.0, -100.0], abs=10)
+    assert camera[0]["offset_s"] == pytest.approx(t0 - 47.875, abs=1e-3)
+    (physio,) = info["sync"]["MP160"]["clocks"]
+    assert physio["method"] == "lsl_offsets" and physio["drift_ppm"] == pytest.approx(60, abs=1)
+    assert physio["bound_ms"] > 10  # the receipt spread it claims, not its tiny residual
+    (box,) = info["sync"]["TriggerBox"]["clocks"]
+    assert box["drift_ppm"] == pytest.approx(-80.0, abs=0.5)
+    # The text shows the same, one line per clock segment under its stream.
+    assert main(["info", str(sim.folder)]) == 0
+    text = capsys.readouterr().out
+    for clock in (first, second, *camera, physio, box):
+        assert f"offset {clock['offset_s']:+.6f} s, drift {clock['drift_ppm']:+.3f} ppm" in text
+    assert "units µV, -" in text
+    # `melab sync --json` reports the clocks it has just fitted.
+    assert main(["sync", str(sim.folder), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["streams"]["SynAmps"]["clocks"] == eeg["clocks"]
 
 
 def test_small_reset_seen_only_in_the_edges_splits_the_fit(tmp_path):
