@@ -15,7 +15,8 @@ with the real session writer, then:
 Errors are session_time minus the true time of each EEG sample, peripheral sample and camera
 frame (exposure start), pooled over seeds: max, p99 and RMS of |error| in ms. The main run
 stamps LSL samples on arrival at the sender (what LSL bridges do); a second run with exact
-device-clock stamps shows the baseline's best case. Last line: JSON.
+device-clock stamps shows the baseline's best case; a third has a busy host, which takes the
+box's reports (SYNC frames, ACKs) in 15-25 ms late for the first 30 s. Last line: JSON.
 """
 
 from __future__ import annotations
