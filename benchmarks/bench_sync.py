@@ -15,7 +15,8 @@ with the real session writer, then:
 Errors are session_time minus the true time of each EEG sample, peripheral sample and camera
 frame (exposure start), pooled over seeds: max, p99 and RMS of |error| in ms. The main run
 stamps LSL samples on arrival at the sender (what LSL bridges do); a second run with exact
-device-clock stamps shows the baseline's best case. Last line: JSON.
+device-clock stamps shows the baseline's best case; a third has a busy host, which takes the
+box's reports (SYNC frames, ACKs) in 15-25 ms late for the first 30 s. Last line: JSON.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ from recordings.sync.fallback import host_fallback, offsets_fallback
 from recordings.sync.synchronize import synchronize
 
 STREAMS = (("eeg", "SynAmps"), ("physio", "MP160"), ("frame", "camera"))
+# A busy host: the box's reports (SYNC frames, ACKs) reach melab 15-25 ms late for the first
+# 30 s, then with their usual ~1.5 ms (what issue 12 measured under a saturated CPU).
+BUSY_HOST = ((0.0, 30.0, 0.015, 0.025),)
 
 
 def melab_times(folder: Path) -> tuple[dict[str, np.ndarray], float]:
@@ -64,7 +68,7 @@ def baseline_times(folder: Path) -> dict[str, np.ndarray]:
             host = st.times("host_time")[:]
             runs = clock_runs(device, host)
             regular = dejitter(device, runs, 1.0 / st.nominal_rate, force=True)
-            times, fits = offsets_fallback(regular, host, runs, st.clock_offsets)
+            times, fits, _ = offsets_fallback(regular, host, runs, st.clock_offsets)
             assert all(f.method == "lsl_offsets" for f in fits), [f.method for f in fits]
             out[name] = times
         device = np.concatenate([s.segment(n).column("device_time")
@@ -82,28 +86,31 @@ def stats(err_ms: np.ndarray) -> dict[str, float]:
             "rms": float(np.sqrt(np.mean(a**2)))}
 
 
-def config(seed: int, duration: float, stamping: str, jitter: float) -> SyncSimConfig:
+def config(seed: int, duration: float, stamping: str, jitter: float,
+           report_delays: tuple[tuple[float, float, float, float], ...] = ()) -> SyncSimConfig:
     """One benchmark session: the hard case of the tests, longer."""
     return SyncSimConfig(
         seed=seed, duration=duration, stamping=stamping, jitter_s=jitter, latency_s=0.005,
         max_drift_ppm=100.0, max_offset_s=1000.0, lost_edges=0.02, spurious_per_minute=1.0,
         lost_sync_reports=0.02, resets={"eeg": (0.6 * duration,), "camera": (0.3 * duration,)},
-        dropped_frames=50)
+        dropped_frames=50, report_delays=report_delays)
 
 
-def run(seeds: list[int], duration: float, stamping: str, jitter: float, work: Path
-        ) -> dict[str, object]:
+def run(seeds: list[int], duration: float, stamping: str, jitter: float, work: Path,
+        report_delays: tuple[tuple[float, float, float, float], ...] = ()) -> dict[str, object]:
     """Errors pooled over seeds for melab and the baseline, per stream."""
     errors: dict[str, dict[str, list[np.ndarray]]] = {"melab": {}, "baseline": {},
                                                       "debiased": {}}
     took = []
     for seed in seeds:
         folder = work / f"{stamping}-{seed}"
-        sim: SyncSimSession = simulate_session(folder, config(seed, duration, stamping, jitter))
+        sim: SyncSimSession = simulate_session(
+            folder, config(seed, duration, stamping, jitter, report_delays))
         ours, seconds = melab_times(folder)
         base = baseline_times(folder)
         took.append(seconds)
-        line = [f"  seed {seed} ({stamping} stamps): sync {seconds:.2f} s"]
+        line = [f"  seed {seed} ({stamping} stamps{', busy host' if report_delays else ''}): "
+                f"sync {seconds:.2f} s"]
         for key, name in STREAMS:
             e_ours = (ours[name] - sim.truth[name]) * 1e3
             e_base = (base[name] - sim.truth[name]) * 1e3
@@ -145,6 +152,7 @@ def main() -> None:
     try:
         main_run = run(seeds, args.duration, "arrival", args.jitter, work)
         exact_run = run(seeds, args.duration, "device", args.jitter, work)
+        busy_run = run(seeds, args.duration, "arrival", args.jitter, work, BUSY_HOST)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     m = main_run
@@ -161,6 +169,10 @@ def main() -> None:
     e = exact_run
     print(f"exact device stamps: eeg p99 {e['melab_eeg_p99_ms']:.3f} ms vs baseline "
           f"{e['baseline_eeg_p99_ms']:.3f} ms")
+    b = busy_run
+    print(f"busy host (box reports 15-25 ms late for the first 30 s): eeg p99 "
+          f"{b['melab_eeg_p99_ms']:.3f} ms, physio p99 {b['melab_physio_p99_ms']:.3f} ms, "
+          f"frame max {b['melab_frame_max_ms']:.3f} ms")
 
     def ratio(a: object, b: object) -> float:
         return round(float(a) / float(b), 1)  # type: ignore[arg-type]
@@ -186,11 +198,16 @@ def main() -> None:
         "exact_stamps_baseline_eeg_p99_ms": e["baseline_eeg_p99_ms"],
         "exact_stamps_improvement": ratio(e["baseline_eeg_p99_ms"], e["melab_eeg_p99_ms"]),
         "exact_stamps_frame_max_ms": e["melab_frame_max_ms"],
+        "busy_host_eeg_p99_ms": b["melab_eeg_p99_ms"],
+        "busy_host_physio_p99_ms": b["melab_physio_p99_ms"],
+        "busy_host_frame_max_ms": b["melab_frame_max_ms"],
         "sync_seconds": round(float(m["sync_seconds"]), 2),  # type: ignore[arg-type]
     }
     result["targets_met"] = bool(
         result["eeg_p99_ms"] <= 0.5 and result["physio_p99_ms"] <= 0.5  # type: ignore[operator]
-        and result["frame_max_ms"] <= 1.0 and result["improvement"] >= 10)  # type: ignore[operator]
+        and result["frame_max_ms"] <= 1.0 and result["improvement"] >= 10  # type: ignore[operator]
+        and result["busy_host_eeg_p99_ms"] <= 0.5  # type: ignore[operator]
+        and result["busy_host_physio_p99_ms"] <= 0.5)  # type: ignore[operator]
     print(json.dumps(result))
 
 

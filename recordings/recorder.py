@@ -16,6 +16,7 @@ import numpy as np
 from core.clock import local_clock
 from core.codes import PROBE_CODE
 from core.devices import Chunk, DeviceError, Frame, StreamInfo
+from core.trigger_channel import missing_trigger_channels
 from drivers.interfaces import Camera, ContinuousStream, TriggerBox
 from recordings.markers import MARKER_EVENT, marker_events
 from recordings.preflight import (
@@ -142,6 +143,8 @@ class Recorder:
             raise RecorderError(
                 "cannot record, devices missing or failing:\n  " + "\n  ".join(problems)
             )
+        for note in missing_trigger_channels({r: s.info for r, s in self.streams.items()}):
+            self._tell(note)  # named now: such a stream can only be synced to milliseconds
         return [f"{role}: {s.info.name} ({s.info.type})" for role, s in self.streams.items()]
 
     def plan(self, duration: float, video_seconds: float) -> RecordingPlan:

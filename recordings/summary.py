@@ -8,7 +8,7 @@ from typing import Any
 
 from recordings.preflight import human_bytes
 from recordings.store.reader import SegmentView, Session, StreamView
-from recordings.sync.synchronize import describe, read_sync
+from recordings.sync.synchronize import describe_with_clocks, read_sync
 
 
 def _folder_bytes(folder: Path) -> int:
@@ -54,7 +54,7 @@ def _stream_summary(s: StreamView) -> dict[str, Any]:
         "type": s.type,
         "channels": len(s.labels),
         "labels": s.labels,
-        "units": sorted(set(s.units)),
+        "units": s.units,  # one per channel, in channel order
         "nominal_rate": s.nominal_rate,
         "samples": n,
         "duration_s": round(s.duration, 3),
@@ -100,6 +100,7 @@ def format_summary(info: dict[str, Any]) -> str:
             f"{s['samples']:>9} samples  {s['duration_s']:>8.2f} s  gaps {s['gaps']} "
             f"({s['gap_seconds']} s)  lost {s['samples_lost']}"
         )
+        lines.append(f"    {'':<12} units {_units_text(s['units'])}")
     lines.append(
         f"  Video segments: {len(info['segments'])}, {info['frames']} frames, "
         f"{info['dropped_frames']} dropped"
@@ -115,5 +116,18 @@ def format_summary(info: dict[str, Any]) -> str:
     lines.append(f"  Events: {info['events']} ({kinds or 'none'}); trials: {info['trials']}")
     sync = info.get("sync") or {}
     lines.append("  Sync:" + ("" if sync else " not computed (run `melab sync`)"))
-    lines += [f"    {describe(name, s)}" for name, s in sync.items()]
+    for name, s in sync.items():
+        lines += describe_with_clocks(name, s, "    ")
     return "\n".join(lines)
+
+
+def _units_text(units: list[str]) -> str:
+    """Units in channel order, runs of one unit counted: 'µV x64, - x1' ('-': none given)."""
+    runs: list[list[Any]] = []
+    for unit in units:
+        if runs and runs[-1][0] == unit:
+            runs[-1][1] += 1
+        else:
+            runs.append([unit, 1])
+    return ", ".join(f"{unit or '-'}" + (f" x{count}" if count > 1 else "")
+                     for unit, count in runs) or "-"

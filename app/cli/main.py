@@ -25,7 +25,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 def _cmd_sync(args: argparse.Namespace) -> int:
     from recordings.sync.synchronize import synchronize
 
-    report = synchronize(args.session)
+    report = synchronize(args.session, trigger_channels=dict(args.trigger_channel))
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.format())
     return 0
 
@@ -126,7 +126,21 @@ def _add_session_commands(sub: argparse._SubParsersAction) -> None:
         "Running it again replaces the earlier result; raw data is never changed.")
     sync.add_argument("session", help="session folder")
     sync.add_argument("--json", action="store_true", help="print JSON instead of text")
+    sync.add_argument(
+        "--trigger-channel", metavar="STREAM=LABEL", action="append", default=[],
+        type=_stream_channel,
+        help="the trigger channel of STREAM (repeatable; single lines as LABEL1,LABEL2,...), "
+        "when its type and label do not say so; kept for later runs, STREAM= forgets it "
+        "(docs/sync.md)")
     sync.set_defaults(func=_cmd_sync)
+
+
+def _stream_channel(text: str) -> tuple[str, str]:
+    """STREAM=LABEL of --trigger-channel as (stream, label); an empty label clears a choice."""
+    stream, sep, label = text.partition("=")
+    if not sep or not stream.strip():
+        raise argparse.ArgumentTypeError(f"expected STREAM=LABEL (e.g. MP160=STIM), got {text!r}")
+    return stream.strip(), label.strip()
 
 
 def _add_record_command(sub: argparse._SubParsersAction) -> None:

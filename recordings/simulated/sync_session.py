@@ -25,7 +25,11 @@ What is simulated (physical time t; session clock = t0 + t, the host's LSL clock
   line 8 latched at exposure start, host receipt 1/fps + latency_s + jitter later; split into
   segment files of segment_length_s.
 - Faults: devices miss a fraction of pulses (lost_edges), see spurious pulses of random codes
-  (spurious_per_minute), the host misses sync reports (lost_sync_reports).
+  (spurious_per_minute), the host misses sync reports (lost_sync_reports) or takes the box's
+  reports in late for a while (report_delays: a busy host).
+- How a stream describes its trigger: no trigger channel (no_trigger), another label
+  (trigger_labels), declared channel types (channel_types), eight single-line channels D1..D8
+  (split_lines); timestamps on a clock its LSL clock offsets do not show (stamp_bias_s).
 """
 
 from __future__ import annotations
@@ -79,12 +83,23 @@ class SyncSimConfig:
     baud: float = 115200.0
     usb_latency_s: float = 4e-4  # each way, plus exponential jitter of usb_jitter_s
     usb_jitter_s: float = 3e-4
+    # (start, end, least, most): from physical time start to end (s) the host receives the
+    # box's reports (SYNC frames and ACKs) later by a delay drawn from [least, most] (a busy
+    # host); report_delays=((0, 30, 0.015, 0.025),) is the busy start of a recording
+    report_delays: tuple[tuple[float, float, float, float], ...] = ()
     lost_edges: float = 0.0  # fraction of pulses each device misses
     spurious_per_minute: float = 0.0  # pulses of random codes only one device sees
     lost_sync_reports: float = 0.0  # fraction of sync notifications the host never gets
     resets: dict[str, tuple[float, ...]] = field(default_factory=dict)  # role -> times
     restart_gap_s: float = 0.5
     no_trigger: tuple[str, ...] = ()  # roles recorded without a trigger channel
+    trigger_labels: dict[str, str] = field(default_factory=dict)  # role -> trigger label
+    split_lines: tuple[str, ...] = ()  # roles whose 8 lines arrive as channels D1..D8 (0/5 V)
+    # role -> declared type of every channel (LSL desc/channels/channel/type); none if absent
+    channel_types: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # role -> seconds added to its timestamps that its LSL clock offsets do not show (a
+    # device stamping with a hardware clock LSL does not know)
+    stamp_bias_s: dict[str, float] = field(default_factory=dict)
     segment_length_s: float = 30.0
     dropped_frames: int = 0
     clocks: dict[str, DeviceClock] = field(default_factory=dict)  # overrides per role
@@ -143,6 +158,11 @@ class _Box:
     def _usb(self) -> float:
         return self.cfg.usb_latency_s + float(self.rng.exponential(self.cfg.usb_jitter_s))
 
+    def _report_delay(self, t_phys: float) -> float:
+        """How much later than its USB latency the host takes in a report sent at t_phys."""
+        return sum(float(self.rng.uniform(least, most))
+                   for start, end, least, most in self.cfg.report_delays if start <= t_phys < end)
+
     def _box_us(self, t_phys: float) -> int:
         return math.floor(float(self.clock.device_time(t_phys)) * 1e6)
 
@@ -175,7 +195,7 @@ class _Box:
                 si += 1
                 t = self._phys(rise)
                 pulses.append(_Pulse(t, self.width_us / 1e6 / self.clock.rate, SYNC_CODE))
-                receipt = t + 11 * self.byte + self._usb()
+                receipt = t + 11 * self.byte + self._usb() + self._report_delay(t)
                 if self.rng.random() >= cfg.lost_sync_reports:
                     rows.append((receipt, SYNC_CODE, np.nan, rise / 1e6, receipt, t))
 
@@ -189,7 +209,7 @@ class _Box:
             rise = place(due)
             t = self._phys(rise)
             pulses.append(_Pulse(t, self.width_us / 1e6 / self.clock.rate, code))
-            ack_at = t + 11 * self.byte + self._usb()
+            ack_at = t + 11 * self.byte + self._usb() + self._report_delay(t)
             rows.append((ack_at, code, ack_at - send, rise / 1e6, send, t))
         place_syncs_before(end_us)
         rows.sort(key=lambda r: r[0])
@@ -343,15 +363,21 @@ def _host_intents(cfg: SyncSimConfig, rng: np.random.Generator) -> list[tuple[fl
 
 
 def _stream_infos(cfg: SyncSimConfig) -> list[StreamInfo]:
-    """The EEG and peripheral streams (a trigger channel unless the role is in no_trigger)."""
+    """The EEG and peripheral streams: a signal, then the trigger channel (or lines, or AUX)."""
     infos = []
     for role in STREAM_ROLES:
-        labels = STREAM_LABELS[role]
+        signal, trigger = STREAM_LABELS[role]
         if role in cfg.no_trigger:
-            labels = (labels[0], "AUX")
+            triggers: tuple[str, ...] = ("AUX",)
+        elif role in cfg.split_lines:
+            triggers = tuple(f"D{line}" for line in range(1, 9))
+        else:
+            triggers = (cfg.trigger_labels.get(role, trigger),)
+        units = (STREAM_UNITS[role][0],) + ("V" if role in cfg.split_lines else "",) * len(
+            triggers)
         infos.append(StreamInfo(STREAM_NAMES[role], role.upper() if role == "eeg" else "Physio",
-                                f"sync-sim-{role}-{cfg.seed}", labels, STREAM_UNITS[role],
-                                cfg.rate))
+                                f"sync-sim-{role}-{cfg.seed}", (signal, *triggers), units,
+                                cfg.rate, channel_types=cfg.channel_types.get(role, ())))
     return infos
 
 
@@ -371,11 +397,16 @@ def _write_stream(writer: SessionWriter, cfg: SyncSimConfig, role: str, info: St
     block = max(1, round(cfg.chunk_s * cfg.rate))
     dev, phys, seg = _samples(clock, cfg.rate, cfg.duration, cfg.restart_gap_s, rng)
     arrival, host = _delivery(phys, seg, block, cfg, rng)
-    stamps = _stamps(dev, seg, arrival, block, clock, cfg.rate, cfg.stamping)
-    values = np.zeros((len(dev), 2), np.float32)
+    stamps = _stamps(dev, seg, arrival, block, clock, cfg.rate, cfg.stamping) + (
+        cfg.stamp_bias_s.get(role, 0.0))
+    values = np.zeros((len(dev), info.channel_count), np.float32)
     values[:, 0] = np.sin(2 * np.pi * 10 * phys).astype(np.float32)
     if role not in cfg.no_trigger:
-        values[:, 1] = _levels(phys, _device_pulses(pulses, cfg, rng))
+        code = _levels(phys, _device_pulses(pulses, cfg, rng))
+        if role in cfg.split_lines:  # MP160 digital inputs: 0 or 5 V per line
+            values[:, 1:] = 5.0 * ((code[:, None] >> np.arange(8)) & 1)
+        else:
+            values[:, 1] = code
     _push_stream(writer, info.name, values, stamps, cfg.t0 + host)
     for record in _offset_records(clock, cfg, rng):
         writer.push_clock_offset(info.name, record)

@@ -8,15 +8,22 @@ to the session clock per box power cycle, so that every box edge gets an exact s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from recordings.sync.clock_segments import RESET_JUMP_S
 from recordings.sync.edges import BoxLog
-from recordings.sync.robust_fit import huber_line, robust_scale
+from recordings.sync.robust_fit import huber_line, lower_hull_line, robust_scale
 
 MAX_RATE_ERROR = 3e-5  # a box clock rate is fitted only if known better than this
+# Sync receipts are filtered like NTP and PTP filter delays: of each window of box time, only
+# the report the host took in soonest (least receipt minus edge, after the fitted drift)
+# enters the fit, and windows whose least delay still lies well above the lower hull of those
+# minima (the host was busy throughout) are dropped, so a receipt delay that changes over
+# the recording cannot tilt the rate.
+ENVELOPE_WINDOW_S = 10.0
+ENVELOPE_TOLERANCE_S = 5e-4  # a window's least delay this much above the hull line: dropped
 UART_COMMAND_BYTES, UART_REPLY_BYTES = 7, 11
 DEFAULT_BAUD = 115200.0
 
@@ -72,6 +79,7 @@ class _BoxRun:
     y: np.ndarray  # session-time estimate per edge: send + uplink (events), receipt (sync)
     is_sync: np.ndarray  # bool: a sync pulse (host time = receipt)
     events_used: np.ndarray  # bool: events with the shortest round trips (all without them)
+    sync_used: np.ndarray  # bool: sync receipts the fit uses (the least-delay envelope)
     sigma: np.ndarray  # s: noise of event estimates with a round trip, NaN elsewhere
     centre: float  # s: the box time subtracted from x
     method: str  # round_trip | symmetric | send_time
@@ -79,8 +87,28 @@ class _BoxRun:
 
     @property
     def used(self) -> np.ndarray:
-        """Rows the fit uses: the chosen events and every sync receipt."""
-        return self.events_used | self.is_sync
+        """Rows the fit uses: the chosen events and sync receipts."""
+        return self.events_used | self.sync_used
+
+    def with_envelope(self, rate: float) -> _BoxRun:
+        """The run using, per ENVELOPE_WINDOW_S of box time, the sync receipt with the least
+        delay (receipt minus rate * box time), minus windows whose least delay lies more than
+        ENVELOPE_TOLERANCE_S above the lower hull of them all; every receipt where events have
+        no round trip ('symmetric': their mean delay is taken as the events' uplink delay)."""
+        rows = np.flatnonzero(self.is_sync)
+        if len(rows) == 0 or (self.method == "symmetric" and self.events_used.any()):
+            return replace(self, sync_used=self.is_sync)
+        delay = self.y[rows] - rate * self.x[rows]
+        window = np.floor((self.x[rows] - self.x.min()) / ENVELOPE_WINDOW_S).astype(np.int64)
+        # Sorting by (window, delay) puts each window's least delay first.
+        order = np.lexsort((delay, window))
+        least = order[np.concatenate(([True], np.diff(window[order]) != 0))]
+        a, b = lower_hull_line(self.x[rows[least]], delay[least], ENVELOPE_TOLERANCE_S)
+        late = delay[least] - (a + b * self.x[rows[least]])
+        least = least[late <= ENVELOPE_TOLERANCE_S]
+        used = np.zeros(len(self.x), bool)
+        used[rows[least]] = True
+        return replace(self, sync_used=used)
 
 
 @dataclass(frozen=True)
@@ -98,23 +126,21 @@ def fit_box_map(log: BoxLog, baud: float = DEFAULT_BAUD) -> list[BoxSegment]:
 
     Event edges: session time = send time + uplink_delay(round trip), kept for the half of the
     events with the shortest round trips (a long one means the lines were busy or the host was
-    late). Sync pulses: receipt time = edge + an unknown constant latency, fitted jointly; they
-    carry the drift over long recordings. The box clock's rate is fitted when its standard
-    error is below MAX_RATE_ERROR, else taken as the session clock's (short recordings).
+    late). Sync pulses: receipt time = edge + the least receipt latency, fitted jointly, from
+    the least-delay envelope of the receipts (ENVELOPE_WINDOW_S); they carry the drift over
+    long recordings. The box clock's rate is fitted when its standard error is below
+    MAX_RATE_ERROR, else taken as the session clock's (short recordings).
     """
     return [_fit_box_run(log, start, end, baud) for start, end in box_runs(log)]
 
 
 def _fit_box_run(log: BoxLog, start: int, end: int, baud: float) -> BoxSegment:
-    """The box map of rows [start, end): at rate 1, or at the fitted rate if known well."""
+    """The box map of rows [start, end); the envelope is chosen again at the fitted rate."""
     run = _box_run(log, start, end, baud)
-    solution = _solve_box(run, free_rate=False)
+    solution = _solve_run(run.with_envelope(1.0))
+    run = run.with_envelope(solution.b)  # each window's least delay at the box's own rate
+    solution = _solve_run(run)
     used = run.used
-    if used.sum() >= 3 and np.ptp(run.x[used]) >= 1.0:
-        free = _solve_box(run, free_rate=True)
-        # Keep the measured rate only where it beats assuming none (|drift| ~ 1e-4).
-        if _rate_error(run, free.residuals) <= MAX_RATE_ERROR:
-            solution = free
     events = run.events_used[used]
     residuals = solution.residuals[events] if events.any() else solution.residuals
     return BoxSegment(
@@ -123,6 +149,18 @@ def _fit_box_run(log: BoxLog, start: int, end: int, baud: float) -> BoxSegment:
         int(run.is_sync.sum()), float(np.sqrt(np.mean(residuals**2))),
         float(np.max(np.abs(residuals))), solution.latency,
         run.method if run.events_used.any() else "sync_receipt")
+
+
+def _solve_run(run: _BoxRun) -> _BoxSolution:
+    """The run's map at rate 1, or at the fitted rate if known well enough."""
+    solution = _solve_box(run, free_rate=False)
+    used = run.used
+    if used.sum() >= 3 and np.ptp(run.x[used]) >= 1.0:
+        free = _solve_box(run, free_rate=True)
+        # Keep the measured rate only where it beats assuming none (|drift| ~ 1e-4).
+        if _rate_error(run, free.residuals) <= MAX_RATE_ERROR:
+            solution = free
+    return solution
 
 
 def _box_run(log: BoxLog, start: int, end: int, baud: float) -> _BoxRun:
@@ -146,7 +184,7 @@ def _box_run(log: BoxLog, start: int, end: int, baud: float) -> _BoxRun:
     # An event's edge lies between send and ACK receipt: its estimate is good to about
     # rtt / sqrt(12) (uniform over the round trip); sync receipts get their spread.
     sigma = np.where(has_rtt, np.maximum(np.nan_to_num(rtt) / np.sqrt(12), 2e-5), np.nan)
-    return _BoxRun(box - centre, np.where(sync, host, event_y), sync, events_used, sigma,
+    return _BoxRun(box - centre, np.where(sync, host, event_y), sync, events_used, sync, sigma,
                    centre, method, baud)
 
 
@@ -190,7 +228,7 @@ def _solve_with_events(run: _BoxRun, free_rate: bool) -> _BoxSolution:
 def _solve_from_sync_receipts(run: _BoxRun, free_rate: bool) -> _BoxSolution:
     """No events: the sync receipts alone, late by the reply's wire time."""
     latency = UART_REPLY_BYTES * 10.0 / run.baud
-    sync = run.is_sync
+    sync = run.sync_used
     if free_rate:
         a, b = huber_line(run.x[sync], run.y[sync] - latency, 2e-4)
     else:

@@ -16,15 +16,13 @@ import numpy as np
 
 from core.codes import SYNC_CODE
 
-# Labels of the channel that carries the trigger box's 8-bit code (case-insensitive):
-# SynAmps/Curry "TRIGGER", MP160 digital inputs "DIGITAL".
-TRIGGER_CHANNELS = ("TRIGGER", "DIGITAL", "TRIG")
 # The camera's GPI input is wired to trigger-box line 8 (CAMERA_LINE, docs/trigger-protocol.md),
 # so a camera sees exactly the box edges whose code has bit 7 set: the sync train (255) and
 # event codes 128..254 (melab keeps its own codes in 1..127).
 # An edge interval may span at most this many nominal periods (one missing sample or
 # dropped frame); wider intervals say too little and are dropped.
 MAX_INTERVAL_PERIODS = 2.5
+BOX_CODE_MASK = 0xFF  # the box drives 8 lines: bits 0..7 of a code channel
 
 
 @dataclass
@@ -62,15 +60,6 @@ class Edges:
         return cls(np.zeros(0, np.int64), z, z, np.zeros(0, np.int64), z, z, z)
 
 
-def find_trigger_channel(labels: list[str]) -> int | None:
-    """Index of the trigger-code channel among a stream's channel labels, if any."""
-    upper = [label.strip().upper() for label in labels]
-    for name in TRIGGER_CHANNELS:
-        if name in upper:
-            return upper.index(name)
-    return None
-
-
 def read_column(samples: h5py.Dataset, column: int, block_rows: int = 1 << 18) -> np.ndarray:
     """One channel of an (n, ch) samples dataset, read in blocks to bound memory."""
     n = samples.shape[0]
@@ -103,14 +92,29 @@ def steps_ok(device_time: np.ndarray, period: float, frame_gap: np.ndarray | Non
 
 
 def _codes(values: np.ndarray) -> np.ndarray:
-    """Trigger codes from channel values: integers as stored, else a 50 % threshold (-1 = on)."""
+    """Trigger codes from channel values: integers as stored, else a 50 % threshold (-1 = on).
+
+    Integers keep their low 8 bits, the box's lines: higher bits of a status channel
+    (BioSemi Status: its own flags) are not the box's.
+    """
     finite = np.nan_to_num(values, nan=0.0)
     rounded = np.rint(finite)
     if np.all(np.abs(finite - rounded) < 0.01) and (rounded.size == 0 or rounded.min() >= 0):
-        return rounded.astype(np.int64)
+        return rounded.astype(np.int64) & BOX_CODE_MASK
     high = np.max(np.abs(finite)) if finite.size else 0.0
     return np.where(np.abs(finite) > 0.5 * high, -1, 0).astype(np.int64) if high > 0 else (
         np.zeros(finite.shape, np.int64))
+
+
+def line_codes(lines: list[np.ndarray]) -> np.ndarray:
+    """The box's code from single-line channels, bit k = lines[k] above half its largest value."""
+    code = np.zeros(len(lines[0]) if lines else 0, np.int64)
+    for bit, values in enumerate(lines):
+        level = np.abs(np.nan_to_num(values, nan=0.0))
+        high = float(level.max(initial=0.0))
+        if high > 0:
+            code |= (level > 0.5 * high).astype(np.int64) << bit
+    return code
 
 
 def level_edges(levels: np.ndarray, device_time: np.ndarray, host_time: np.ndarray,

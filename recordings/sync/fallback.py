@@ -16,7 +16,48 @@ from recordings.sync.clock_segments import SegmentFit
 from recordings.sync.robust_fit import huber_line
 
 HUBER_DELTA_S = 1e-4  # pyxdf's winsor threshold for the clock-offset fit
-PLAUSIBLE_LATENCY_S = (-0.05, 5.0)  # host receipt minus fallback time must fall in here
+# Host receipt minus the session time LSL clock offsets give a sample: its median must lie
+# below MAX_RECEIPT_LATENCY_S (LSL delivery: chunking, pulls, network) and its 1st percentile
+# above -EARLY_RECEIPT_S (a sample is never received before it was taken; this much for
+# the noise of stamps and offsets), or the offsets do not describe the stream's timestamps.
+MAX_RECEIPT_LATENCY_S = 0.5
+EARLY_RECEIPT_S = 0.01
+
+
+@dataclass(frozen=True)
+class ReceiptCheck:
+    """Host receipt minus a fallback's session time over a run: all a fallback can check."""
+
+    early: float  # s: 1st percentile
+    typical: float  # s: median
+    late: float  # s: 99th percentile
+
+    @property
+    def plausible(self) -> bool:
+        """True when samples are received after their session time, but not long after."""
+        return self.early >= -EARLY_RECEIPT_S and self.typical <= MAX_RECEIPT_LATENCY_S
+
+    @property
+    def accuracy(self) -> float:
+        """The receipt-time spread, from the sample instant (0) to the late end: the error the
+        evidence leaves possible (receipt times cannot show a constant delivery delay)."""
+        return self.late - min(self.early, 0.0)
+
+    def refusal(self) -> str:
+        """Why LSL clock offsets were not used (when not plausible)."""
+        if self.early < -EARLY_RECEIPT_S:
+            where = f"{-self.early * 1e3:.0f} ms before the samples were taken"
+        else:
+            where = f"{self.typical * 1e3:.0f} ms after the samples (median)"
+        return (f"LSL clock offsets would put host receipt {where}, not within "
+                f"0-{MAX_RECEIPT_LATENCY_S * 1e3:.0f} ms: they do not describe this stream's "
+                "timestamps (a device clock LSL does not know?)")
+
+
+def check_receipt(host: np.ndarray, times: np.ndarray) -> ReceiptCheck:
+    """How host receipt times lie after the session times a fallback gave the same rows."""
+    early, typical, late = np.percentile(host - times, [1, 50, 99])
+    return ReceiptCheck(float(early), float(typical), float(late))
 
 
 @dataclass(frozen=True)
@@ -34,17 +75,20 @@ class OffsetSegment:
 
 
 class FallbackTimes(NamedTuple):
-    """A fallback's session time for every row (NaN outside the runs) and its fit per run."""
+    """A fallback's session time for every row (NaN outside the runs), its fit per run (bound:
+    ReceiptCheck.accuracy), and why LSL clock offsets were refused where they were."""
 
     times: np.ndarray
     fits: list[SegmentFit]
+    refusals: list[str]
 
 
 class _RunTimes(NamedTuple):
-    """Session times of one run's rows and the map that gave them."""
+    """Session times of one run's rows, the map that gave them, why offsets were refused."""
 
     times: np.ndarray
     fit: SegmentFit
+    refusal: str = ""
 
 
 def fit_clock_offsets(offsets: np.ndarray) -> list[OffsetSegment]:
@@ -79,8 +123,8 @@ def offsets_fallback(device: np.ndarray, host: np.ndarray, runs: list[tuple[int,
     """Session times from LSL clock offsets: t = t_device + offset(t_device), per clock run.
 
     Each run uses the offset segment that overlaps it most in host time. A run whose result
-    would put host receipt outside PLAUSIBLE_LATENCY_S of the sample (the offsets do not
-    describe these timestamps) falls back to host receipt times, as host_fallback does.
+    fails the ReceiptCheck (the offsets do not describe these timestamps) falls back to host
+    receipt times, as host_fallback does.
     """
     segments = fit_clock_offsets(offsets)
     return _per_run(len(device), runs,
@@ -102,11 +146,14 @@ def _per_run(n_rows: int, runs: list[tuple[int, int]],
     """Every run's times in one array, and the runs' fits."""
     times = np.full(n_rows, np.nan)
     fits = []
+    refusals = []
     for start, end in runs:
         run = fit_run(start, end)
         times[start:end] = run.times
         fits.append(run.fit)
-    return FallbackTimes(times, fits)
+        if run.refusal:
+            refusals.append(run.refusal)
+    return FallbackTimes(times, fits, refusals)
 
 
 def _offsets_run(device: np.ndarray, host: np.ndarray, start: int, end: int,
@@ -117,12 +164,12 @@ def _offsets_run(device: np.ndarray, host: np.ndarray, start: int, end: int,
     segment = _overlapping(segments, float(host[start]), float(host[end - 1]))
     run_device = device[start:end]
     times = run_device + segment.a + segment.b * run_device
-    latency = float(np.median(host[start:end] - times))
-    if not PLAUSIBLE_LATENCY_S[0] <= latency <= PLAUSIBLE_LATENCY_S[1]:
-        return _host_run(device, host, start, end)
+    check = check_receipt(host[start:end], times)
+    if not check.plausible:
+        return _host_run(device, host, start, end)._replace(refusal=check.refusal())
     return _RunTimes(times, SegmentFit(
         start, end, float(run_device[0]), float(run_device[-1]), segment.a, 1.0 + segment.b,
-        0, segment.rms_residual, segment.max_residual, float("nan"), "lsl_offsets"))
+        0, segment.rms_residual, segment.max_residual, check.accuracy, "lsl_offsets"))
 
 
 def _overlapping(segments: list[OffsetSegment], host_start: float, host_end: float
@@ -145,5 +192,5 @@ def _host_run(device: np.ndarray, host: np.ndarray, start: int, end: int) -> _Ru
     residual = run_host - times
     return _RunTimes(times, SegmentFit(
         start, end, float(run_device[0]), float(run_device[-1]), a, b, 0,
-        float(np.sqrt(np.mean(residual**2))), float(np.max(np.abs(residual))), float("nan"),
-        "host_time"))
+        float(np.sqrt(np.mean(residual**2))), float(np.max(np.abs(residual))),
+        check_receipt(run_host, times).accuracy, "host_time"))

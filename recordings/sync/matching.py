@@ -72,6 +72,16 @@ def same_code(device_code: int, box_codes: np.ndarray) -> np.ndarray:
     return box_codes == device_code if device_code >= 0 else np.ones(len(box_codes), bool)
 
 
+def low_lines(count: int) -> CodeTest:
+    """A device with single-line channels for box lines 1..count: the code's bits there."""
+    mask = (1 << count) - 1
+
+    def test(device_code: int, box_codes: np.ndarray) -> np.ndarray:
+        seen = box_codes & mask
+        return seen == device_code if device_code >= 0 else seen != 0
+    return test
+
+
 def line_mask(mask: int) -> CodeTest:
     """A device wired to some lines only (camera: line 8): box edges with one of them high."""
     def test(_device_code: int, box_codes: np.ndarray) -> np.ndarray:

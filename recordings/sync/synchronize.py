@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,7 @@ import h5py
 import numpy as np
 
 from core.codes import CAMERA_LINE
+from core.trigger_channel import TriggerChannel, find_trigger_channel
 from recordings.store.errors import SessionError
 from recordings.store.h5files import open_for_update
 from recordings.store.layout import (
@@ -38,20 +40,15 @@ from recordings.store.layout import (
     decoded,
     segment_filename,
 )
-from recordings.store.reader import Session, open_session
+from recordings.store.reader import Session, StreamView, open_session
 from recordings.sync.camera_frames import camera_frames
-from recordings.sync.edges import (
-    TRIGGER_CHANNELS,
-    Edges,
-    box_log,
-    find_trigger_channel,
-    read_column,
-    stream_edges,
-)
+from recordings.sync.clocks import clock_records, describe_clocks, to_ms
+from recordings.sync.edges import Edges, box_log, line_codes, read_column, stream_edges
 
 if TYPE_CHECKING:  # the fitting code (and scipy) loads only when a sync is computed
     from recordings.sync.box_map import BoxSegment
     from recordings.sync.clock_segments import SegmentFit
+    from recordings.sync.fallback import FallbackTimes
     from recordings.sync.trigger_fit import TriggerFit
 
 SYNC_VERSION = 1
@@ -89,12 +86,27 @@ class StreamSync:
     edges: Edges | None = field(default=None, repr=False)
     fit: TriggerFit | None = field(default=None, repr=False)
     files: list[tuple[str, int, int]] = field(default_factory=list)  # camera: file, rows
+    trigger: TriggerChannel | None = None  # streams: the channel(s) the edges came from
+
+    def attrs(self) -> dict[str, Any]:
+        """What `/sync/<name>` stores as attributes."""
+        out = {"stream": self.name, "kind": self.kind, "method": self.method, "rows": self.rows,
+               "edges_found": self.edges_found, "n_edges": self.n_edges,
+               "rms_residual": self.rms_residual, "max_residual": self.max_residual,
+               "bound": self.bound, "warning": self.warning}
+        if self.trigger is not None:
+            out.update(trigger_channel=self.trigger.label, trigger_found_by=self.trigger.found_by)
+        return out
+
+    def table(self) -> np.ndarray:
+        """What `/sync/<name>/segments` stores: one row per clock segment."""
+        if self.kind == "reference":
+            return _box_table(self.box_segments)
+        return _segments_table(self.segments)
 
     def summary(self) -> dict[str, Any]:
-        """Plain-data summary (what `melab info` shows)."""
-        return _summary(self.method, self.n_edges, self.edges_found,
-                        len(self.segments) or len(self.box_segments), self.rms_residual,
-                        self.max_residual, self.bound, self.warning)
+        """Plain-data summary (what `melab sync --json` and `melab info` show)."""
+        return _summary(self.attrs(), self.table())
 
 
 @dataclass
@@ -104,12 +116,13 @@ class SyncReport:
     folder: Path
     streams: dict[str, StreamSync]
     warnings: list[str]
+    trigger_channels: dict[str, str] = field(default_factory=dict)  # explicit choices used
 
     def format(self) -> str:
         """Human-readable report."""
         lines = [f"Synchronization of {self.folder}"]
         for name, s in self.streams.items():
-            lines.append("  " + describe(name, s.summary()))
+            lines += describe_with_clocks(name, s.summary(), "  ")
         lines += [f"  ! {w}" for w in self.warnings]
         return "\n".join(lines)
 
@@ -119,8 +132,10 @@ class SyncReport:
                 "streams": {n: s.summary() for n, s in self.streams.items()}}
 
 
-def _ms(seconds: float) -> float | None:
-    return None if not np.isfinite(seconds) else round(seconds * 1e3, 4)
+def describe_with_clocks(name: str, s: dict[str, Any], indent: str) -> list[str]:
+    """describe()'s line, then one line per clock segment (offset, drift, residual)."""
+    return [indent + describe(name, s)] + [f"{indent}    {line}"
+                                           for line in describe_clocks(s["clocks"])]
 
 
 def describe(name: str, s: dict[str, Any]) -> str:
@@ -132,10 +147,14 @@ def describe(name: str, s: dict[str, Any]) -> str:
     if s["method"] == "none":
         return text + " no samples"
     if "trigger" in s["method"]:
-        text += (f" {s['n_edges']} edges in {s['segments']} segment(s), residual max "
+        channel = (f" (channel {s['trigger_channel']!r} by {s['trigger_found_by']})"
+                   if s["trigger_channel"] else "")
+        text += (f" {s['n_edges']} edges{channel} in {s['segments']} segment(s), residual max "
                  f"{s['max_residual_ms']} ms, bound +-{s['bound_ms']} ms")
+    elif s["bound_ms"] is None:  # synced before fallbacks were checked against receipt
+        text += " accuracy unknown (no trigger; run `melab sync` again)"
     else:
-        text += f" residual rms {s['rms_residual_ms']} ms (no trigger: ~ms accuracy)"
+        text += f" +-{s['bound_ms']:.3g} ms at best (no trigger: host receipt spread)"
     return text
 
 
@@ -163,14 +182,19 @@ def _quality(fits: list[SegmentFit]) -> tuple[float, float, float]:
     return rms, max(f.max_residual for f in chosen), max(bounds) if bounds else float("nan")
 
 
-def _with_fallback(fits: list[SegmentFit], times: np.ndarray, more: list[SegmentFit],
-                   out: np.ndarray, unit: str, how: str) -> tuple[list[SegmentFit], str]:
+def _with_fallback(fits: list[SegmentFit], fallback: FallbackTimes, out: np.ndarray,
+                   unit: str, why: str) -> tuple[list[SegmentFit], str]:
     """Fill the rows no trigger fit covers from a fallback's times; (all fits, the note)."""
-    for f in more:
-        out[f.start_row:f.end_row] = times[f.start_row:f.end_row]
-    rows = sum(f.end_row - f.start_row for f in more)
+    for f in fallback.fits:
+        out[f.start_row:f.end_row] = fallback.times[f.start_row:f.end_row]
+    rows = sum(f.end_row - f.start_row for f in fallback.fits)
     what = f"{rows} of {len(out)} {unit}" if rows < len(out) else f"all {unit}"
-    return sorted(fits + more, key=lambda f: f.start_row), f"{what} use {how}"
+    used = " and ".join(sorted({f.method for f in fallback.fits}))
+    accuracy = max(f.bound for f in fallback.fits)
+    note = (f"{what} use {used} ({why}): +-{accuracy * 1e3:.3g} ms at best (host receipt "
+            "spread), not sub-sample")
+    return (sorted(fits + fallback.fits, key=lambda f: f.start_row),
+            "; ".join([note, *sorted(set(fallback.refusals))]))
 
 
 def _apply(fits: list[SegmentFit], device: np.ndarray, out: np.ndarray) -> None:
@@ -193,26 +217,32 @@ def _pulse_width(meta: dict[str, Any], edges: list[Edges]) -> float | None:
     return round(ms) / 1000 if abs(ms - round(ms)) < 0.3 and round(ms) >= 1 else None
 
 
-def _stream(name: str, group: h5py.Group, box_times: np.ndarray | None,
-            box_codes: np.ndarray | None) -> StreamSync:
+def _trigger_codes(group: h5py.Group, trigger: TriggerChannel, n: int) -> np.ndarray:
+    """The trigger channel's values, or the code its single-line channels spell."""
+    columns = [read_column(group["samples"], c)[:n] for c in trigger.columns]
+    return columns[0] if trigger.is_code else line_codes(columns)
+
+
+def _stream(view: StreamView, box_times: np.ndarray | None, box_codes: np.ndarray | None,
+            chosen: str | None) -> StreamSync:
     """One continuous or marker stream: trigger fit where edges match, fallback elsewhere."""
     from recordings.sync.clock_segments import clock_runs
     from recordings.sync.dejitter import dejitter
     from recordings.sync.fallback import offsets_fallback
-    from recordings.sync.matching import same_code
+    from recordings.sync.matching import low_lines, same_code
     from recordings.sync.trigger_fit import fit_trigger
 
+    name, group = view.name, view.group
     n = min(group["device_time"].shape[0], group["host_time"].shape[0])
     device = group["device_time"][:n]
     host = group["host_time"][:n]
     offsets = group["clock_offsets"][:]
     rate = float(group.attrs.get("nominal_rate", 0.0))
-    labels = [str(decoded(v)) for v in group["channel_labels"][:]]
-    numeric = group["samples"].dtype.kind == "f"
+    continuous = group["samples"].dtype.kind == "f" and rate > 0
     runs = clock_runs(device, host)
     period = 1.0 / rate if rate > 0 else 0.0
     regular = dejitter(device, runs, period) if rate > 0 else device
-    channel = find_trigger_channel(labels) if numeric and rate > 0 else None
+    trigger = find_trigger_channel(view.labels, view.channel_types, chosen) if continuous else None
     out = np.full(n, np.nan)
     warning = ""
     edges = Edges.empty()
@@ -221,32 +251,32 @@ def _stream(name: str, group: h5py.Group, box_times: np.ndarray | None,
     uncovered = runs
     if n == 0:
         warning = "no samples"
-    elif channel is not None:
-        values = read_column(group["samples"], channel)[:n]
-        edges = stream_edges(values, regular, host, rate)
+    elif trigger is not None:
+        edges = stream_edges(_trigger_codes(group, trigger, n), regular, host, rate)
+        codes_seen = same_code if trigger.is_code else low_lines(len(trigger.columns))
         if len(edges) == 0:
-            warning = f"no trigger edges in channel {labels[channel]!r}"
+            warning = f"no trigger edges in channel {trigger.label!r}"
         elif box_times is None or box_codes is None:
             warning = "trigger edges found but no trigger-box log to match them to"
         else:
-            fit = fit_trigger(edges, box_times, box_codes, same_code, regular, host, runs, period)
+            fit = fit_trigger(edges, box_times, box_codes, codes_seen, regular, host, runs,
+                              period)
             fits = list(fit.segments)
             _apply(fits, regular, out)
             uncovered = fit.uncovered
             if not fits:
                 warning = f"none of the {len(edges)} trigger edges matched the trigger-box log"
-    elif numeric and rate > 0:
-        warning = "no trigger channel (labels: " + ", ".join(TRIGGER_CHANNELS) + ")"
+    elif continuous:
+        warning = (f"no trigger channel (none of a trigger type or label, docs/sync.md; name "
+                   f"one with `melab sync --trigger-channel {name}=LABEL`)")
     if uncovered:
-        times, more = offsets_fallback(regular, host, uncovered, offsets)
-        used = " and ".join(sorted({f.method for f in more}))
-        fits, note = _with_fallback(fits, times, more, out, "samples", f"{used} (no trigger "
-                                    "edges there): accuracy of milliseconds, not sub-sample")
+        fits, note = _with_fallback(fits, offsets_fallback(regular, host, uncovered, offsets),
+                                    out, "samples", "no trigger edges there")
         warning = f"{warning}; {note}" if warning else note
     rms, mx, bound = _quality(fits)
     return StreamSync(name, "stream", _combine_method(fits), n, len(edges),
                       sum(f.n_edges for f in fits), rms, mx, bound, fits, warning=warning,
-                      session_time=out, edges=edges, fit=fit)
+                      session_time=out, edges=edges, fit=fit, trigger=trigger)
 
 
 def _camera(session: Session, box_times: np.ndarray | None, box_codes: np.ndarray | None,
@@ -283,9 +313,8 @@ def _camera(session: Session, box_times: np.ndarray | None, box_codes: np.ndarra
         if not fits:
             warning = f"none of the {len(edges)} GPI edges matched the trigger-box log"
     if uncovered:
-        times, more = host_fallback(device, host, uncovered)
-        fits, note = _with_fallback(fits, times, more, out, "frames", "host receipt times (no "
-                                    "GPI edges there): biased by the USB latency")
+        fits, note = _with_fallback(fits, host_fallback(device, host, uncovered), out,
+                                    "frames", "no GPI edges there; late by the USB latency")
         warning = f"{warning}; {note}" if warning else note
     rms, mx, bound = _quality(fits)
     return StreamSync(CAMERA, "camera", _combine_method(fits), n, len(edges),
@@ -293,8 +322,18 @@ def _camera(session: Session, box_times: np.ndarray | None, box_codes: np.ndarra
                       session_time=out, edges=edges, fit=fit, files=frames.files)
 
 
-def compute_sync(session: Session) -> SyncReport:
-    """Synchronize an open session in memory (nothing is written)."""
+def compute_sync(session: Session, trigger_channels: Mapping[str, str] | None = None
+                 ) -> SyncReport:
+    """Synchronize an open session in memory (nothing is written).
+
+    trigger_channels: stream name -> the label of its trigger channel (or its single-line
+    channels, "D1,...,D8"), overriding what find_trigger_channel would pick.
+    """
+    chosen = dict(trigger_channels or {})
+    unknown = sorted(set(chosen) - set(session.streams))
+    if unknown:
+        raise ValueError(f"--trigger-channel names no stream of this session: "
+                         f"{', '.join(unknown)} (streams: {', '.join(session.streams)})")
     from recordings.sync.box_map import DEFAULT_BAUD, box_session_times, fit_box_map
 
     meta = session.metadata.devices.get("trigger", {}) if session.metadata.devices else {}
@@ -329,10 +368,10 @@ def compute_sync(session: Session) -> SyncReport:
             warnings.append("the trigger-box log holds no usable edges")
     else:
         warnings.append("no trigger-box log in this session: every stream uses its fallback")
-    for name, g in groups.items():
+    for name, view in session.streams.items():
         if name == box_name:
             continue
-        results[name] = _stream(name, g, box_times, box_codes)
+        results[name] = _stream(view, box_times, box_codes, chosen.get(name))
     width = _pulse_width(meta, [r.edges for r in results.values() if r.edges is not None])
     camera = _camera(session, box_times, box_codes, width)
     if camera is not None:
@@ -340,7 +379,7 @@ def compute_sync(session: Session) -> SyncReport:
     for name, r in results.items():
         if r.warning and r.kind != "reference":
             warnings.append(f"{name}: {r.warning}")
-    return SyncReport(session.folder, results, warnings)
+    return SyncReport(session.folder, results, warnings, chosen)
 
 
 # --- storing ------------------------------------------------------------------------------
@@ -400,21 +439,16 @@ def write_sync(report: SyncReport) -> None:
             "version": SYNC_VERSION,
             "computed_utc": dt.datetime.now(dt.UTC).isoformat(),
             "warnings": json.dumps(report.warnings),
+            "trigger_channels": json.dumps(report.trigger_channels),
         })
         for name, s in report.streams.items():
             if s.kind != "camera" and s.session_time is not None:
                 _write_times(f["streams"][name], s.session_time)
             g = sync.create_group(name.replace("/", "_"))
-            g.attrs.update({
-                "stream": name, "kind": s.kind, "method": s.method, "rows": s.rows,
-                "edges_found": s.edges_found, "n_edges": s.n_edges,
-                "rms_residual": s.rms_residual, "max_residual": s.max_residual,
-                "bound": s.bound, "warning": s.warning,
-            })
+            g.attrs.update(s.attrs())
+            g.create_dataset("segments", data=s.table())
             if s.kind == "reference":
-                g.create_dataset("segments", data=_box_table(s.box_segments))
                 continue
-            g.create_dataset("segments", data=_segments_table(s.segments))
             table = _edges_table(s)
             if box_t is not None and len(table):
                 ok = table["box_row"] >= 0
@@ -430,17 +464,31 @@ def write_sync(report: SyncReport) -> None:
                 _write_times(v, s.session_time[start:stop])
 
 
-def synchronize(path: str | Path, write: bool = True) -> SyncReport:
-    """Put every sample and frame of a closed session on the session clock; store the result."""
+def synchronize(path: str | Path, write: bool = True,
+                trigger_channels: Mapping[str, str] | None = None) -> SyncReport:
+    """Put every sample and frame of a closed session on the session clock; store the result.
+
+    trigger_channels (stream name -> channel label) joins the choices an earlier sync stored,
+    so a later run keeps them; an empty label drops a stream's stored choice.
+    """
     with open_session(path) as session:
         if not session.closed_cleanly:
             raise SessionError(
                 f"{session.folder} was not closed cleanly (crashed recording): sync writes to the "
                 "session, so run it on a copy cleared with `h5clear -s` (docs/session-format.md)")
-        report = compute_sync(session)
+        chosen = {**stored_trigger_channels(session.file), **(trigger_channels or {})}
+        report = compute_sync(session, {name: label for name, label in chosen.items() if label})
     if write:
         write_sync(report)
     return report
+
+
+def stored_trigger_channels(file: h5py.File) -> dict[str, str]:
+    """The explicit trigger-channel choices an earlier sync used (stream name -> label)."""
+    sync = file.get("sync")
+    if sync is None or "trigger_channels" not in sync.attrs:
+        return {}
+    return {str(k): str(v) for k, v in json.loads(decoded(sync.attrs["trigger_channels"])).items()}
 
 
 def read_sync(file: h5py.File) -> dict[str, dict[str, Any]]:
@@ -450,20 +498,23 @@ def read_sync(file: h5py.File) -> dict[str, dict[str, Any]]:
     if sync is None:
         return out
     for key, g in sync.items():
-        a = g.attrs
-        name = a.get("stream", key)
-        name = str(decoded(name))
-        n_segments = g["segments"].shape[0] if "segments" in g else 0
-        num = [float(a.get(k, np.nan)) for k in ("rms_residual", "max_residual", "bound")]
-        out[name] = _summary(str(a.get("method", "")), int(a.get("n_edges", 0)),
-                             int(a.get("edges_found", 0)), int(n_segments), *num,
-                             str(a.get("warning", "")))
+        table = g["segments"][:] if "segments" in g else np.zeros(0, SEGMENT_DTYPE)
+        out[str(decoded(g.attrs.get("stream", key)))] = _summary(dict(g.attrs), table)
     return out
 
 
-def _summary(method: str, n_edges: int, edges_found: int, segments: int, rms: float,
-             mx: float, bound: float, warning: str) -> dict[str, Any]:
-    """One stream's sync summary, as `melab sync` prints it and `melab info` reads it back."""
-    return {"method": method, "n_edges": n_edges, "edges_found": edges_found,
-            "segments": segments, "rms_residual_ms": _ms(rms), "max_residual_ms": _ms(mx),
-            "bound_ms": _ms(bound), "warning": warning}
+def _summary(attrs: dict[str, Any], segments: np.ndarray) -> dict[str, Any]:
+    """One stream's sync summary from its /sync attributes and segments table, as `melab sync`
+    prints it and `melab info` reads it back."""
+    def text(key: str) -> str:
+        return str(decoded(attrs.get(key, "")))
+
+    def ms(key: str) -> float | None:
+        return to_ms(float(attrs.get(key, np.nan)))
+
+    return {"method": text("method"), "n_edges": int(attrs.get("n_edges", 0)),
+            "edges_found": int(attrs.get("edges_found", 0)), "segments": len(segments),
+            "rms_residual_ms": ms("rms_residual"), "max_residual_ms": ms("max_residual"),
+            "bound_ms": ms("bound"), "warning": text("warning"),
+            "trigger_channel": text("trigger_channel"),
+            "trigger_found_by": text("trigger_found_by"), "clocks": clock_records(segments)}

@@ -228,6 +228,10 @@ def test_melab_info_text_and_json(tmp_path, capsys):
     assert info["segments"]["trial001"]["dropped_frames"] == 2
     assert info["frames"] == 19 and info["dropped_frames"] == 2 and info["trials"] == 1
     assert info["complete"] is True
+    # Units one per channel, in channel order (V twice), in the text too.
+    assert info["streams"]["Physio"]["units"] == ["mV", "uS", "V", "degC", "V"]
+    assert "units mV, uS, V x2" not in text and "units mV, uS, V, degC, V" in text
+    assert "units uV x8" in text
 
 
 def test_melab_info_on_foreign_folder_fails_clearly(tmp_path, capsys):

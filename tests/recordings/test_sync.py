@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import time
 
@@ -138,6 +139,8 @@ def test_stream_without_trigger_uses_lsl_offsets_and_says_so(hard):
     # offsets cannot see that delay, so the fallback is late by about that much.
     err = (session_times(sim.folder)["MP160"] - sim.truth["MP160"]) * 1e3
     assert 10.0 < np.median(err) < 20.0
+    # What it claims is the spread of host receipt, not the offsets' fit residual.
+    assert physio.bound * 1e3 > np.median(err) and physio.rms_residual < 1e-3
 
 
 def test_lsl_offset_fallback_is_accurate_for_exactly_stamped_samples(tmp_path):
@@ -150,6 +153,27 @@ def test_lsl_offset_fallback_is_accurate_for_exactly_stamped_samples(tmp_path):
     err = (session_times(sim.folder)["SynAmps"] - sim.truth["SynAmps"]) * 1e3
     # Offsets with 0.3 ms Laplace noise, one every 5 s, robust fit: about a millisecond.
     assert np.median(np.abs(err)) < 0.5 and np.abs(err).max() < 2.0
+
+
+@pytest.mark.parametrize("bias", [3.7, -3.7])
+def test_offsets_that_do_not_describe_the_stamps_are_refused_and_accuracy_not_overclaimed(
+        tmp_path, bias):
+    # The peripheral stream has no trigger channel and stamps with a clock 3.7 s away from
+    # the one its LSL clock offsets describe: the offsets alone would be 3,700 ms wrong.
+    sim = simulate_session(tmp_path / "s", SyncSimConfig(
+        seed=12, duration=60.0, no_trigger=("physio",), stamp_bias_s={"physio": bias}))
+    report = synchronize(sim.folder)
+    physio = report.streams["MP160"]
+    assert physio.method == "host_time"
+    warning = next(w for w in report.warnings if w.startswith("MP160:"))
+    assert "do not describe this stream's timestamps" in warning and "3" in warning
+    err = np.abs(session_times(sim.folder)["MP160"] - sim.truth["MP160"])
+    # Within the receipt latency (5 ms + 10 ms mean jitter + pulls), and the accuracy
+    # reported is no smaller than the error made (not the fit's 0.01 ms residual).
+    assert err.max() < 0.05
+    assert physio.bound >= err.max() and physio.bound > 0.01
+    line = next(x for x in report.format().splitlines() if x.strip().startswith("MP160"))
+    assert "at best" in line and "residual rms" not in line
 
 
 def test_results_stored_beside_raw_data_and_rerun_replaces_them(hard, capsys):
@@ -183,6 +207,45 @@ def test_results_stored_beside_raw_data_and_rerun_replaces_them(hard, capsys):
     line = next(x for x in info.splitlines() if x.strip().startswith("SynAmps") and "edges" in x)
     assert "trigger" in line and "residual max 0.0 ms" in line
     assert any("MP160" in x and "lsl_offsets" in x for x in info.splitlines())
+
+
+def test_info_and_sync_json_show_each_clock_offset_drift_and_residual(hard, capsys):
+    sim, _, _ = hard
+    assert main(["info", str(sim.folder), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["streams"]["SynAmps"]["units"] == ["µV", ""]  # per channel, in order
+    eeg = info["sync"]["SynAmps"]
+    assert eeg["trigger_channel"] == "TRIGGER" and eeg["trigger_found_by"] == "label"
+    # The EEG clock: +100 ppm, offset 812.25 s, then reset 3.5 s behind; the camera's
+    # -100 ppm around a reset; the peripheral stream (no trigger) +60 ppm from its offsets.
+    t0 = sim.config.t0
+    first, second = eeg["clocks"]
+    assert first["rows"][0] == 0 and first["rows"][1] == second["rows"][0]
+    # (Its stamps, taken on arrival with 10 ms jitter, are regularized per 50 s segment:
+    # their line carries a few ppm of that jitter, which the fit maps exactly.)
+    assert [c["drift_ppm"] for c in eeg["clocks"]] == pytest.approx([100.0, 100.0], abs=10)
+    assert first["offset_s"] == pytest.approx(t0 - 812.25, abs=0.05)  # stamps on arrival
+    assert first["method"] == "trigger" and first["max_residual_ms"] == 0.0
+    assert 0 < first["bound_ms"] < 0.5
+    camera = info["sync"]["camera"]["clocks"]
+    # (Frames pin the rate to a few ppm: edges fall at 20 phases of the frame clock.)
+    assert [c["drift_ppm"] for c in camera] == pytest.approx([-100.0, -100.0], abs=10)
+    assert camera[0]["offset_s"] == pytest.approx(t0 - 47.875, abs=1e-3)
+    (physio,) = info["sync"]["MP160"]["clocks"]
+    assert physio["method"] == "lsl_offsets" and physio["drift_ppm"] == pytest.approx(60, abs=1)
+    assert physio["bound_ms"] > 10  # the receipt spread it claims, not its tiny residual
+    (box,) = info["sync"]["TriggerBox"]["clocks"]
+    assert box["drift_ppm"] == pytest.approx(-80.0, abs=0.5)
+    # The text shows the same, one line per clock segment under its stream.
+    assert main(["info", str(sim.folder)]) == 0
+    text = capsys.readouterr().out
+    for clock in (first, second, *camera, physio, box):
+        assert f"offset {clock['offset_s']:+.6f} s, drift {clock['drift_ppm']:+.3f} ppm" in text
+    assert "units µV, -" in text
+    # `melab sync --json` reports the clocks it has just fitted.
+    assert main(["sync", str(sim.folder), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["streams"]["SynAmps"]["clocks"] == eeg["clocks"]
 
 
 def test_small_reset_seen_only_in_the_edges_splits_the_fit(tmp_path):
@@ -260,38 +323,85 @@ def test_interval_fit_is_sub_sample_and_rejects_an_outlier():
     assert np.abs(err).max() <= fit.bound
 
 
-def test_box_map_from_round_trips_with_and_without_them():
-    rng = np.random.default_rng(2)
+BYTE = 10 / 115200  # seconds per byte on the serial line
+
+
+def box_log_of(rng: np.random.Generator, busy_until: float = 0.0):
+    """A trigger-box log of 600 s: 300 events with round trips, the 1.001 s sync train, and
+    (until busy_until s) a host that takes the box's reports in 15-25 ms late.
+
+    Returns the log, the box times and the true session times of its rows."""
     box_rate, box_offset, t0 = 1 - 60e-6, 9876.5, 4000.0
     n = 300
     edge = np.sort(rng.uniform(1, 600, n))  # true session times of event edges
-    byte = 10 / 115200
-    up = 7 * byte + 4e-4 + rng.exponential(3e-4, n)
-    down = 11 * byte + 4e-4 + rng.exponential(3e-4, n)
+    up = 7 * BYTE + 4e-4 + rng.exponential(3e-4, n)
+    down = 11 * BYTE + 4e-4 + rng.exponential(3e-4, n)
     busy = rng.random(n) < 0.1  # the lines were busy: the edge (and ACK) came 15 ms later
+    late_ack = np.where(edge < busy_until, rng.uniform(0.015, 0.025, n), 0.0)
     send = edge - up - np.where(busy, 0.015, 0)
-    rtt = up + down + np.where(busy, 0.015, 0)
+    rtt = up + down + np.where(busy, 0.015, 0) + late_ack
     sync = t0 + 0.5 + np.arange(599) * 1.001 / box_rate
+    late_sync = np.where(sync - t0 < busy_until, rng.uniform(0.015, 0.025, 599), 0.0)
     box_t = np.concatenate((edge + t0, sync))
     box = box_offset + box_rate * (box_t - t0)
-    host = np.concatenate((send + t0, sync + 11 * byte + 4e-4 + rng.exponential(3e-4, 599)))
+    host = np.concatenate((send + t0, sync + 11 * BYTE + 4e-4 + rng.exponential(3e-4, 599)
+                           + late_sync))
     codes = np.concatenate((np.full(n, 127), np.full(599, 255)))
     order = np.argsort(box)
     samples = np.column_stack((codes, np.concatenate((rtt, np.full(599, np.nan)))))[order]
-    log = box_log(samples, box[order], host[order])
-    (seg,) = fit_box_map(log)
+    return samples, box[order], host[order], box_t[order], 1 / box_rate
+
+
+def test_box_map_from_round_trips_with_and_without_them():
+    samples, box, host, box_t, rate = box_log_of(np.random.default_rng(2))
+    (seg,) = fit_box_map(box_log(samples, box, host))
     assert seg.method == "round_trip"
-    assert seg.b == pytest.approx(1 / box_rate, abs=1e-7)
+    assert seg.b == pytest.approx(rate, abs=1e-7)
     err = seg.a + seg.b * box - box_t
     assert np.abs(err).max() < 0.05e-3
-    assert seg.sync_latency == pytest.approx(11 * byte + 7e-4, abs=1e-4)
+    # The sync receipts' least latency: the 11-byte report plus the least USB latency.
+    assert seg.sync_latency == pytest.approx(11 * BYTE + 4e-4, abs=1e-4)
     # A log without round trips (older recordings): send times and receipts, taken as
     # symmetric, still put the box clock on the session clock to a fraction of a ms.
-    (old,) = fit_box_map(box_log(samples[:, :1], box[order], host[order]))
+    (old,) = fit_box_map(box_log(samples[:, :1], box, host))
     assert old.method == "symmetric"
     assert np.abs(old.a + old.b * box - box_t).max() < 0.5e-3
+    # A box power cycle with events only, or sync reports only, gets its map too.
+    events = samples[:, 0] == 127
+    for part in (events, ~events):
+        (seg,) = fit_box_map(box_log(samples[part], box[part], host[part]))
+        assert np.abs(seg.a + seg.b * box[part] - box_t[part]).max() < 1e-3
     # The uplink estimate splits the UART part 7:11 and the rest evenly.
-    assert uplink_delay(np.array([18 * byte + 1e-3]))[0] == pytest.approx(7 * byte + 5e-4)
+    assert uplink_delay(np.array([18 * BYTE + 1e-3]))[0] == pytest.approx(7 * BYTE + 5e-4)
+
+
+@pytest.mark.parametrize(("busy_until", "max_error_ms"), [(30.0, 0.05), (200.0, 0.05),
+                                                         (400.0, 0.3)])
+def test_box_map_keeps_its_rate_when_the_host_takes_reports_in_late_for_a_while(busy_until,
+                                                                              max_error_ms):
+    # A busy host: reports (SYNC frames and ACKs) 15-25 ms late for the first 30 s, a third
+    # or two thirds of the recording; a fit through every receipt tilts the rate by 20+ ppm.
+    samples, box, host, box_t, rate = box_log_of(np.random.default_rng(5), busy_until)
+    (seg,) = fit_box_map(box_log(samples, box, host))
+    assert abs(seg.b / rate - 1) < 0.5e-6
+    # Two thirds busy: most events then have long round trips too, which costs some offset.
+    assert np.abs(seg.a + seg.b * box - box_t).max() < max_error_ms * 1e-3
+    # The receipts' least-delay envelope alone (a log without events) keeps the rate as well.
+    sync = samples[:, 0] == 255
+    (receipts,) = fit_box_map(box_log(samples[sync], box[sync], host[sync]))
+    assert receipts.method == "sync_receipt" and abs(receipts.b / rate - 1) < 0.5e-6
+
+
+def test_session_with_a_busy_start_is_synchronized_to_a_fraction_of_a_millisecond(tmp_path):
+    # The simulated box's reports reach the host 15-25 ms late for the first 20 s of 60 s.
+    sim = simulate_session(tmp_path / "s", SyncSimConfig(
+        seed=6, duration=60.0, report_delays=((0.0, 20.0, 0.015, 0.025),)))
+    report = synchronize(sim.folder)
+    times = session_times(sim.folder)
+    assert np.abs(times["TriggerBox"] - sim.box_truth).max() < 0.1e-3
+    for name in ("SynAmps", "MP160", "camera"):
+        assert report.streams[name].method == "trigger"
+        assert np.abs(times[name] - sim.truth[name]).max() < 0.5e-3, name
 
 
 def test_offsets_fallback_follows_a_reset_and_rejects_offsets_that_do_not_fit():
@@ -301,12 +411,15 @@ def test_offsets_fallback_follows_a_reset_and_rejects_offsets_that_do_not_fit():
     runs = [(0, 20000), (20000, 40000)]
     rec_t = np.array([7001.0, 7006.0, 7011.0, 7016.0, 7022.0, 7027.0, 7032.0, 7037.0])
     offsets = np.column_stack((rec_t, np.where(rec_t < 7020, 6900.0, 7015.5)))
-    times, fits = offsets_fallback(d, host, runs, offsets)
+    times, fits, _ = offsets_fallback(d, host, runs, offsets)
     assert [f.method for f in fits] == ["lsl_offsets", "lsl_offsets"]
     np.testing.assert_allclose(times, true, atol=1e-9)
+    # The accuracy claimed is how far after the samples host receipt lies: 20 ms here.
+    assert [f.bound for f in fits] == pytest.approx([0.02, 0.02], abs=1e-6)
     # Offsets that would put receipt 100 s before the sample: host receipt times instead.
-    times, fits = offsets_fallback(d, host, runs, offsets - [0, 100.0])
+    times, fits, refusals = offsets_fallback(d, host, runs, offsets - [0, 100.0])
     assert [f.method for f in fits] == ["host_time", "host_time"]
+    assert len(refusals) == 2 and "100020 ms after the samples" in refusals[0]
     np.testing.assert_allclose(times, host, atol=1e-6)
 
 
