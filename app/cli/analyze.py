@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from app.cli import checks
 from core.expressions import KINDS
@@ -53,11 +54,30 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     chosen = {"ccf_mode": args.ccf, "fusion_weighting": args.fusion_weights,
               "fusion_voters": args.fusion_voters, "classifier": args.classifier}
     options = AnalysisOptions(**{k: v for k, v in chosen.items() if v is not None})
-    summary = analyze(args.sessions, args.out, args.annotations, options, progress=progress_bar)
+    before = set(args.out.iterdir()) if args.out.is_dir() else None
+    try:
+        summary = analyze(args.sessions, args.out, args.annotations, options,
+                          progress=progress_bar)
+    except Exception:
+        tell_what_was_written(args.out, before)
+        raise
     print(format_results(summary))
     print(f"Results in {args.out}: spotting.csv, spotting_summary.json, recognition.json, "
           "concordance.csv, report.html (+ plots), features.npz")
     return 0
+
+
+def tell_what_was_written(out: Path, before: set[Path] | None) -> None:
+    """After a failed analysis: remove the output folder it made if it stayed empty, else
+    name the files it wrote (on stderr, before main() names the error)."""
+    if not out.is_dir():
+        return
+    written = sorted(p.name for p in out.iterdir() if before is None or p not in before)
+    if written:
+        print(f"melab analyze: wrote {', '.join(written)} into {out} before the failure",
+              file=sys.stderr)
+    elif before is None:
+        out.rmdir()
 
 
 def cmd_simulate_dataset(args: argparse.Namespace) -> int:
@@ -81,7 +101,7 @@ def add_analysis_commands(sub: argparse._SubParsersAction) -> None:
     analyze.add_argument("--annotations", nargs="*", default=[], type=checks.existing_file,
                          help="FACS coding files (CSV/XLSX); default: the sessions' own")
     analyze.add_argument("--out", required=True, type=checks.output_folder,
-                         help="folder for the results")
+                         help="folder for the results (created when the results are written)")
     # Defaults and allowed values live in analysis.pipeline.AnalysisOptions (importing it here
     # would load OpenCV and NeuroKit2 for every melab command); check() names a bad value.
     analyze.add_argument("--ccf", metavar="rescue|veto",

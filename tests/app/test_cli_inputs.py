@@ -4,6 +4,7 @@ files give exit code 2, one line on stderr naming the problem, no traceback, not
 
 from __future__ import annotations
 
+import errno
 import re
 import subprocess
 import sys
@@ -193,6 +194,7 @@ BAD_INPUTS: list[tuple[list[str], str]] = [
     (["analyze", "{good}", "--annotations", "{folder}", "--out", "{new}"], "a folder, not a file"),
     (["analyze", "{good}", "--out", "{afile}/results"], "not a folder ({afile} is a file)"),
     (["analyze", "{good}", "--out", "{good}/results"], "is inside a session"),
+    (["analyze", "{good}", "--out", "{new}", "--ccf", "maybe"], "ccf_mode must be one of"),
     # every command that reads a session, on every damaged session
     *[(argv, fragment) for name, fragment in DAMAGED.items()
       for argv in (["info", f"{{{name}}}"], ["sync", f"{{{name}}}"],
@@ -238,6 +240,31 @@ def test_protocol_check_reports_a_damaged_protocol_file_as_its_verdict(
         assert main(["protocol", "check", str(protocol)]) == 1  # the check ran: it cannot run
         captured = capsys.readouterr()
         assert f"{protocol}: " in captured.out and "Traceback" not in captured.err
+
+
+def test_a_failed_analysis_leaves_no_empty_folder_and_names_what_it_wrote(
+        places: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import analysis.pipeline
+
+    def disk_full(paths: list[Path], out: Path, *args: object, **kwargs: object) -> None:
+        out.mkdir()
+        for name in written:
+            (out / name).write_text("x")
+        raise OSError(errno.ENOSPC, "No space left on device", str(out / "report.html"))
+
+    monkeypatch.setattr(analysis.pipeline, "analyze", disk_full)
+    out = tmp_path / "results"
+    written: list[str] = []
+    assert main(["analyze", str(places["good"]), "--out", str(out)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"melab analyze: error: {out}/report.html: No space left on device; check the path, "
+        "its permissions and free space"]
+    assert not out.exists()
+    written = ["spotting.csv", "spotting_summary.json"]
+    assert main(["analyze", str(places["good"]), "--out", str(out)]) == 2
+    assert capsys.readouterr().err.splitlines()[0] == (
+        f"melab analyze: wrote spotting.csv, spotting_summary.json into {out} before the failure")
 
 
 @pytest.mark.parametrize("argv", [["info", "{9 bytes}"],
