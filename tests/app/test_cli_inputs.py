@@ -93,6 +93,11 @@ def places(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     (segment / "video" / "s1.h5").write_bytes(b"not hdf5 at all")
     hollow = paths["h5 folder"] = root / "h5_folder"
     (hollow / "session.h5").mkdir(parents=True)
+    rng = np.random.default_rng(5)
+    for file, content in {"empty.csv": b"", "random.csv": b"\xff" + rng.bytes(499),
+                          "random.xlsx": rng.bytes(500)}.items():
+        paths[file.replace(".", " ")] = root / file  # a '.' in a {place} means an attribute
+        (root / file).write_bytes(content)
     return paths
 
 
@@ -192,6 +197,11 @@ BAD_INPUTS: list[tuple[list[str], str]] = [
     (["analyze", "{folder}", "--out", "{new}"], "no sessions (session.h5) under"),
     (["analyze", "{good}", "--annotations", "{missing}.csv", "--out", "{new}"], "no such file"),
     (["analyze", "{good}", "--annotations", "{folder}", "--out", "{new}"], "a folder, not a file"),
+    (["analyze", "{good}", "--annotations", "{empty csv}", "--out", "{new}"], "no header row"),
+    (["analyze", "{good}", "--annotations", "{random csv}", "--out", "{new}"],
+     "random.csv: file: cannot read file: 'utf-8' codec can't decode"),
+    (["analyze", "{good}", "--annotations", "{random xlsx}", "--out", "{new}"],
+     "random.xlsx: file: cannot read file: File is not a zip file"),
     (["analyze", "{good}", "--out", "{afile}/results"], "not a folder ({afile} is a file)"),
     (["analyze", "{good}", "--out", "{good}/results"], "is inside a session"),
     (["analyze", "{good}", "--out", "{new}", "--ccf", "maybe"], "ccf_mode must be one of"),
