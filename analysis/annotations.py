@@ -21,6 +21,7 @@ import csv
 import io
 import math
 import re
+import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -295,7 +296,7 @@ def _read_file(
     name = str(path)
     try:
         rows = [(i, r) for i, r in _read_rows(path, sheet) if any(r)]  # skip blank rows
-    except (OSError, ValueError, KeyError, csv.Error) as exc:
+    except (OSError, ValueError, KeyError, csv.Error, zipfile.BadZipFile) as exc:
         issues.append(AnnotationIssue(name, 0, f"cannot read file: {exc}"))
         return []
     if not rows:

@@ -124,7 +124,6 @@ def analyze(
     options = options or AnalysisOptions()
     options.check()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     folders = sessions_under([Path(p) for p in paths])
     external = _read_external(annotation_files, folders)
     collected = _Collected()
@@ -142,6 +141,7 @@ def analyze(
             if signals is not None and signals.mes:
                 collected.epochs.append(epoch_features(signals, options.epochs))
     _tell(progress, 0.9, "recognition and concordance")
+    out.mkdir(parents=True, exist_ok=True)  # only now: a failed analysis leaves no empty folder
     summary = _write_outputs(out, collected, options, len(folders))
     _tell(progress, 1.0, "done")
     return summary

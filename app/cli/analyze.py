@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from app.cli import checks
 from core.expressions import KINDS
 
 
@@ -53,24 +54,40 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     chosen = {"ccf_mode": args.ccf, "fusion_weighting": args.fusion_weights,
               "fusion_voters": args.fusion_voters, "classifier": args.classifier}
     options = AnalysisOptions(**{k: v for k, v in chosen.items() if v is not None})
-    summary = analyze(args.sessions, args.out, args.annotations, options, progress=progress_bar)
+    before = set(args.out.iterdir()) if args.out.is_dir() else None
+    try:
+        summary = analyze(args.sessions, args.out, args.annotations, options,
+                          progress=progress_bar)
+    except Exception:
+        tell_what_was_written(args.out, before)
+        raise
     print(format_results(summary))
     print(f"Results in {args.out}: spotting.csv, spotting_summary.json, recognition.json, "
           "concordance.csv, report.html (+ plots), features.npz")
     return 0
 
 
+def tell_what_was_written(out: Path, before: set[Path] | None) -> None:
+    """After a failed analysis: remove the output folder it made if it stayed empty, else
+    name the files it wrote (on stderr, before main() names the error)."""
+    if not out.is_dir():
+        return
+    written = sorted(p.name for p in out.iterdir() if before is None or p not in before)
+    if written:
+        print(f"melab analyze: wrote {', '.join(written)} into {out} before the failure",
+              file=sys.stderr)
+    elif before is None:
+        out.rmdir()
+
+
 def cmd_simulate_dataset(args: argparse.Namespace) -> int:
     """Write a simulated dataset of N participants with ground-truth annotations."""
-    from app.cli.record import parse_size
     from recordings.simulated.dataset import DatasetConfig, write_dataset
 
-    width, height = parse_size(args.size)
+    width, height = args.size
     cfg = DatasetConfig(participants=args.participants, duration=args.duration, width=width,
                         height=height, fps=args.fps, seed=args.seed)
-    out = Path(args.out)
-    if out.exists() and any(out.iterdir()):
-        raise ValueError(f"{out} is not empty: melab never writes into existing sessions")
+    out = args.out
     folders = write_dataset(out, cfg, progress=lambda i, n: progress_bar(i / n, f"{i}/{n}"))
     print(f"{len(folders)} simulated sessions in {out}")
     return 0
@@ -79,11 +96,12 @@ def cmd_simulate_dataset(args: argparse.Namespace) -> int:
 def add_analysis_commands(sub: argparse._SubParsersAction) -> None:
     """Register analyze and simulate-dataset on the melab parser."""
     analyze = sub.add_parser("analyze", help="spot, recognise and test concordance of sessions")
-    analyze.add_argument("sessions", nargs="+", type=Path,
+    analyze.add_argument("sessions", nargs="+", type=checks.existing_folder,
                          help="session folders, or folders holding sessions")
-    analyze.add_argument("--annotations", nargs="*", default=[], type=Path,
+    analyze.add_argument("--annotations", nargs="*", default=[], type=checks.existing_file,
                          help="FACS coding files (CSV/XLSX); default: the sessions' own")
-    analyze.add_argument("--out", required=True, type=Path, help="folder for the results")
+    analyze.add_argument("--out", required=True, type=checks.output_folder,
+                         help="folder for the results (created when the results are written)")
     # Defaults and allowed values live in analysis.pipeline.AnalysisOptions (importing it here
     # would load OpenCV and NeuroKit2 for every melab command); check() names a bad value.
     analyze.add_argument("--ccf", metavar="rescue|veto",
@@ -97,15 +115,20 @@ def add_analysis_commands(sub: argparse._SubParsersAction) -> None:
                               "(default), or ME, EEG and each peripheral signal on its own")
     analyze.add_argument("--classifier", metavar="logreg|svm_linear|svm_rbf",
                          help="the classifier of every modality (default logreg)")
-    analyze.set_defaults(func=cmd_analyze)
+    analyze.set_defaults(func=cmd_analyze, check=checks.check_analyze)
 
     dataset = sub.add_parser("simulate-dataset",
                              help="write simulated sessions with ground-truth annotations")
-    dataset.add_argument("--participants", type=int, default=6)
-    dataset.add_argument("--out", required=True, help="empty folder for the sessions")
-    dataset.add_argument("--duration", type=float, default=420.0,
-                         help="seconds per session (7 trials)")
-    dataset.add_argument("--size", default="320x240", help="camera WIDTHxHEIGHT")
-    dataset.add_argument("--fps", type=float, default=50.0, help="camera frame rate")
-    dataset.add_argument("--seed", type=int, default=100)
+    dataset.add_argument("--participants", default=6,
+                         type=checks.int_in(1, 999, "a whole number from 1 to 999"))
+    dataset.add_argument("--out", required=True, type=checks.empty_output_folder,
+                         help="empty folder for the sessions")
+    dataset.add_argument("--duration", default=420.0,
+                         type=checks.number_in(60.0, 3600.0, "seconds from 60 to 3600"),
+                         help="seconds per session (7 trials; 60 to 3600)")
+    dataset.add_argument("--size", type=checks.frame_size, default="320x240",
+                         help="camera WIDTHxHEIGHT (even, 64x48 to 2040x1088)")
+    dataset.add_argument("--fps", type=checks.frame_rate, default=50.0,
+                         help="camera frame rate (1 to 1000)")
+    dataset.add_argument("--seed", type=checks.seed, default=100)
     dataset.set_defaults(func=cmd_simulate_dataset)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from app.cli.analyze import format_results
+from app.cli.checks import CommandError
 from app.console.analysis import default_out_dir
 from app.console.app import go_headless, has_display, run_console
 from app.console.setup import SessionSetup
@@ -42,7 +43,7 @@ def run_demo(out: str | Path, seed: int = 1, autopilot: bool | None = None,
                       autostart=True, autopilot=auto, quit_when_done=headless,
                       remind_in_trial=2 if auto else None)
     if run.problems:
-        raise RuntimeError("the demo cannot start:\n  " + "\n  ".join(run.problems))
+        raise CommandError("the demo cannot start: " + "; ".join(run.problems))
     finished = run.finished
     if finished is None:
         print("No session was recorded.")

@@ -6,10 +6,11 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
+from app.cli import checks
 from app.cli.analyze import add_analysis_commands
 from app.cli.lsl_scope import add_lsl_arguments, lsl_scope_choice
-from recordings.store.errors import SessionError
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -38,7 +39,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_gui(args: argparse.Namespace) -> int:
-    from app.cli.record import parse_size
     from app.console.app import has_display, run_console
     from app.console.setup import SessionSetup
     from app.rig import Rig, real_rig, simulated_rig
@@ -48,7 +48,7 @@ def _cmd_gui(args: argparse.Namespace) -> int:
               "offscreen); `melab demo` runs the console headless", file=sys.stderr)
         return 2
     if args.simulate:
-        width, height = parse_size(args.size)
+        width, height = args.size
 
         def make_rig(seconds: float) -> Rig:
             return simulated_rig(seconds, seed=args.seed, width=width, height=height,
@@ -59,7 +59,7 @@ def _cmd_gui(args: argparse.Namespace) -> int:
         def make_rig(seconds: float) -> Rig:
             return real_rig(args.camera, args.eeg, args.physio, args.trigger, args.stream)
     setup = SessionSetup(participant=args.participant, protocol=args.protocol,
-                         stimuli=args.stimuli or "", output=args.out)
+                         stimuli=str(args.stimuli or ""), output=str(args.out))
     run_console(make_rig, setup)
     return 0
 
@@ -80,7 +80,8 @@ def _cmd_protocol_check(args: argparse.Namespace) -> int:
 def add_rig_arguments(parser: argparse.ArgumentParser) -> None:
     """The devices of a session: the real rig by name, or the simulated lab and its camera."""
     parser.add_argument("--simulate", action="store_true", help="record the simulated lab")
-    parser.add_argument("--camera", help="ximea[:SERIAL] | opencv:INDEX | file:PATH")
+    parser.add_argument("--camera", type=checks.camera_spec,
+                        help="ximea[:SERIAL] | opencv:INDEX | file:PATH")
     parser.add_argument("--eeg", metavar="QUERY",
                         help="LSL stream of the EEG (e.g. the Curry output): its name, or a "
                              "query as for --stream")
@@ -90,17 +91,19 @@ def add_rig_arguments(parser: argparse.ArgumentParser) -> None:
                         help="one more LSL stream to record (repeatable), selected by "
                              "key=value[,key=value...] with keys name, type, source_id, "
                              "hostname, e.g. type=Gaze or name=Markers,hostname=stim-pc")
-    parser.add_argument("--trigger", help="serial:PORT (e.g. serial:/dev/ttyUSB0)")
-    parser.add_argument("--seed", type=int, default=1, help="simulation seed")
-    parser.add_argument("--size", default="640x480",
-                        help="simulated camera WIDTHxHEIGHT (up to 2040x1088)")
-    parser.add_argument("--fps", type=float, default=150.0, help="simulated camera frame rate")
+    parser.add_argument("--trigger", type=checks.trigger_spec,
+                        help="serial:PORT (e.g. serial:/dev/ttyUSB0)")
+    parser.add_argument("--seed", type=checks.seed, default=1, help="simulation seed")
+    parser.add_argument("--size", type=checks.frame_size, default="640x480",
+                        help="simulated camera WIDTHxHEIGHT (even, 64x48 to 2040x1088)")
+    parser.add_argument("--fps", type=checks.frame_rate, default=150.0,
+                        help="simulated camera frame rate (1 to 1000)")
     add_lsl_arguments(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every melab subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="melab", description="Record and analyse hidden-emotion (micro-expression) sessions."
     )
     sub = parser.add_subparsers(dest="command", required=True)
@@ -115,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_session_commands(sub: argparse._SubParsersAction) -> None:
     """info and sync: look at a recorded session, put it on the session clock."""
     info = sub.add_parser("info", help="summarize a recorded session")
-    info.add_argument("session", help="session folder")
+    info.add_argument("session", type=checks.existing_session, help="session folder")
     info.add_argument("--json", action="store_true", help="print JSON instead of text")
     info.set_defaults(func=_cmd_info)
 
@@ -124,7 +127,7 @@ def _add_session_commands(sub: argparse._SubParsersAction) -> None:
         description="Match the trigger edges of every device to the trigger box's log, fit each "
         "device clock, and store session_time beside the raw timestamps (docs/sync.md). "
         "Running it again replaces the earlier result; raw data is never changed.")
-    sync.add_argument("session", help="session folder")
+    sync.add_argument("session", type=checks.existing_session, help="session folder")
     sync.add_argument("--json", action="store_true", help="print JSON instead of text")
     sync.add_argument(
         "--trigger-channel", metavar="STREAM=LABEL", action="append", default=[],
@@ -154,20 +157,25 @@ def _add_record_command(sub: argparse._SubParsersAction) -> None:
         "Simulated lab: --simulate.",
     )
     add_rig_arguments(record)
-    record.add_argument("--replay", metavar="SESSION",
+    record.add_argument("--replay", metavar="SESSION", type=checks.existing_session,
                         help="play a recorded session back as the lab and record it again")
-    record.add_argument("--duration", type=float, default=0.0,
+    record.add_argument("--duration", type=checks.seconds_up_to(checks.MAX_RECORD_S),
                         help="seconds to record (a replay defaults to the session's length)")
-    record.add_argument("--out", default="sessions", help="folder that receives the session")
-    record.add_argument("--participant", default="P01", help="participant ID")
-    record.add_argument("--session", type=int, default=1, help="session number")
+    record.add_argument("--out", type=checks.output_folder, default="sessions",
+                        help="folder that receives the session")
+    record.add_argument("--participant", type=checks.participant_id, default="P01",
+                        help="participant ID")
+    record.add_argument("--session", type=checks.int_in(1, 99, "a whole number from 1 to 99"),
+                        default=1, help="session number")
     record.add_argument("--consent", type=int, default=2, choices=(1, 2),
                         help="1: images may be published; 2: data shared, images not")
-    record.add_argument("--segment-length", type=float, default=60.0,
+    record.add_argument("--segment-length", default=60.0,
+                        type=checks.number_in(checks.MIN_SEGMENT_S, checks.MAX_RECORD_S,
+                                              f"seconds from {checks.MIN_SEGMENT_S:g}"),
                         help="seconds of camera frames per segment file")
     record.add_argument("--lz4", action="store_true", help="compress frames with LZ4")
     record.add_argument("--force", action="store_true", help="start even if the disk is short")
-    record.set_defaults(func=_cmd_record)
+    record.set_defaults(func=_cmd_record, check=checks.check_record)
 
 
 def _add_console_commands(sub: argparse._SubParsersAction) -> None:
@@ -180,8 +188,10 @@ def _add_console_commands(sub: argparse._SubParsersAction) -> None:
         "participant, and prints the session summary. Then it analyses the session into "
         "OUT/analysis/SESSION and prints the spotting figures and why recognition is skipped "
         "(it needs >= 2 participants).")
-    demo.add_argument("--out", default="sessions", help="folder that receives the session")
-    demo.add_argument("--seed", type=int, default=1, help="random seed of the simulation")
+    demo.add_argument("--out", type=checks.output_folder, default="sessions",
+                      help="folder that receives the session")
+    demo.add_argument("--seed", type=checks.seed, default=1,
+                      help="random seed of the simulation")
     demo.add_argument("--autopilot", action="store_true",
                       help="play the participant automatically also on a display")
     demo.set_defaults(func=_cmd_demo)
@@ -193,11 +203,15 @@ def _add_console_commands(sub: argparse._SubParsersAction) -> None:
         "[--stream QUERY ...] --trigger serial:PORT [--lsl-scope site]. Simulated lab: "
         "--simulate.")
     add_rig_arguments(gui)
-    gui.add_argument("--protocol", default="cmrr", help="protocol file or name (cmrr, demo)")
-    gui.add_argument("--stimuli", metavar="DIR", help="stimulus folder (overrides the protocol's)")
-    gui.add_argument("--out", default="sessions", help="folder that receives sessions")
-    gui.add_argument("--participant", default="", help="participant ID to fill in")
-    gui.set_defaults(func=_cmd_gui)
+    gui.add_argument("--protocol", type=checks.protocol_file, default="cmrr",
+                     help="protocol file or name (cmrr, demo)")
+    gui.add_argument("--stimuli", metavar="DIR", type=checks.not_a_file,
+                     help="stimulus folder (overrides the protocol's)")
+    gui.add_argument("--out", type=checks.output_folder, default="sessions",
+                     help="folder that receives sessions")
+    gui.add_argument("--participant", type=checks.participant_or_empty, default="",
+                     help="participant ID to fill in")
+    gui.set_defaults(func=_cmd_gui, check=checks.check_gui)
 
 
 def _add_protocol_commands(sub: argparse._SubParsersAction) -> None:
@@ -207,8 +221,9 @@ def _add_protocol_commands(sub: argparse._SubParsersAction) -> None:
     check = protocol_sub.add_parser(
         "check", help="validate a protocol file, its stimulus manifest and clips",
         description="List every problem (file:line) of a protocol; exit 1 if it cannot run.")
-    check.add_argument("file", help="protocol file, or the name of a packaged one (cmrr, demo)")
-    check.add_argument("--stimuli", metavar="DIR",
+    check.add_argument("file", type=checks.protocol_file,
+                       help="protocol file, or the name of a packaged one (cmrr, demo)")
+    check.add_argument("--stimuli", metavar="DIR", type=checks.not_a_file,
                        help="stimulus folder (overrides [stimuli].folder in the file)")
     check.set_defaults(func=_cmd_protocol_check)
 
@@ -217,15 +232,62 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `melab` command."""
     from core.clock import configure_lsl
 
-    args = build_parser().parse_args(argv)
     try:
-        # Before anything can touch LSL: this machine only, unless the real rig asks wider.
+        args = build_parser().parse_args(argv)
+    except SystemExit as stop:  # --help, or argparse named a bad option (exit code 2)
+        return int(stop.code or 0)
+    try:
         scope = lsl_scope_choice(args)
+        if "check" in args:  # every input checked before anything starts (no LSL needed)
+            args.check(args)
+        # Before anything can touch LSL: this machine only, unless the real rig asks wider.
         configure_lsl(scope.scope)
         if scope.stated:
             print(scope.line(), flush=True)
         return int(args.func(args))
-    except (SessionError, ValueError, FileNotFoundError, RuntimeError) as exc:
-        print(f"melab {args.command}: error: {exc}", file=sys.stderr)
+    except Exception as exc:
+        message = expected_error(exc)
+        if message is None:
+            raise  # a bug: its traceback must stay visible
+        print(f"melab {command_name(args)}: error: {message}", file=sys.stderr)
         return 2
 
+
+def expected_error(exc: Exception) -> str | None:
+    """One line for an error the user can act on (bad input, device, disk, damaged file);
+    None for any other exception, which is a bug."""
+    from core.clock import LslConfigError
+    from core.devices import DeviceError
+    from recordings.recorder import RecorderError
+    from recordings.store.errors import SessionError
+
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror}; check the path, its permissions and free space"
+    if not isinstance(exc, SessionError | DeviceError | RecorderError | LslConfigError
+                      | checks.CommandError
+                      | ValueError):
+        return None
+    return one_line(str(exc)) or type(exc).__name__
+
+
+def one_line(text: str) -> str:
+    """A message of several lines (a list of problems) as one: 'a:\n  b\n  c' -> 'a: b; c'."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    joined = lines[0] if lines else ""
+    for line in lines[1:]:
+        joined += (" " if joined.endswith(":") else "; ") + line
+    return joined
+
+
+def command_name(args: argparse.Namespace) -> str:
+    """The command as typed: `record`, `protocol check`, ..."""
+    return " ".join(filter(None, (args.command, getattr(args, "protocol_command", None))))
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse's parser, but a bad option is one line on stderr (no usage block)."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print `PROG: error: MESSAGE; what to do` and exit with code 2."""
+        hint = "" if "; " in message else f"; see `{self.prog} --help`"
+        self.exit(2, f"{self.prog}: error: {message}{hint}\n")

@@ -149,31 +149,21 @@ def lab_is_simulated(session: Path) -> bool:
         return s.metadata.simulated
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """'2040x1088' -> (2040, 1088), with a clear error otherwise."""
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise ValueError(f"size {text!r} must look like WIDTHxHEIGHT, e.g. 2040x1088") from None
-    return width, height
-
-
 def record_from_args(args: argparse.Namespace) -> Path:
-    """Run `melab record` from parsed command-line arguments; prints the summary."""
+    """Run `melab record` from parsed command-line arguments (app.cli.checks.check_record
+    passed); prints the summary."""
     from recordings.store.reader import open_session
     from recordings.summary import format_summary, summarize
 
     metadata = SessionMetadata(args.participant, session=args.session, consent_level=args.consent)
     metadata.validate()
     folder = new_session_folder(args.out, args.participant, args.session)
-    options = RecordOptions(folder, metadata, args.duration, args.segment_length,
+    options = RecordOptions(folder, metadata, args.duration or 0.0, args.segment_length,
                             "lz4" if args.lz4 else None, args.force)
     if args.replay:
-        record_replay(options, Path(args.replay))
-    elif args.duration <= 0:
-        raise ValueError("--duration is required (seconds to record)")
+        record_replay(options, args.replay)
     elif args.simulate:
-        width, height = parse_size(args.size)
+        width, height = args.size
         record_simulated(options, args.seed, width, height, args.fps)
     else:
         from app.rig import real_rig

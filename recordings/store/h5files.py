@@ -6,13 +6,18 @@ one can hang HDF5); errors name the file and what to do.
 
 from __future__ import annotations
 
-import struct
 from pathlib import Path
 
 import h5py
 
 from recordings.store.errors import SessionError, SessionFormatError
 from recordings.store.layout import FILE_LIBVER, decoded
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+_SUPERBLOCK_HEAD = 56  # bytes that hold the end-of-file address of every superblock version
+# Per superblock version: where the size of addresses is and where the base address is
+# (HDF5 file format specification, section II.A).
+_SUPERBLOCK_LAYOUT = {0: (13, 24), 1: (13, 28), 2: (9, 12), 3: (9, 12)}
 
 
 def open_h5(path: Path, expected_format: str) -> tuple[h5py.File, bool]:
@@ -64,18 +69,43 @@ def _check_format(f: h5py.File, path: Path, expected_format: str) -> None:
 
 
 def _check_exists_and_whole(path: Path) -> None:
-    """Refuse a missing file, or one shorter than its HDF5 superblock says."""
+    """Refuse a missing file, a folder, or a file shorter than its HDF5 superblock says."""
     if not path.exists():
         raise SessionFormatError(f"{path}: file not found")
+    if not path.is_file():
+        raise SessionFormatError(f"{path}: a folder, not a file; give the file itself")
+    size = path.stat().st_size
     with path.open("rb") as fh:
-        head = fh.read(48)
-    if head[:8] != b"\x89HDF\r\n\x1a\n":
-        raise SessionFormatError(f"{path}: not an HDF5 file (no HDF5 signature)")
-    if head[8] >= 2 and head[9] == 8:  # superblock v2/v3 with 8-byte addresses
-        end_of_file = struct.unpack_from("<Q", head, 28)[0]
-        size = path.stat().st_size
-        if size < end_of_file:
-            raise SessionFormatError(
-                f"{path}: truncated HDF5 file ({size} bytes on disk, {end_of_file} expected); "
-                "restore it from a backup copy"
-            )
+        head = fh.read(_SUPERBLOCK_HEAD)
+    if not head.startswith(HDF5_SIGNATURE):
+        what = "an empty file" if size == 0 else "not an HDF5 file (no HDF5 signature)"
+        raise SessionFormatError(f"{path}: {what}; restore it from a backup copy")
+    end_of_file = _superblock_end_of_file(path, head)
+    if size < end_of_file:
+        raise SessionFormatError(
+            f"{path}: truncated HDF5 file ({size} bytes on disk, {end_of_file} expected); "
+            "restore it from a backup copy"
+        )
+
+
+def _superblock_end_of_file(path: Path, head: bytes) -> int:
+    """The end-of-file address the HDF5 superblock at the start of head records; raises
+    SessionFormatError when the superblock is cut short or unreadable."""
+    cut = SessionFormatError(f"{path}: truncated HDF5 file ({len(head)} bytes on disk); "
+                             "restore it from a backup copy")
+    damaged = SessionFormatError(f"{path}: damaged HDF5 file (unreadable superblock); "
+                                 "restore it from a backup copy")
+    if len(head) <= 8:
+        raise cut
+    if head[8] not in _SUPERBLOCK_LAYOUT:
+        raise damaged
+    width_at, base_at = _SUPERBLOCK_LAYOUT[head[8]]
+    if len(head) <= width_at:
+        raise cut
+    width = head[width_at]
+    if width not in (2, 4, 8):
+        raise damaged
+    end_at = base_at + 2 * width  # the third address after the base address
+    if len(head) < end_at + width:
+        raise cut
+    return int.from_bytes(head[end_at:end_at + width], "little")

@@ -11,7 +11,7 @@ import h5py
 import hdf5plugin  # noqa: F401 - registers the LZ4 filter for compressed segments
 import numpy as np
 
-from recordings.store.errors import SessionFormatError
+from recordings.store.errors import SessionError, SessionFormatError
 from recordings.store.h5files import open_h5
 from recordings.store.layout import (
     SEGMENT_FORMAT,
@@ -25,6 +25,7 @@ from recordings.store.metadata import Event, SessionMetadata, TrialRecord
 from recordings.store.tables import rows_to_events, rows_to_records
 
 TIME_COLUMNS = ("host_time", "device_time", "session_time")
+SESSION_PARTS = ("streams", "events", "trials", "segments")  # what every session.h5 holds
 
 
 def _span(times: h5py.Dataset, start: float, stop: float) -> slice:
@@ -208,6 +209,12 @@ class Session:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.file, self.closed_cleanly = open_h5(folder / SESSION_FILE, SESSION_FORMAT)
+        missing = [name for name in SESSION_PARTS if name not in self.file]
+        if missing:
+            self.file.close()
+            raise SessionFormatError(
+                f"{folder / SESSION_FILE}: damaged melab session (missing {', '.join(missing)}); "
+                "restore it from a backup copy")
         self.metadata = SessionMetadata.from_attrs(self.file.attrs)
         self._segments: dict[str, SegmentView] = {}
 
@@ -273,9 +280,55 @@ class Session:
 
 def open_session(path: str | Path) -> Session:
     """Open a session folder (or its session.h5) for reading."""
+    return Session(session_folder(path))
+
+
+def check_session(path: str | Path) -> Path:
+    """The session folder a path names, once its session.h5 and segment files were opened and
+    their structure read: a damaged or foreign file is refused with one line naming it."""
+    folder = session_folder(path)
+    current = folder / SESSION_FILE
+    try:
+        with open_session(folder) as session:
+            _read_structure(session.file)
+            for name in session.segment_names():
+                current = folder / segment_filename(name)
+                _read_structure(session.segment(name).file)
+    except SessionError:
+        raise
+    # h5py reports damaged metadata (checksums, addresses) as any of these
+    except (KeyError, RuntimeError, OSError, ValueError) as exc:
+        reason = exc.args[0] if exc.args else type(exc).__name__
+        raise SessionFormatError(f"{current}: damaged HDF5 file ({reason}); "
+                                 "restore it from a backup copy") from None
+    return folder
+
+
+def _read_structure(f: h5py.File) -> None:
+    """Read every object header, attribute and chunk index of f: all its metadata, which
+    HDF5 checksums, and none of its data."""
+    def visit(_name: str, obj: h5py.Group | h5py.Dataset) -> None:
+        dict(obj.attrs)
+        if isinstance(obj, h5py.Dataset) and obj.chunks is not None:
+            obj.id.get_num_chunks()
+
+    dict(f.attrs)
+    f.visititems(visit)
+
+
+def session_folder(path: str | Path) -> Path:
+    """The session folder a path names (the folder or its session.h5); raises
+    SessionFormatError saying what the path is instead."""
     p = Path(path)
     if p.is_file():
-        p = p.parent
+        if p.name != SESSION_FILE:
+            raise SessionFormatError(
+                f"{p}: a file, not a session folder; give the folder that holds {SESSION_FILE}")
+        return p.parent
     if not p.is_dir():
-        raise SessionFormatError(f"{p}: no such session folder")
-    return Session(p)
+        raise SessionFormatError(f"{p}: no such session folder; check the path")
+    if not (p / SESSION_FILE).exists():
+        raise SessionFormatError(
+            f"{p}: not a melab session folder (no {SESSION_FILE} in it); give the folder of "
+            "one recorded session")
+    return p

@@ -16,14 +16,25 @@ from app.cli.lsl_scope import lsl_scope_choice, read_lsl_config
 from app.cli.main import build_parser, main
 from app.rig import stream_queries
 from core.clock import lsl_scope
+from core.devices import StreamInfo
 from drivers.lsl_query import StreamQuery
 from recordings.markers import MARKER_EVENT
+from recordings.store.metadata import SessionMetadata
 from recordings.store.reader import open_session
+from recordings.store.session_writer import SessionWriter
 
 
 def choice_for(*argv: str):
     """The scope choice of a parsed command line."""
     return lsl_scope_choice(build_parser().parse_args(list(argv)))
+
+
+def tiny_session(folder: Path) -> Path:
+    """A closed session with one stream: a path the commands accept as a session."""
+    info = StreamInfo("EEG", "EEG", "eeg-1", ("Fz",), ("µV",), 1000.0)
+    with SessionWriter(folder, SessionMetadata("P01"), [info], clock=lambda: 1.0):
+        pass
+    return folder
 
 
 def config_file(tmp_path: Path, text: str) -> Path:
@@ -48,7 +59,8 @@ def test_the_scope_is_machine_unless_the_real_rig_asks_and_is_said_in_one_line(t
     # The command line wins over the file.
     assert choice_for(*rig, "--lsl-config", str(path), "--lsl-scope", "organization").scope == (
         "organization")
-    assert not choice_for("info", "somewhere").stated  # records no stream: nothing to say
+    session = str(tiny_session(tmp_path / "session"))
+    assert not choice_for("info", session).stated  # records no stream: nothing to say
 
 
 @pytest.mark.parametrize(("text", "problem"), [
@@ -66,7 +78,7 @@ def test_a_bad_config_file_is_named_with_what_is_wrong(tmp_path, text, problem):
 
 
 def test_the_simulated_lab_and_a_replay_stay_on_this_machine(tmp_path, capsys):
-    for local in (("--simulate",), ("--replay", str(tmp_path))):
+    for local in (("--simulate",), ("--replay", str(tiny_session(tmp_path / "session")))):
         with pytest.raises(ValueError, match=f"{local[0]} stays on this machine"):
             choice_for("record", *local, "--lsl-scope", "site")
         assert choice_for("record", *local, "--lsl-scope", "machine").scope == "machine"

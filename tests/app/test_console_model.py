@@ -479,7 +479,7 @@ def test_cli_knows_gui_and_demo() -> None:
     args = build_parser().parse_args(["gui", "--simulate", "--protocol", "demo"])
     assert args.simulate and args.protocol == "demo" and args.func.__name__ == "_cmd_gui"
     args = build_parser().parse_args(["demo", "--out", "x", "--autopilot"])
-    assert (args.out, args.autopilot, args.func.__name__) == ("x", True, "_cmd_demo")
+    assert (args.out, args.autopilot, args.func.__name__) == (Path("x"), True, "_cmd_demo")
 
 
 def test_gui_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,

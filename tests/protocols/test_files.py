@@ -335,8 +335,8 @@ def test_toml_syntax_errors_and_missing_files_are_reported(tmp_path: Path,
     _, problems = read_protocol(bad)
     assert [(p.line, p.severity) for p in problems] == [(3, "error")]
     assert "not valid TOML" in problems[0].message
-    assert main(["protocol", "check", str(tmp_path / "absent.toml")]) == 1
-    assert "absent.toml: error: file not found" in capsys.readouterr().out
+    assert main(["protocol", "check", str(tmp_path / "absent.toml")]) == 2  # a bad input
+    assert "absent.toml: no such protocol file" in capsys.readouterr().err
 
 
 def test_line_index_knows_tables_keys_and_skips_multiline_strings() -> None:

@@ -236,7 +236,7 @@ def test_melab_info_text_and_json(tmp_path, capsys):
 
 def test_melab_info_on_foreign_folder_fails_clearly(tmp_path, capsys):
     assert main(["info", str(tmp_path)]) == 2
-    assert "session.h5: file not found" in capsys.readouterr().err
+    assert "not a melab session folder (no session.h5 in it)" in capsys.readouterr().err
 
 
 def test_channel_types_host_and_header_are_kept(tmp_path):
