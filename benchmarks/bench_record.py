@@ -86,6 +86,19 @@ def numbering_holes(session: Any, senders: list[CounterSender]) -> int:
     return holes
 
 
+def read_run(folder: Path, senders: list[CounterSender]
+             ) -> tuple[int, int, int, int, dict[str, int], int]:
+    """What the recorded session holds: frames, dropped, lost in queue, gaps in the frame
+    numbers, samples per stream, holes in the extra streams' numbering."""
+    with open_session(folder) as s:
+        seg = s.segment("trial001")
+        numbers = seg.column("frame_number")
+        gaps = int(((numbers[1:] - numbers[:-1]) - 1).sum())
+        samples = {name: len(st) for name, st in s.streams.items()}
+        return (seg.n_frames, seg.dropped_frames, seg.lost_frames, gaps, samples,
+                numbering_holes(s, senders))
+
+
 def record_run(args: argparse.Namespace, run: str) -> dict[str, Any]:
     """Record the lab (plus the extra streams in the extra run); returns the figures."""
     width, height = (int(v) for v in args.size.split("x"))
@@ -116,13 +129,7 @@ def record_run(args: argparse.Namespace, run: str) -> dict[str, Any]:
             sender.stop()
         lab.stop()
     cpu_percent = 100 * ((cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)) / (wall1 - wall0)
-    with open_session(work / "session") as s:
-        seg = s.segment("trial001")
-        frames, dropped, lost = seg.n_frames, seg.dropped_frames, seg.lost_frames
-        numbers = seg.column("frame_number")
-        gaps = int(((numbers[1:] - numbers[:-1]) - 1).sum())
-        samples = {name: len(st) for name, st in s.streams.items()}
-        holes = numbering_holes(s, senders)
+    frames, dropped, lost, gaps, samples, holes = read_run(work / "session", senders)
     shutil.rmtree(work, ignore_errors=True)
     samples_lost = sum(stats.samples_lost.values())
     print(f"[{run}] {args.seconds:g} s at {width}x{height}, {args.fps:g} fps: {frames} frames "

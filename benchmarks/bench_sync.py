@@ -143,6 +143,26 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
+def print_runs(args: argparse.Namespace, n_seeds: int, m: dict[str, object], e: dict[str, object],
+               b: dict[str, object]) -> None:
+    """The human-readable table: the main run (m), exact device stamps (e), a busy host (b)."""
+    print(f"\n{n_seeds} seeds x {args.duration:g} s, jitter {args.jitter * 1e3:g} ms mean; "
+          "|error| in ms (max / p99 / RMS)")
+    print(f"{'':<10}{'melab trigger sync':>28}{'LSL-only baseline':>28}"
+          f"{'baseline, bias removed':>28}")
+    for key, _ in STREAMS:
+        cells = []
+        for method in ("melab", "baseline", "debiased"):
+            cells.append(" / ".join(f"{m[f'{method}_{key}_{s}_ms']:.3f}"
+                                    for s in ("max", "p99", "rms")))
+        print(f"{key:<10}" + "".join(f"{c:>28}" for c in cells))
+    print(f"exact device stamps: eeg p99 {e['melab_eeg_p99_ms']:.3f} ms vs baseline "
+          f"{e['baseline_eeg_p99_ms']:.3f} ms")
+    print(f"busy host (box reports 15-25 ms late for the first 30 s): eeg p99 "
+          f"{b['melab_eeg_p99_ms']:.3f} ms, physio p99 {b['melab_physio_p99_ms']:.3f} ms, "
+          f"frame max {b['melab_frame_max_ms']:.3f} ms")
+
+
 def main() -> None:
     """Run the benchmark and print the figures; last line JSON."""
     args = parse_args()
@@ -155,24 +175,8 @@ def main() -> None:
         busy_run = run(seeds, args.duration, "arrival", args.jitter, work, BUSY_HOST)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    m = main_run
-    print(f"\n{len(seeds)} seeds x {args.duration:g} s, jitter {args.jitter * 1e3:g} ms mean; "
-          "|error| in ms (max / p99 / RMS)")
-    print(f"{'':<10}{'melab trigger sync':>28}{'LSL-only baseline':>28}"
-          f"{'baseline, bias removed':>28}")
-    for key, _ in STREAMS:
-        cells = []
-        for method in ("melab", "baseline", "debiased"):
-            cells.append(" / ".join(f"{m[f'{method}_{key}_{s}_ms']:.3f}"
-                                    for s in ("max", "p99", "rms")))
-        print(f"{key:<10}" + "".join(f"{c:>28}" for c in cells))
-    e = exact_run
-    print(f"exact device stamps: eeg p99 {e['melab_eeg_p99_ms']:.3f} ms vs baseline "
-          f"{e['baseline_eeg_p99_ms']:.3f} ms")
-    b = busy_run
-    print(f"busy host (box reports 15-25 ms late for the first 30 s): eeg p99 "
-          f"{b['melab_eeg_p99_ms']:.3f} ms, physio p99 {b['melab_physio_p99_ms']:.3f} ms, "
-          f"frame max {b['melab_frame_max_ms']:.3f} ms")
+    m, e, b = main_run, exact_run, busy_run
+    print_runs(args, len(seeds), m, e, b)
 
     def ratio(a: object, b: object) -> float:
         return round(float(a) / float(b), 1)  # type: ignore[arg-type]

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable, Mapping
 
 from core.devices import StreamInfo
-from drivers.lsl import LslOutlet
+from drivers.lsl_outlet import LslOutlet
 
 
 class OutletThreads:

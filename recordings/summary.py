@@ -8,7 +8,8 @@ from typing import Any
 
 from recordings.preflight import human_bytes
 from recordings.store.reader import SegmentView, Session, StreamView
-from recordings.sync.synchronize import describe_with_clocks, read_sync
+from recordings.sync.report import describe_with_clocks
+from recordings.sync.storage import read_sync
 
 
 def _folder_bytes(folder: Path) -> int:

@@ -18,11 +18,11 @@ from PyQt6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
 
 from app.console.preview import preview_rgb
 from app.console.taps import ChunkTap, LatestFrame, StreamRing
+from core.trigger_channel import is_trigger_label
 
 PREVIEW_MS = 25  # up to 40 preview frames a second; the camera always has a new one
 PLOT_MS = 100  # plots at 10 Hz
 PLOT_SECONDS = 10.0
-TRIGGER_LABELS = {"TRIGGER", "DIGITAL", "TRG", "STATUS"}  # sync lines, not signals
 DEFAULT_EEG = ("Fz", "Cz", "Pz", "Oz")
 COLOURS = ("#1565c0", "#c62828", "#2e7d32", "#6a1b9a", "#ef6c00", "#00838f", "#4e342e")
 pg.setConfigOptions(antialias=False, background="w", foreground="k")
@@ -90,7 +90,7 @@ class LivePlots(pg.GraphicsLayoutWidget):
         self.curves, self.channels, self._eeg_spacing = {}, {}, None
         shown: list[str] = []
         for role, names in labels.items():
-            usable = [i for i, n in enumerate(names) if n.upper() not in TRIGGER_LABELS]
+            usable = [i for i, n in enumerate(names) if not is_trigger_label(n)]
             if role == "eeg":
                 wanted = [n.lower() for n in eeg_channels]
                 picked = [i for i in usable if names[i].lower() in wanted]

@@ -16,7 +16,7 @@ import numpy as np
 
 from core.clock import local_clock
 from core.devices import StreamInfo
-from drivers.lsl import LslOutlet
+from drivers.lsl_outlet import LslOutlet
 
 CHUNK_INTERVAL_S = 0.01  # seconds between pushes (a 1000 Hz amplifier pushes 10 samples)
 

@@ -29,7 +29,8 @@ from core.clock import local_clock
 from core.codes import CAMERA_LINE
 from core.devices import CameraInfo, Frame
 from core.expressions import EMOTION_AUS
-from drivers.lsl import LslInlet, LslOutlet
+from drivers.lsl import LslInlet
+from drivers.lsl_outlet import LslOutlet
 from drivers.outlet_threads import OutletThreads
 from drivers.sim.clocks import DeviceClock
 from drivers.sim.eeg import EegRhythms, eeg_stream_info, simulate_eeg, simulate_eeg_rhythms

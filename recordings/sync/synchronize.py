@@ -5,22 +5,16 @@
 ties the trigger box's clock to the session clock (recordings/sync/box_map.py), matches each
 device's edges to the box's and fits `t_session = a + b * t_device` per clock segment
 (recordings/sync/trigger_fit.py), falls back to LSL clock offsets or host receipt times
-where no edge does (recordings/sync/fallback.py), and stores beside the raw data (which it
-never changes):
+where no edge does (recordings/sync/fallback.py), and stores the result beside the raw data,
+which it never changes (recordings/sync/storage.py; the records in recordings/sync/report.py).
 
-- `/streams/<name>/session_time` and `video/<segment>.h5:/session_time` (float64, one per row);
-- `/sync/<name>` (streams, `camera`, and the box log): attributes `method`, `n_edges`,
-  `rms_residual`, `max_residual`, `bound`, `warning`, and tables `segments` and `edges`.
-
-Running it again replaces exactly those. The method is described in docs/sync.md.
+Running it again replaces exactly what the previous run stored. The method is described in
+docs/sync.md.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,135 +24,19 @@ import numpy as np
 from core.codes import CAMERA_LINE
 from core.trigger_channel import TriggerChannel, find_trigger_channel
 from recordings.store.errors import SessionError
-from recordings.store.h5files import open_for_update
-from recordings.store.layout import (
-    SEGMENT_FORMAT,
-    SESSION_FILE,
-    SESSION_FORMAT,
-    STRING,
-    TRIGGER_LOG_TYPE,
-    decoded,
-    segment_filename,
-)
+from recordings.store.layout import TRIGGER_LOG_TYPE
 from recordings.store.reader import Session, StreamView, open_session
 from recordings.sync.camera_frames import camera_frames
-from recordings.sync.clocks import clock_records, describe_clocks, to_ms
 from recordings.sync.edges import Edges, box_log, line_codes, read_column, stream_edges
+from recordings.sync.report import StreamSync, SyncReport
+from recordings.sync.storage import stored_trigger_channels, write_sync
 
 if TYPE_CHECKING:  # the fitting code (and scipy) loads only when a sync is computed
-    from recordings.sync.box_map import BoxSegment
     from recordings.sync.clock_segments import SegmentFit
     from recordings.sync.fallback import FallbackTimes
-    from recordings.sync.trigger_fit import TriggerFit
 
-SYNC_VERSION = 1
 CAMERA = "camera"  # name of the pooled video segments in /sync
 
-SEGMENT_DTYPE = np.dtype([
-    ("start_row", "i8"), ("end_row", "i8"), ("start_device", "f8"), ("end_device", "f8"),
-    ("a", "f8"), ("b", "f8"), ("n_edges", "i8"), ("rms_residual", "f8"),
-    ("max_residual", "f8"), ("bound", "f8"), ("method", STRING),
-])
-EDGE_DTYPE = np.dtype([
-    ("row", "i8"), ("t_device", "f8"), ("t_device_lo", "f8"), ("t_device_hi", "f8"),
-    ("code", "i4"), ("box_row", "i8"), ("t_session", "f8"), ("residual", "f8"),
-    ("segment", "i4"), ("used", "i1"),
-])
-
-
-@dataclass
-class StreamSync:
-    """How one stream (or the camera, or the box log) was put on the session clock."""
-
-    name: str
-    kind: str  # stream | camera | reference
-    method: str  # trigger | lsl_offsets | host_time | reference, '+'-joined when mixed
-    rows: int
-    edges_found: int
-    n_edges: int  # edges the fits used
-    rms_residual: float  # s (trigger: distance of edges outside their sample intervals)
-    max_residual: float
-    bound: float  # s, largest half-width of offsets consistent with the edges; NaN if none
-    segments: list[SegmentFit] = field(default_factory=list)
-    box_segments: list[BoxSegment] = field(default_factory=list)
-    warning: str = ""
-    session_time: np.ndarray | None = field(default=None, repr=False)
-    edges: Edges | None = field(default=None, repr=False)
-    fit: TriggerFit | None = field(default=None, repr=False)
-    files: list[tuple[str, int, int]] = field(default_factory=list)  # camera: file, rows
-    trigger: TriggerChannel | None = None  # streams: the channel(s) the edges came from
-
-    def attrs(self) -> dict[str, Any]:
-        """What `/sync/<name>` stores as attributes."""
-        out = {"stream": self.name, "kind": self.kind, "method": self.method, "rows": self.rows,
-               "edges_found": self.edges_found, "n_edges": self.n_edges,
-               "rms_residual": self.rms_residual, "max_residual": self.max_residual,
-               "bound": self.bound, "warning": self.warning}
-        if self.trigger is not None:
-            out.update(trigger_channel=self.trigger.label, trigger_found_by=self.trigger.found_by)
-        return out
-
-    def table(self) -> np.ndarray:
-        """What `/sync/<name>/segments` stores: one row per clock segment."""
-        if self.kind == "reference":
-            return _box_table(self.box_segments)
-        return _segments_table(self.segments)
-
-    def summary(self) -> dict[str, Any]:
-        """Plain-data summary (what `melab sync --json` and `melab info` show)."""
-        return _summary(self.attrs(), self.table())
-
-
-@dataclass
-class SyncReport:
-    """The outcome of synchronize(): per stream method and quality, plus warnings."""
-
-    folder: Path
-    streams: dict[str, StreamSync]
-    warnings: list[str]
-    trigger_channels: dict[str, str] = field(default_factory=dict)  # explicit choices used
-
-    def format(self) -> str:
-        """Human-readable report."""
-        lines = [f"Synchronization of {self.folder}"]
-        for name, s in self.streams.items():
-            lines += describe_with_clocks(name, s.summary(), "  ")
-        lines += [f"  ! {w}" for w in self.warnings]
-        return "\n".join(lines)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe report."""
-        return {"folder": str(self.folder), "warnings": self.warnings,
-                "streams": {n: s.summary() for n, s in self.streams.items()}}
-
-
-def describe_with_clocks(name: str, s: dict[str, Any], indent: str) -> list[str]:
-    """describe()'s line, then one line per clock segment (offset, drift, residual)."""
-    return [indent + describe(name, s)] + [f"{indent}    {line}"
-                                           for line in describe_clocks(s["clocks"])]
-
-
-def describe(name: str, s: dict[str, Any]) -> str:
-    """One line for a stream's sync summary (also used by `melab info`)."""
-    if s["method"] == "reference":
-        return (f"{name:<12} reference (trigger box clock -> session clock), "
-                f"{s['segments']} segment(s), probe residual rms {s['rms_residual_ms']} ms")
-    text = f"{name:<12} {s['method']:<12}"
-    if s["method"] == "none":
-        return text + " no samples"
-    if "trigger" in s["method"]:
-        channel = (f" (channel {s['trigger_channel']!r} by {s['trigger_found_by']})"
-                   if s["trigger_channel"] else "")
-        text += (f" {s['n_edges']} edges{channel} in {s['segments']} segment(s), residual max "
-                 f"{s['max_residual_ms']} ms, bound +-{s['bound_ms']} ms")
-    elif s["bound_ms"] is None:  # synced before fallbacks were checked against receipt
-        text += " accuracy unknown (no trigger; run `melab sync` again)"
-    else:
-        text += f" +-{s['bound_ms']:.3g} ms at best (no trigger: host receipt spread)"
-    return text
-
-
-# --- computing ----------------------------------------------------------------------------
 
 def _combine_method(fits: list[SegmentFit]) -> str:
     names = []
@@ -382,88 +260,6 @@ def compute_sync(session: Session, trigger_channels: Mapping[str, str] | None = 
     return SyncReport(session.folder, results, warnings, chosen)
 
 
-# --- storing ------------------------------------------------------------------------------
-
-def _segments_table(fits: list[SegmentFit]) -> np.ndarray:
-    rows = [(f.start_row, f.end_row, f.start_device, f.end_device, f.a, f.b, f.n_edges,
-             f.rms_residual, f.max_residual, f.bound, f.method) for f in fits]
-    return np.array(rows, dtype=SEGMENT_DTYPE)
-
-
-def _box_table(segments: list[BoxSegment]) -> np.ndarray:
-    rows = [(s.start_row, s.end_row, s.start_box, s.end_box, s.a, s.b, s.n_events,
-             s.rms_residual, s.max_residual, float("nan"), s.method) for s in segments]
-    return np.array(rows, dtype=SEGMENT_DTYPE)
-
-
-def _edges_table(s: StreamSync) -> np.ndarray:
-    e, fit = s.edges, s.fit
-    if e is None or fit is None or len(e) == 0:
-        return np.zeros(0, dtype=EDGE_DTYPE)
-    m = fit.matches
-    table = np.zeros(len(e), dtype=EDGE_DTYPE)
-    table["row"] = e.row
-    table["t_device"] = e.mid
-    table["t_device_lo"] = e.lo
-    table["t_device_hi"] = e.hi
-    table["code"] = e.code
-    table["box_row"] = m.ref
-    table["t_session"] = np.nan  # filled from the box log's session times when stored
-    table["residual"] = m.residual
-    table["segment"] = m.segment
-    table["used"] = m.used
-    return table
-
-
-def _write_times(group: h5py.Group | h5py.File, values: np.ndarray) -> None:
-    """Store session_time beside the raw columns, overwriting only an earlier sync's."""
-    if "session_time" in group:
-        old = group["session_time"]
-        if old.shape == values.shape:
-            old[...] = values
-            return
-        del group["session_time"]
-    group.create_dataset("session_time", data=values, dtype="f8")
-
-
-def write_sync(report: SyncReport) -> None:
-    """Store a report's session times and fits in the session (replacing an earlier sync)."""
-    folder = report.folder
-    box_t = next((s.session_time for s in report.streams.values() if s.kind == "reference"),
-                 None)
-    with open_for_update(folder / SESSION_FILE, SESSION_FORMAT) as f:
-        sync = f.require_group("sync")
-        for key in list(sync):
-            del sync[key]
-        sync.attrs.update({
-            "version": SYNC_VERSION,
-            "computed_utc": dt.datetime.now(dt.UTC).isoformat(),
-            "warnings": json.dumps(report.warnings),
-            "trigger_channels": json.dumps(report.trigger_channels),
-        })
-        for name, s in report.streams.items():
-            if s.kind != "camera" and s.session_time is not None:
-                _write_times(f["streams"][name], s.session_time)
-            g = sync.create_group(name.replace("/", "_"))
-            g.attrs.update(s.attrs())
-            g.create_dataset("segments", data=s.table())
-            if s.kind == "reference":
-                continue
-            table = _edges_table(s)
-            if box_t is not None and len(table):
-                ok = table["box_row"] >= 0
-                table["t_session"][ok] = box_t[table["box_row"][ok]]
-            g.create_dataset("edges", data=table)
-            if s.kind == "camera":
-                g.attrs["files"] = json.dumps(s.files)
-    for s in report.streams.values():
-        if s.kind != "camera" or s.session_time is None:
-            continue
-        for name, start, stop in s.files:
-            with open_for_update(folder / segment_filename(name), SEGMENT_FORMAT) as v:
-                _write_times(v, s.session_time[start:stop])
-
-
 def synchronize(path: str | Path, write: bool = True,
                 trigger_channels: Mapping[str, str] | None = None) -> SyncReport:
     """Put every sample and frame of a closed session on the session clock; store the result.
@@ -481,40 +277,3 @@ def synchronize(path: str | Path, write: bool = True,
     if write:
         write_sync(report)
     return report
-
-
-def stored_trigger_channels(file: h5py.File) -> dict[str, str]:
-    """The explicit trigger-channel choices an earlier sync used (stream name -> label)."""
-    sync = file.get("sync")
-    if sync is None or "trigger_channels" not in sync.attrs:
-        return {}
-    return {str(k): str(v) for k, v in json.loads(decoded(sync.attrs["trigger_channels"])).items()}
-
-
-def read_sync(file: h5py.File) -> dict[str, dict[str, Any]]:
-    """Stored sync summaries by stream name (empty before `melab sync`)."""
-    out: dict[str, dict[str, Any]] = {}
-    sync = file.get("sync")
-    if sync is None:
-        return out
-    for key, g in sync.items():
-        table = g["segments"][:] if "segments" in g else np.zeros(0, SEGMENT_DTYPE)
-        out[str(decoded(g.attrs.get("stream", key)))] = _summary(dict(g.attrs), table)
-    return out
-
-
-def _summary(attrs: dict[str, Any], segments: np.ndarray) -> dict[str, Any]:
-    """One stream's sync summary from its /sync attributes and segments table, as `melab sync`
-    prints it and `melab info` reads it back."""
-    def text(key: str) -> str:
-        return str(decoded(attrs.get(key, "")))
-
-    def ms(key: str) -> float | None:
-        return to_ms(float(attrs.get(key, np.nan)))
-
-    return {"method": text("method"), "n_edges": int(attrs.get("n_edges", 0)),
-            "edges_found": int(attrs.get("edges_found", 0)), "segments": len(segments),
-            "rms_residual_ms": ms("rms_residual"), "max_residual_ms": ms("max_residual"),
-            "bound_ms": ms("bound"), "warning": text("warning"),
-            "trigger_channel": text("trigger_channel"),
-            "trigger_found_by": text("trigger_found_by"), "clocks": clock_records(segments)}

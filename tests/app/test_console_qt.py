@@ -205,7 +205,7 @@ def check_aligned(session: Any, onsets: list[Any]) -> None:
     The simulated lab's ground truth gives every device clock: a sample's true session time is
     t0 + physical_time(device_time); a frame's is t0 + (frame_number - 1) / fps.
     """
-    from recordings.sync.synchronize import read_sync
+    from recordings.sync.storage import read_sync
 
     truth = read_ground_truth(session.file)
     sync = read_sync(session.file)

@@ -33,6 +33,7 @@ from core.clock import (
 from core.devices import DeviceError, StreamInfo
 from drivers import lsl
 from drivers.interfaces import ContinuousStream
+from drivers.lsl_outlet import LslOutlet
 from drivers.lsl_query import StreamQuery
 from drivers.lsl_resolve import resolve_stream_info
 from drivers.sim.counter_streams import CounterSender
@@ -92,7 +93,7 @@ def read_for(inlet: lsl.LslInlet, seconds: float) -> list:
 class Pusher:
     """Pushes 4 samples every 20 ms (200 Hz) stamped with the local clock, in a thread."""
 
-    def __init__(self, outlet: lsl.LslOutlet, first_value: float) -> None:
+    def __init__(self, outlet: LslOutlet, first_value: float) -> None:
         self.outlet, self.value = outlet, first_value
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -116,7 +117,7 @@ class Pusher:
 @pytest.fixture
 def outlets():
     """Outlets created by a test, destroyed at its end."""
-    made: list[lsl.LslOutlet] = []
+    made: list[LslOutlet] = []
     yield made
     for outlet in made:
         outlet.close()
@@ -168,12 +169,13 @@ def test_a_wider_scope_is_refused_once_lsl_runs_in_this_process():
 def test_importing_the_lsl_module_configures_a_fresh_process():
     script = (
         "import json, psutil\n"
-        "import drivers.lsl as lsl\n"
+        "import drivers.lsl  # configures LSL on import\n"
         "from core.clock import is_configured\n"
         "configured = is_configured()\n"
         "from core.devices import StreamInfo\n"
         f"info = StreamInfo('cfg-{uid()}', 'Probe', 'cfg-{uid()}', ('a',), ('',), 10.0)\n"
-        "out = lsl.LslOutlet(info)\n"
+        "from drivers.lsl_outlet import LslOutlet\n"
+        "out = LslOutlet(info)\n"
         "fams = sorted({c.family.name for c in psutil.Process().net_connections('inet')})\n"
         "print(json.dumps({'configured': configured, 'families': fams}))\n"
     )
@@ -213,7 +215,7 @@ def test_stream_queries_parse_key_value_pairs_and_bare_names():
 
 def test_resolve_by_name_type_source_id_hostname_and_combined(outlets):
     info = stream_info(uid())
-    outlets.append(lsl.LslOutlet(info))
+    outlets.append(LslOutlet(info))
     host = socket.gethostname()
     for query in (
         StreamQuery(name=info.name),
@@ -231,7 +233,7 @@ def test_resolve_by_name_type_source_id_hostname_and_combined(outlets):
 
 def test_not_found_error_lists_visible_streams(outlets):
     info = stream_info(uid())
-    outlets.append(lsl.LslOutlet(info))
+    outlets.append(LslOutlet(info))
     missing = f"missing-{uid()}"
     with pytest.raises(DeviceError) as caught:
         resolve_stream_info(StreamQuery(name=missing), timeout=0.3)
@@ -254,7 +256,7 @@ def test_open_reads_labels_units_types_rate_host_and_the_whole_header(outlets):
     info = dataclasses.replace(
         stream_info(uid(), labels=("ECG", "EDA", "DIGITAL"), units=("mV", "microsiemens", "")),
         channel_types=("ECG", "EDA", "STIM"))
-    outlets.append(lsl.LslOutlet(info))
+    outlets.append(LslOutlet(info))
     inlet = lsl.LslInlet(source_id=info.source_id)
     with pytest.raises(DeviceError, match="open"):
         inlet.read()
@@ -288,7 +290,7 @@ def test_describe_falls_back_without_desc():
 
 def test_round_trip_keeps_values_and_raw_device_timestamps(outlets):
     info = stream_info(uid())
-    outlet = lsl.LslOutlet(info)
+    outlet = LslOutlet(info)
     outlets.append(outlet)
     inlet = lsl.LslInlet(name=info.name)
     inlet.open(3.0)
@@ -321,7 +323,7 @@ def test_round_trip_keeps_values_and_raw_device_timestamps(outlets):
 
 def test_clock_offsets_recorded_periodically_and_rate_measured(outlets):
     info = stream_info(uid())
-    outlet = lsl.LslOutlet(info)
+    outlet = LslOutlet(info)
     outlets.append(outlet)
     window = 1.0
     options = lsl.InletOptions(clock_offset_period=0.2, rate_window=window)
@@ -367,7 +369,7 @@ def test_outage_is_flagged_and_one_gap_recorded_when_the_sender_returns():
     messages: list[str] = []
     options = lsl.InletOptions(outage_threshold=0.3, clock_offset_period=0.5)
     inlet = lsl.LslInlet(source_id=info.source_id, options=options, on_status=messages.append)
-    first = lsl.LslOutlet(info)
+    first = LslOutlet(info)
     inlet.open(3.0)
     pusher = Pusher(first, 0.0)
     second = None
@@ -382,7 +384,7 @@ def test_outage_is_flagged_and_one_gap_recorded_when_the_sender_returns():
         assert len(messages) == 1 and "no data" in messages[0]
         assert info.name in messages[0]
 
-        second = lsl.LslOutlet(info)
+        second = LslOutlet(info)
         back = local_clock()
         pusher = Pusher(second, 10_000.0)
         resumed = read_until(inlet, 20, timeout=15.0)
@@ -411,7 +413,7 @@ def test_a_silent_stream_is_flagged_and_its_resumption_ends_the_gap(outlets):
     messages: list[str] = []
     options = lsl.InletOptions(outage_threshold=0.3)
     inlet = lsl.LslInlet(source_id=info.source_id, options=options, on_status=messages.append)
-    outlets.append(lsl.LslOutlet(info))
+    outlets.append(LslOutlet(info))
     inlet.open(3.0)
     pusher = Pusher(outlets[0], 0.0)
     try:
@@ -474,7 +476,7 @@ def test_a_sender_back_with_another_layout_is_not_read_until_it_is_back_as_it_wa
     info = stream_info(uid())
     messages: list[str] = []
     inlet = lsl.LslInlet(source_id=info.source_id, on_status=messages.append)
-    first = lsl.LslOutlet(info)
+    first = LslOutlet(info)
     pusher = Pusher(first, 0.0)
     try:
         inlet.open(3.0)
@@ -483,7 +485,7 @@ def test_a_sender_back_with_another_layout_is_not_read_until_it_is_back_as_it_wa
         first.close()
         wider = dataclasses.replace(info, channel_labels=("a", "b", "c", "d"),
                                     channel_units=("",) * 4)
-        outlets.append(lsl.LslOutlet(wider))
+        outlets.append(LslOutlet(wider))
         deadline = time.monotonic() + 30.0  # only against a hang
         while not any("came back" in m for m in messages):
             assert time.monotonic() < deadline, "the changed sender was never noticed"
@@ -492,7 +494,7 @@ def test_a_sender_back_with_another_layout_is_not_read_until_it_is_back_as_it_wa
         assert "4 channels of float32 instead of 3 of float32" in messages[-1]
         assert not inlet.connected
         outlets.pop().close()
-        outlets.append(lsl.LslOutlet(info))
+        outlets.append(LslOutlet(info))
         pusher = Pusher(outlets[-1], 100.0)
         resumed = read_until(inlet, 10, timeout=15.0)
         assert resumed[0].samples.shape[1] == 3 and inlet.connected
@@ -506,7 +508,7 @@ def test_a_closed_stream_can_be_opened_again(outlets):
     old connection's."""
     info = stream_info(uid())
     inlet = lsl.LslInlet(source_id=info.source_id)
-    first = lsl.LslOutlet(info)
+    first = LslOutlet(info)
     pusher = Pusher(first, 0.0)
     try:
         inlet.open(3.0)
@@ -516,7 +518,7 @@ def test_a_closed_stream_can_be_opened_again(outlets):
         read_for(inlet, 0.1)
         assert not inlet.status().connected
         inlet.close()
-        outlets.append(lsl.LslOutlet(info))
+        outlets.append(LslOutlet(info))
         pusher = Pusher(outlets[-1], 0.0)
         inlet.open(3.0)
         assert read_until(inlet, 10) and inlet.status().connected
@@ -529,7 +531,7 @@ def test_a_closed_stream_can_be_opened_again(outlets):
 def test_a_restarted_marker_sender_is_read_again_without_a_loss_count(outlets):
     info = stream_info(uid(), labels=("marker",), units=("",), rate=0.0, fmt="string")
     inlet = lsl.LslInlet(source_id=info.source_id)
-    first = lsl.LslOutlet(info)
+    first = LslOutlet(info)
     try:
         inlet.open(3.0)
         assert first.wait_for_consumers(3.0)
@@ -538,7 +540,7 @@ def test_a_restarted_marker_sender_is_read_again_without_a_loss_count(outlets):
         first.close()
         read_for(inlet, 0.1)
         closed = local_clock()
-        outlets.append(lsl.LslOutlet(info))
+        outlets.append(LslOutlet(info))
         assert outlets[-1].wait_for_consumers(10.0)
         outlets[-1].push([["after"]], [2.0])
         (chunk,) = read_until(inlet, 1)
@@ -553,7 +555,7 @@ def test_a_restarted_marker_sender_is_read_again_without_a_loss_count(outlets):
 
 def test_marker_stream_round_trip(outlets):
     info = stream_info(uid(), labels=("marker",), units=("",), rate=0.0, fmt="string")
-    outlet = lsl.LslOutlet(info)
+    outlet = LslOutlet(info)
     outlets.append(outlet)
     inlet = lsl.LslInlet(name=info.name)
     inlet.open(3.0)

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from core.devices import StreamInfo
-from drivers.lsl import LslInlet, LslOutlet
+from drivers.lsl import LslInlet
+from drivers.lsl_outlet import LslOutlet
 from recordings.markers import MARKER_EVENT
 from recordings.recorder import Recorder, RecorderError
 from recordings.store.metadata import SessionMetadata
