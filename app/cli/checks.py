@@ -211,14 +211,15 @@ def check_gui(args: argparse.Namespace) -> None:
 
 def _one_lab(args: argparse.Namespace, *other: tuple[str, bool]) -> None:
     """Exactly one lab: the simulated one, real devices, or another source (a replay)."""
-    recorded = [f"--{name}" for name in ("camera", "eeg", "physio") if getattr(args, name)]
+    recorded = [f"--{name}" for name in ("camera", "eeg", "physio", "stream")
+                if getattr(args, name, None)]
     devices = " ".join(recorded + (["--trigger"] if args.trigger else []))
     given = [name for name, on in (("--simulate", args.simulate), (devices, bool(devices)),
                                    *other) if on]
     if len(given) > 1:
         raise ValueError(f"{' and '.join(given)} name different labs; give one of them")
     if not recorded and not args.simulate and not any(on for _, on in other):
-        *first, last = ["--camera, --eeg and/or --physio", "--simulate",
+        *first, last = ["--camera, --eeg, --physio and/or --stream", "--simulate",
                         *(name for name, _ in other)]
         raise ValueError(f"nothing to record: give {', '.join(first)} or {last}")
 

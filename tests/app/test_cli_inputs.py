@@ -14,7 +14,7 @@ import h5py
 import numpy as np
 import pytest
 
-from app.cli.main import main
+from app.cli.main import build_parser, main
 from recordings.store.metadata import SessionMetadata
 from recordings.store.session_writer import SessionWriter
 from tests.recordings.store_helpers import CAMERA, EEG, eeg_chunk, make_frame
@@ -289,3 +289,13 @@ def test_the_melab_process_prints_one_line_and_no_traceback(
     assert done.returncode == 2
     assert len(done.stderr.splitlines()) == 1 and "Traceback" not in done.stderr, done.stderr
     assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("command", ["record", "gui"])
+def test_extra_lsl_streams_alone_are_something_to_record(command: str) -> None:
+    args = build_parser().parse_args([command, "--stream", "type=Gaze", "--duration", "5"]
+                                     if command == "record" else [command, "--stream", "Gaze"])
+    args.check(args)  # passes: the streams are the lab
+    args = build_parser().parse_args([command, "--stream", "Gaze", "--simulate"])
+    with pytest.raises(ValueError, match="--simulate and --stream name different labs"):
+        args.check(args)
