@@ -70,8 +70,8 @@ class RecorderStatus:
     streams: list[StreamLiveStatus]
     frames: int
     camera_fps: float
-    dropped_frames: int
-    lost_frames: int
+    dropped_frames: int  # all segments so far: holes in the camera's frame numbers
+    lost_frames: int  # all segments so far: frames melab could not queue
     queue_fill: float
     disk_free: int
     recording_time_left: float  # seconds at the current data rate
@@ -112,6 +112,7 @@ class Recorder:
         self.messages: list[str] = []
         self.writer: SessionWriter | None = None
         self._segment: SegmentWriter | None = None
+        self._segments: list[SegmentWriter] = []  # every segment of the session, for totals
         self._segment_lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -208,12 +209,21 @@ class Recorder:
         return when
 
     def start_segment(self, name: str, trial: int = -1) -> None:
-        """Start writing camera frames into a new segment file."""
+        """Start writing camera frames into a new segment file.
+
+        An open segment hands over to the new one between two frames (the new file is open
+        before the old one closes), so a camera that runs on loses no frame at the switch.
+        """
         assert self.writer is not None and self.camera is not None
         segment = self.writer.start_segment(name, self.camera.info, trial=trial,
                                             compression=self.compression)
         with self._segment_lock:
-            self._segment = segment
+            previous, self._segment = self._segment, segment
+            if previous is not None:
+                segment.continue_numbering(previous)
+            self._segments.append(segment)
+        if previous is not None:
+            self.writer.stop_segment(previous.name)
 
     @property
     def segment_active(self) -> bool:
@@ -273,7 +283,8 @@ class Recorder:
                 samples_lost=stats.samples_lost.get(stream.info.name, 0),
             ))
         recent = [t for t in self._frame_times if now - t <= 2.0]
-        seg = stats.segments[0] if stats.segments else None
+        with self._segment_lock:
+            segments = [s.stats() for s in self._segments]
         free = shutil.disk_usage(self.folder).free
         rate = self._bytes_per_second()
         return RecorderStatus(
@@ -281,9 +292,11 @@ class Recorder:
             streams=streams,
             frames=self._frames,
             camera_fps=len(recent) / 2.0,
-            dropped_frames=self.camera.dropped_frames if self.camera is not None else 0,
-            lost_frames=seg.lost_frames if seg else 0,
-            queue_fill=max(stats.queue_fill, seg.queue_fill if seg else 0.0),
+            # Totals over every segment: a hole in the frame numbers across a hand-over
+            # counts too (SegmentWriter.continue_numbering).
+            dropped_frames=sum(s.dropped_frames for s in segments),
+            lost_frames=sum(s.lost_frames for s in segments),
+            queue_fill=max([stats.queue_fill, *(s.queue_fill for s in segments)]),
             disk_free=free,
             recording_time_left=free / rate if rate > 0 else float("inf"),
             messages=list(self.messages),
@@ -328,10 +341,9 @@ class Recorder:
             self._frame_times.append(frame.host_time)
             if len(self._frame_times) > 1000:
                 del self._frame_times[:500]
-            with self._segment_lock:
-                segment = self._segment
-            if segment is not None:
-                segment.push_frame(frame)
+            with self._segment_lock:  # never into a segment a hand-over has just stopped
+                if self._segment is not None:
+                    self._segment.push_frame(frame)
             if self._on_frame is not None:
                 self._on_frame(frame)
 

@@ -39,6 +39,7 @@ def summarize(session: Session) -> dict[str, Any]:
         "segments": segments,
         "frames": sum(s["frames"] for s in segments.values()),
         "dropped_frames": sum(s["dropped_frames"] for s in segments.values()),
+        "lost_frames": sum(s["lost_frames"] for s in segments.values()),
         "events": len(events),
         "event_kinds": dict(Counter(e.kind for e in events)),
         "trials": len(session.trials),
@@ -102,7 +103,7 @@ def format_summary(info: dict[str, Any]) -> str:
         )
     lines.append(
         f"  Video segments: {len(info['segments'])}, {info['frames']} frames, "
-        f"{info['dropped_frames']} dropped"
+        f"{info['dropped_frames']} dropped, {info['lost_frames']} lost"
     )
     for name, s in info["segments"].items():
         lines.append(

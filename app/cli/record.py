@@ -36,7 +36,9 @@ def record_segments(recorder: Recorder, options: RecordOptions,
     while (elapsed := time.monotonic() - start) < options.duration:
         if recorder.camera is not None:
             index += 1
-            if not recorder.segment_active:  # the first one opens with the recording
+            # The first segment opens with the recording; each next one takes over from the
+            # one before without a gap (Recorder.start_segment).
+            if index > 1 or not recorder.segment_active:
                 recorder.start_segment(segment_name(index), trial=index)
             recorder.event("segment_start", trial=index)
         segment_end = min(options.duration, elapsed + options.segment_length)
@@ -51,7 +53,7 @@ def record_segments(recorder: Recorder, options: RecordOptions,
                       f" lost {s.lost_frames})  {streams}   ", end=end, flush=True)
         if recorder.camera is not None:
             recorder.event("segment_stop", trial=index)
-            recorder.stop_segment()
+    recorder.stop_segment()
     if progress:
         print()
 
