@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import shutil
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,8 @@ from recordings.preflight import (
     VideoPlan,
     check_disk_space,
 )
-from recordings.store.layout import TRIGGER_LOG_TYPE
+from recordings.store.errors import SessionError
+from recordings.store.layout import STOP_END, TRIGGER_LOG_TYPE
 from recordings.store.metadata import SessionMetadata
 from recordings.store.segment_writer import SegmentWriter
 from recordings.store.session_writer import SessionWriter, WriterStats
@@ -121,6 +123,8 @@ class Recorder:
         self._trigger_logged = 0
         self._start_time = 0.0
         self._camera_error: Exception | None = None
+        # The write error that stopped the recording (e.g. disk full), once there was one.
+        self.failure: Exception | None = None
 
     # --- set-up ----------------------------------------------------------------------
     def connect(self, timeout: float = 5.0) -> list[str]:
@@ -183,7 +187,8 @@ class Recorder:
                                   "pulse_width_ms": getattr(self.trigger, "pulse_width_ms", None),
                                   "baud": getattr(self.trigger, "baud", None)}
         self.metadata.devices = {**devices, **self.metadata.devices}
-        self.writer = SessionWriter(self.folder, self.metadata, infos, clock=self._clock)
+        self.writer = SessionWriter(self.folder, self.metadata, infos, clock=self._clock,
+                                    on_failure=self._writer_failed)
         self._start_time = self._clock()
         for role, stream in self.streams.items():
             self._spawn(f"stream-{role}", self._stream_loop, role, stream)
@@ -205,7 +210,8 @@ class Recorder:
         when = self._clock()
         if code and self.trigger is not None:
             when = self.trigger.send(code)
-        self.writer.add_event(kind, when, trial=trial, code=code, payload=payload)
+        with self._unless_writer_failed():
+            self.writer.add_event(kind, when, trial=trial, code=code, payload=payload)
         return when
 
     def start_segment(self, name: str, trial: int = -1) -> None:
@@ -215,15 +221,16 @@ class Recorder:
         before the old one closes), so a camera that runs on loses no frame at the switch.
         """
         assert self.writer is not None and self.camera is not None
-        segment = self.writer.start_segment(name, self.camera.info, trial=trial,
-                                            compression=self.compression)
-        with self._segment_lock:
-            previous, self._segment = self._segment, segment
+        with self._unless_writer_failed():
+            segment = self.writer.start_segment(name, self.camera.info, trial=trial,
+                                                compression=self.compression)
+            with self._segment_lock:
+                previous, self._segment = self._segment, segment
+                if previous is not None:
+                    segment.continue_numbering(previous)
+                self._segments.append(segment)
             if previous is not None:
-                segment.continue_numbering(previous)
-            self._segments.append(segment)
-        if previous is not None:
-            self.writer.stop_segment(previous.name)
+                self.writer.stop_segment(previous.name)
 
     @property
     def segment_active(self) -> bool:
@@ -236,10 +243,16 @@ class Recorder:
         with self._segment_lock:
             segment, self._segment = self._segment, None
         if segment is not None:
-            self.writer.stop_segment(segment.name)
+            with self._unless_writer_failed():
+                self.writer.stop_segment(segment.name)
 
-    def stop(self) -> WriterStats:
-        """Stop every device thread, write everything and close the session."""
+    def stop(self, reason: str = STOP_END) -> WriterStats:
+        """Stop every device thread, write everything and close the session.
+
+        reason is stored as the session's stop_reason (e.g. the signal it was closed on).
+        After a write error (`failure`) it closes the devices and returns; the session then
+        says itself why it stopped ("disk full").
+        """
         assert self.writer is not None
         if self.trigger is not None:
             try:
@@ -247,14 +260,26 @@ class Recorder:
             except DeviceError as exc:
                 self._tell(f"trigger box: {exc}")
         self.stop_segment()
-        self.writer.add_event("recording_stop")
-        time.sleep(2 * POLL_INTERVAL_S)  # the stream loops pick up their last samples
+        with self._unless_writer_failed():
+            self.writer.add_event("recording_stop")
+        if not self._stop.is_set():
+            time.sleep(2 * POLL_INTERVAL_S)  # the stream loops pick up their last samples
         self._stop.set()
         for thread in self._threads:
             thread.join()
-        if self.trigger is not None:
-            self._log_trigger_edges()
-        stats = self.writer.close()
+        try:
+            with self._unless_writer_failed():
+                if self.trigger is not None:
+                    self._log_trigger_edges()
+            with self._unless_writer_failed():
+                self.writer.close(reason)
+        finally:
+            self._close_devices()
+        if self._camera_error is not None:
+            raise RecorderError(f"camera failed during the recording: {self._camera_error}")
+        return self.writer.stats()
+
+    def _close_devices(self) -> None:
         for stream in self.streams.values():
             stream.close()
         if self.camera is not None:
@@ -262,9 +287,6 @@ class Recorder:
             self.camera.close()
         if self.trigger is not None:
             self.trigger.close()
-        if self._camera_error is not None:
-            raise RecorderError(f"camera failed during the recording: {self._camera_error}")
-        return stats
 
     def status(self) -> RecorderStatus:
         """Live status: per stream rate and last-sample age, frames, queue fill, disk."""
@@ -311,18 +333,20 @@ class Recorder:
     def _stream_loop(self, role: str, stream: ContinuousStream) -> None:
         assert self.writer is not None
         name = stream.info.name
-        while True:
+        while not self.writer.failed:
             stopping = self._stop.is_set()
             chunk = stream.read()
-            if chunk is not None and len(chunk):
-                self.writer.push_chunk(name, chunk)
-                if self._on_chunk is not None:
-                    self._on_chunk(role, chunk)
-            for offset in stream.clock_offsets():
-                self.writer.push_clock_offset(name, offset)
-            for gap in stream.gaps():
-                self.writer.push_gap(name, gap)
-                self._tell(f"{role}: no data for {gap.end - gap.start:.2f} s; recording goes on")
+            with self._unless_writer_failed():
+                if chunk is not None and len(chunk):
+                    self.writer.push_chunk(name, chunk)
+                    if self._on_chunk is not None:
+                        self._on_chunk(role, chunk)
+                for offset in stream.clock_offsets():
+                    self.writer.push_clock_offset(name, offset)
+                for gap in stream.gaps():
+                    self.writer.push_gap(name, gap)
+                    self._tell(f"{role}: no data for {gap.end - gap.start:.2f} s; "
+                               "recording goes on")
             if stopping:
                 return
             time.sleep(POLL_INTERVAL_S)
@@ -341,9 +365,9 @@ class Recorder:
             self._frame_times.append(frame.host_time)
             if len(self._frame_times) > 1000:
                 del self._frame_times[:500]
-            with self._segment_lock:  # never into a segment a hand-over has just stopped
-                if self._segment is not None:
-                    self._segment.push_frame(frame)
+            with self._segment_lock, self._unless_writer_failed():
+                if self._segment is not None:  # (under the lock: never into a segment a
+                    self._segment.push_frame(frame)  # hand-over has just stopped)
             if self._on_frame is not None:
                 self._on_frame(frame)
 
@@ -354,7 +378,8 @@ class Recorder:
         probing = True
         next_probe = time.monotonic() + rng.uniform(*PROBE_INTERVAL_S)
         while not self._stop.wait(TRIGGER_LOG_INTERVAL_S):
-            self._log_trigger_edges()
+            with self._unless_writer_failed():
+                self._log_trigger_edges()
             if probing and time.monotonic() >= next_probe:
                 probing = self._probe()
                 next_probe = time.monotonic() + rng.uniform(*PROBE_INTERVAL_S)
@@ -382,6 +407,22 @@ class Recorder:
         ))
 
     # --- helpers ---------------------------------------------------------------------
+    def _writer_failed(self, error: Exception) -> None:
+        """The writer stopped on a write error (e.g. disk full): stop reading every device."""
+        self.failure = error
+        self._stop.set()
+        self._tell(f"recording stopped: {error}")
+
+    @contextlib.contextmanager
+    def _unless_writer_failed(self) -> Iterator[None]:
+        """Writes that a write error has made pointless are skipped: the error is the
+        writer's, reported once through `failure` and the messages, not by every caller."""
+        try:
+            yield
+        except SessionError:
+            if self.writer is None or not self.writer.failed:
+                raise
+
     def _bytes_per_second(self) -> float:
         rate = sum(4 * s.info.channel_count * s.info.nominal_rate for s in self.streams.values())
         if self.camera is not None:

@@ -66,8 +66,7 @@ def _cmd_gui(args: argparse.Namespace) -> int:
 def _cmd_record(args: argparse.Namespace) -> int:
     from app.cli.record import record_from_args
 
-    record_from_args(args)
-    return 0
+    return record_from_args(args)
 
 
 def _cmd_protocol_check(args: argparse.Namespace) -> int:

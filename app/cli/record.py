@@ -12,8 +12,12 @@ from pathlib import Path
 from drivers.interfaces import Camera, ContinuousStream, TriggerBox
 from recordings.recorder import Recorder
 from recordings.store.ground_truth import write_ground_truth
-from recordings.store.layout import new_session_folder
+from recordings.store.layout import STOP_DISK_FULL, STOP_WRITE_ERROR, new_session_folder
 from recordings.store.metadata import SessionMetadata
+
+# How often the recording loop looks for a reason to end early (a write error): well inside
+# the 1 s in which a full disk must stop every device.
+CHECK_INTERVAL_S = 0.05
 
 
 @dataclass
@@ -30,10 +34,16 @@ class RecordOptions:
 
 def record_segments(recorder: Recorder, options: RecordOptions,
                     progress: bool = True) -> None:
-    """Record for options.duration seconds, camera frames in segments of segment_length."""
+    """Record for options.duration seconds, camera frames in segments of segment_length;
+    a write error (recorder.failure, e.g. a full disk) ends it at once."""
+
+    def ended() -> bool:
+        return recorder.failure is not None
+
     start = time.monotonic()
     index = 0
-    while (elapsed := time.monotonic() - start) < options.duration:
+    next_report = 0.5
+    while (elapsed := time.monotonic() - start) < options.duration and not ended():
         if recorder.camera is not None:
             index += 1
             # The first segment opens with the recording; each next one takes over from the
@@ -42,20 +52,26 @@ def record_segments(recorder: Recorder, options: RecordOptions,
                 recorder.start_segment(segment_name(index), trial=index)
             recorder.event("segment_start", trial=index)
         segment_end = min(options.duration, elapsed + options.segment_length)
-        while (elapsed := time.monotonic() - start) < segment_end:
-            time.sleep(min(0.5, segment_end - elapsed))
-            # A terminal gets a live line; a log file gets one line every 5 s.
-            if progress and (sys.stdout.isatty() or int(elapsed * 2) % 10 == 0):
-                s = recorder.status()
-                streams = ", ".join(f"{x.name} {x.samples}" for x in s.streams)
-                end = "" if sys.stdout.isatty() else "\n"
-                print(f"\r  {s.elapsed:6.1f} s  frames {s.frames} (dropped {s.dropped_frames},"
-                      f" lost {s.lost_frames})  {streams}   ", end=end, flush=True)
+        while (elapsed := time.monotonic() - start) < segment_end and not ended():
+            time.sleep(min(CHECK_INTERVAL_S, segment_end - elapsed))
+            if progress and elapsed >= next_report:
+                print_status(recorder)
+                # A terminal gets a live line; a log file gets one line every 5 s.
+                next_report = elapsed + (0.5 if sys.stdout.isatty() else 5.0)
         if recorder.camera is not None:
             recorder.event("segment_stop", trial=index)
     recorder.stop_segment()
     if progress:
         print()
+
+
+def print_status(recorder: Recorder) -> None:
+    """The recording's status line: time, frames (dropped, lost), samples per stream."""
+    s = recorder.status()
+    streams = ", ".join(f"{x.name} {x.samples}" for x in s.streams)
+    end = "" if sys.stdout.isatty() else "\n"
+    print(f"\r  {s.elapsed:6.1f} s  frames {s.frames} (dropped {s.dropped_frames},"
+          f" lost {s.lost_frames})  {streams}   ", end=end, flush=True)
 
 
 def segment_name(index: int) -> str:
@@ -71,7 +87,11 @@ def run_recording(
     progress: bool = True,
     on_connected: Callable[[], None] | None = None,
 ) -> Recorder:
-    """Connect, preflight, record and close; returns the finished recorder."""
+    """Connect, preflight, record and close; returns the finished recorder.
+
+    A recording stopped by a write error (recorder.failure) is closed but not synchronized:
+    sync writes to the session, and its disk may be full.
+    """
     recorder = Recorder(options.folder, options.metadata, streams=streams, camera=camera,
                         trigger=trigger, compression=options.compression,
                         on_message=lambda m: print(f"\n  ! {m}"))
@@ -86,7 +106,8 @@ def run_recording(
         record_segments(recorder, options, progress)
     finally:
         recorder.stop()
-    sync_recording(options.folder, progress)
+    if recorder.failure is None:
+        sync_recording(options.folder, progress)
     return recorder
 
 
@@ -108,7 +129,8 @@ def sync_recording(folder: Path, progress: bool = True) -> None:
 
 def record_simulated(options: RecordOptions, seed: int = 1, width: int = 640,
                      height: int = 480, fps: float = 150.0, progress: bool = True) -> Path:
-    """Record from the simulated lab and store its ground truth in the session."""
+    """Record from the simulated lab and store its ground truth in the session (unless a
+    write error stopped the recording: its disk may be full)."""
     from app.rig import MAX_SIMULATED_S, simulated_rig
 
     if options.duration + 30.0 > MAX_SIMULATED_S:
@@ -118,10 +140,11 @@ def record_simulated(options: RecordOptions, seed: int = 1, width: int = 640,
     lab = rig.lab
     try:
         options.metadata.simulated = True
-        run_recording(options, rig.streams, rig.camera, rig.trigger, progress)
+        recorder = run_recording(options, rig.streams, rig.camera, rig.trigger, progress)
     finally:
         rig.close()
-    write_ground_truth(options.folder, lab.ground_truth())
+    if recorder.failure is None:
+        write_ground_truth(options.folder, lab.ground_truth())
     return options.folder
 
 
@@ -160,8 +183,9 @@ def parse_size(text: str) -> tuple[int, int]:
     return width, height
 
 
-def record_from_args(args: argparse.Namespace) -> Path:
-    """Run `melab record` from parsed command-line arguments; prints the summary."""
+def record_from_args(args: argparse.Namespace) -> int:
+    """Run `melab record` from parsed command-line arguments; prints the summary and returns
+    the exit code (1 when a write error stopped the recording)."""
     from recordings.store.reader import open_session
     from recordings.summary import format_summary, summarize
 
@@ -183,5 +207,10 @@ def record_from_args(args: argparse.Namespace) -> Path:
         rig = real_rig(args.camera, args.eeg, args.physio, args.trigger)
         run_recording(options, rig.streams, rig.camera, rig.trigger)
     with open_session(folder) as session:
-        print(format_summary(summarize(session)))
-    return folder
+        info = summarize(session)
+    print(format_summary(info))
+    if info["stop_reason"] in (STOP_DISK_FULL, STOP_WRITE_ERROR):
+        print(f"melab record: stopped: {info['stop_reason']}; session closed: {folder} "
+              "(everything written before the stop is kept)", file=sys.stderr)
+        return 1
+    return 0

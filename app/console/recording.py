@@ -87,6 +87,11 @@ class ConsoleRecording:
         """The recorder's live status."""
         return self.recorder.status()
 
+    @property
+    def failure(self) -> Exception | None:
+        """The write error (e.g. a full disk) that stopped the recording, if one did."""
+        return self.recorder.failure
+
     def finish(self) -> FinishedSession:
         """Stop, store ground truth, synchronise and summarise (slow: run it off the GUI).
 
@@ -108,13 +113,24 @@ class ConsoleRecording:
             problems.append(str(exc))
         truth = self.rig.ground_truth()
         self.rig.close()
-        if truth is not None:
-            write_ground_truth(self.folder, truth)
-        try:
-            sync_text = synchronize_session(self.folder)
-        except Exception as exc:  # sync can run again later; the recording is safe
-            sync_text = f"synchronization failed: {exc}"
-            problems.append(sync_text)
+        if self.failure is not None:
+            # Ground truth and sync would write to a disk that may be full; the session
+            # itself says why it stopped.
+            problems.append(f"recording stopped: {self.failure}")
+            sync_text = ("synchronization skipped: the recording stopped on a write error; "
+                         f"free space, then run `melab sync {self.folder}`")
+        else:
+            sync_text = self._store_truth_and_sync(truth, problems)
         with open_session(self.folder) as session:
             info = summarize(session)
         return FinishedSession(self.folder, info, format_summary(info), sync_text, problems)
+
+    def _store_truth_and_sync(self, truth: dict[str, Any] | None, problems: list[str]) -> str:
+        """Store the simulation's ground truth, synchronize; returns the sync report's text."""
+        if truth is not None:
+            write_ground_truth(self.folder, truth)
+        try:
+            return synchronize_session(self.folder)
+        except Exception as exc:  # sync can run again later; the recording is safe
+            problems.append(f"synchronization failed: {exc}")
+            return f"synchronization failed: {exc}"

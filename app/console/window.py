@@ -276,6 +276,11 @@ class ConsoleWindow(QMainWindow):
         recording = self.recording
         if recording is None or not recording.started or self.watcher is None:
             return
+        if recording.failure is not None and self.session is not None \
+                and not self.session.engine.done:
+            # A write error (disk full) stopped every device: end the protocol, which closes
+            # the session; the results page then says why.
+            self.session.abort(f"recording stopped: {recording.failure}")
         status = recording.status()
         self.devices.show_rows(recording_rows(status, recording.names, recording.nominal,
                                               recording.camera_fps, recording.rig.trigger
