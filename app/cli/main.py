@@ -191,8 +191,10 @@ def _add_protocol_commands(sub: argparse._SubParsersAction) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `melab` command."""
     from core.clock import configure_lsl
+    from drivers.sim.ptypair import remove_stale_pty_pairs
 
     configure_lsl()  # before anything can touch LSL: loopback only
+    remove_stale_pty_pairs()  # of a simulated lab whose melab was killed (SIGKILL)
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))

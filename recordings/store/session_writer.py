@@ -28,6 +28,7 @@ from recordings.store.diskio import (
     DiskReserve,
     FaultHook,
     is_disk_full,
+    remove_stale_reserves,
     sync_to_disk,
 )
 from recordings.store.errors import DiskFullError, SessionExistsError, WriterStoppedError
@@ -109,6 +110,8 @@ class SessionWriter:
         )
         self._closed = False
         self.start_time = clock()
+        # Reserves of recordings killed earlier (SIGKILL) would hold their space for ever.
+        remove_stale_reserves(self.folder.parent)
         try:
             self.folder.mkdir(parents=True, exist_ok=False)
         except FileExistsError:
