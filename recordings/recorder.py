@@ -274,12 +274,13 @@ class Recorder:
             with self._unless_writer_failed():
                 self.writer.close(reason)
         finally:
-            self._close_devices()
+            self.close_devices()
         if self._camera_error is not None:
             raise RecorderError(f"camera failed during the recording: {self._camera_error}")
         return self.writer.stats()
 
-    def _close_devices(self) -> None:
+    def close_devices(self) -> None:
+        """Close every device (stop() does; call it after connect() when not recording)."""
         for stream in self.streams.values():
             stream.close()
         if self.camera is not None:

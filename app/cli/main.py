@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from app.cli.analyze import add_analysis_commands
+from app.stop_signals import StoppedBySignal
 from recordings.store.errors import SessionError
 
 
@@ -59,7 +60,9 @@ def _cmd_gui(args: argparse.Namespace) -> int:
             return real_rig(args.camera, args.eeg, args.physio, args.trigger)
     setup = SessionSetup(participant=args.participant, protocol=args.protocol,
                          stimuli=args.stimuli or "", output=args.out)
-    run_console(make_rig, setup)
+    run = run_console(make_rig, setup)
+    if run.stopped_by is not None:
+        raise StoppedBySignal(run.stopped_by, run.folder)
     return 0
 
 
@@ -198,6 +201,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
+    except StoppedBySignal as stopped:  # the session was closed first
+        print(f"melab {args.command}: {stopped}", file=sys.stderr)
+        return stopped.exit_code
     except (SessionError, ValueError, FileNotFoundError, RuntimeError) as exc:
         print(f"melab {args.command}: error: {exc}", file=sys.stderr)
         return 2

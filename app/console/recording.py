@@ -20,7 +20,7 @@ from protocols.order import session_seed
 from protocols.sinks import RecorderSink
 from recordings.recorder import Recorder, RecorderError, RecorderStatus
 from recordings.store.ground_truth import write_ground_truth
-from recordings.store.layout import new_session_folder
+from recordings.store.layout import STOP_END, new_session_folder
 from recordings.store.metadata import Event
 
 
@@ -66,6 +66,7 @@ class ConsoleRecording:
         self.sink = ObservingSink(RecorderSink(self.recorder))
         self.sink.event_listeners.append(self._tell_rig)
         self.started = False
+        self.stop_reason = STOP_END  # the session's stop_reason (a stop signal's name)
         self._finish_lock = threading.Lock()
         self._finished: FinishedSession | None = None
 
@@ -108,7 +109,7 @@ class ConsoleRecording:
 
         problems = []
         try:
-            self.recorder.stop()
+            self.recorder.stop(self.stop_reason)
         except RecorderError as exc:  # the session is closed anyway; say what failed
             problems.append(str(exc))
         truth = self.rig.ground_truth()

@@ -529,8 +529,11 @@ def test_gui_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
 
     calls: list[tuple[Any, SessionSetup]] = []
     monkeypatch.setattr(console_app, "has_display", lambda: True)
-    monkeypatch.setattr(console_app, "run_console",
-                        lambda make_rig, setup: calls.append((make_rig, setup)))
+    def run_console(make_rig: Any, setup: SessionSetup) -> console_app.ConsoleRun:
+        calls.append((make_rig, setup))
+        return console_app.ConsoleRun()
+
+    monkeypatch.setattr(console_app, "run_console", run_console)
     assert cli.main(["gui", "--simulate", "--protocol", "demo", "--participant", "P09",
                      "--out", str(tmp_path)]) == 0
     (make_rig, setup), = calls
