@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import shutil
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,8 @@ from recordings.preflight import (
     VideoPlan,
     check_disk_space,
 )
-from recordings.store.layout import TRIGGER_LOG_TYPE
+from recordings.store.errors import SessionError
+from recordings.store.layout import STOP_END, TRIGGER_LOG_TYPE
 from recordings.store.metadata import SessionMetadata
 from recordings.store.segment_writer import SegmentWriter
 from recordings.store.session_writer import SessionWriter, WriterStats
@@ -72,8 +74,8 @@ class RecorderStatus:
     streams: list[StreamLiveStatus]
     frames: int
     camera_fps: float
-    dropped_frames: int
-    lost_frames: int
+    dropped_frames: int  # all segments so far: holes in the camera's frame numbers
+    lost_frames: int  # all segments so far: frames melab could not queue
     queue_fill: float
     disk_free: int
     recording_time_left: float  # seconds at the current data rate
@@ -114,6 +116,7 @@ class Recorder:
         self.messages: list[str] = []
         self.writer: SessionWriter | None = None
         self._segment: SegmentWriter | None = None
+        self._segments: list[SegmentWriter] = []  # every segment of the session, for totals
         self._segment_lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -122,6 +125,8 @@ class Recorder:
         self._trigger_logged = 0
         self._start_time = 0.0
         self._camera_error: Exception | None = None
+        # The write error that stopped the recording (e.g. disk full), once there was one.
+        self.failure: Exception | None = None
 
     # --- set-up ----------------------------------------------------------------------
     def connect(self, timeout: float = 5.0) -> list[str]:
@@ -188,7 +193,8 @@ class Recorder:
                                   "pulse_width_ms": getattr(self.trigger, "pulse_width_ms", None),
                                   "baud": getattr(self.trigger, "baud", None)}
         self.metadata.devices = {**devices, **self.metadata.devices}
-        self.writer = SessionWriter(self.folder, self.metadata, infos, clock=self._clock)
+        self.writer = SessionWriter(self.folder, self.metadata, infos, clock=self._clock,
+                                    on_failure=self._writer_failed)
         self._start_time = self._clock()
         for role, stream in self.streams.items():
             self._spawn(f"stream-{role}", self._stream_loop, role, stream)
@@ -210,16 +216,27 @@ class Recorder:
         when = self._clock()
         if code and self.trigger is not None:
             when = self.trigger.send(code)
-        self.writer.add_event(kind, when, trial=trial, code=code, payload=payload)
+        with self._unless_writer_failed():
+            self.writer.add_event(kind, when, trial=trial, code=code, payload=payload)
         return when
 
     def start_segment(self, name: str, trial: int = -1) -> None:
-        """Start writing camera frames into a new segment file."""
+        """Start writing camera frames into a new segment file.
+
+        An open segment hands over to the new one between two frames (the new file is open
+        before the old one closes), so a camera that runs on loses no frame at the switch.
+        """
         assert self.writer is not None and self.camera is not None
-        segment = self.writer.start_segment(name, self.camera.info, trial=trial,
-                                            compression=self.compression)
-        with self._segment_lock:
-            self._segment = segment
+        with self._unless_writer_failed():
+            segment = self.writer.start_segment(name, self.camera.info, trial=trial,
+                                                compression=self.compression)
+            with self._segment_lock:
+                previous, self._segment = self._segment, segment
+                if previous is not None:
+                    segment.continue_numbering(previous)
+                self._segments.append(segment)
+            if previous is not None:
+                self.writer.stop_segment(previous.name)
 
     @property
     def segment_active(self) -> bool:
@@ -232,10 +249,16 @@ class Recorder:
         with self._segment_lock:
             segment, self._segment = self._segment, None
         if segment is not None:
-            self.writer.stop_segment(segment.name)
+            with self._unless_writer_failed():
+                self.writer.stop_segment(segment.name)
 
-    def stop(self) -> WriterStats:
-        """Stop every device thread, write everything and close the session."""
+    def stop(self, reason: str = STOP_END) -> WriterStats:
+        """Stop every device thread, write everything and close the session.
+
+        reason is stored as the session's stop_reason (e.g. the signal it was closed on).
+        After a write error (`failure`) it closes the devices and returns; the session then
+        says itself why it stopped ("disk full").
+        """
         assert self.writer is not None
         if self.trigger is not None:
             try:
@@ -243,14 +266,27 @@ class Recorder:
             except DeviceError as exc:
                 self._tell(f"trigger box: {exc}")
         self.stop_segment()
-        self.writer.add_event("recording_stop")
-        time.sleep(2 * POLL_INTERVAL_S)  # the stream loops pick up their last samples
+        with self._unless_writer_failed():
+            self.writer.add_event("recording_stop")
+        if not self._stop.is_set():
+            time.sleep(2 * POLL_INTERVAL_S)  # the stream loops pick up their last samples
         self._stop.set()
         for thread in self._threads:
             thread.join()
-        if self.trigger is not None:
-            self._log_trigger_edges()
-        stats = self.writer.close()
+        try:
+            with self._unless_writer_failed():
+                if self.trigger is not None:
+                    self._log_trigger_edges()
+            with self._unless_writer_failed():
+                self.writer.close(reason)
+        finally:
+            self.close_devices()
+        if self._camera_error is not None:
+            raise RecorderError(f"camera failed during the recording: {self._camera_error}")
+        return self.writer.stats()
+
+    def close_devices(self) -> None:
+        """Close every device (stop() does; call it after connect() when not recording)."""
         for stream in self.streams.values():
             stream.close()
         if self.camera is not None:
@@ -258,9 +294,6 @@ class Recorder:
             self.camera.close()
         if self.trigger is not None:
             self.trigger.close()
-        if self._camera_error is not None:
-            raise RecorderError(f"camera failed during the recording: {self._camera_error}")
-        return stats
 
     def status(self) -> RecorderStatus:
         """Live status: per stream rate and last-sample age, frames, queue fill, disk."""
@@ -279,7 +312,8 @@ class Recorder:
                 samples_lost=stats.samples_lost.get(stream.info.name, 0),
             ))
         recent = [t for t in self._frame_times if now - t <= 2.0]
-        seg = stats.segments[0] if stats.segments else None
+        with self._segment_lock:
+            segments = [s.stats() for s in self._segments]
         free = shutil.disk_usage(self.folder).free
         rate = self._bytes_per_second()
         return RecorderStatus(
@@ -287,9 +321,11 @@ class Recorder:
             streams=streams,
             frames=self._frames,
             camera_fps=len(recent) / 2.0,
-            dropped_frames=self.camera.dropped_frames if self.camera is not None else 0,
-            lost_frames=seg.lost_frames if seg else 0,
-            queue_fill=max(stats.queue_fill, seg.queue_fill if seg else 0.0),
+            # Totals over every segment: a hole in the frame numbers across a hand-over
+            # counts too (SegmentWriter.continue_numbering).
+            dropped_frames=sum(s.dropped_frames for s in segments),
+            lost_frames=sum(s.lost_frames for s in segments),
+            queue_fill=max([stats.queue_fill, *(s.queue_fill for s in segments)]),
             disk_free=free,
             recording_time_left=free / rate if rate > 0 else float("inf"),
             messages=list(self.messages),
@@ -306,24 +342,26 @@ class Recorder:
         name = stream.info.name
         is_marker = stream.info.channel_format == "string"
         offset: float | None = None  # the latest clock offset (markers' event times)
-        while True:
+        while not self.writer.failed:
             stopping = self._stop.is_set()
-            for record in stream.clock_offsets():
-                self.writer.push_clock_offset(name, record)
-                offset = record.offset
+            with self._unless_writer_failed():
+                for record in stream.clock_offsets():
+                    self.writer.push_clock_offset(name, record)
+                    offset = record.offset
             chunk = stream.read()
-            if chunk is not None and len(chunk):
-                self.writer.push_chunk(name, chunk)
-                if is_marker:
-                    for when, payload in marker_events(name, chunk, offset):
-                        self.writer.add_event(MARKER_EVENT, when, payload=payload)
-                if self._on_chunk is not None:
-                    self._on_chunk(role, chunk)
-            for gap in stream.gaps():
-                self.writer.push_gap(name, gap)
-                lost = f", {gap.samples_lost} samples lost" if gap.samples_lost else ""
-                self._tell(f"{role}: no data for {gap.end - gap.start:.2f} s{lost}; "
-                           "recording goes on")
+            with self._unless_writer_failed():
+                if chunk is not None and len(chunk):
+                    self.writer.push_chunk(name, chunk)
+                    if is_marker:
+                        for when, payload in marker_events(name, chunk, offset):
+                            self.writer.add_event(MARKER_EVENT, when, payload=payload)
+                    if self._on_chunk is not None:
+                        self._on_chunk(role, chunk)
+                for gap in stream.gaps():
+                    self.writer.push_gap(name, gap)
+                    lost = f", {gap.samples_lost} samples lost" if gap.samples_lost else ""
+                    self._tell(f"{role}: no data for {gap.end - gap.start:.2f} s{lost}; "
+                               "recording goes on")
             if stopping:
                 return
             time.sleep(POLL_INTERVAL_S)
@@ -342,10 +380,9 @@ class Recorder:
             self._frame_times.append(frame.host_time)
             if len(self._frame_times) > 1000:
                 del self._frame_times[:500]
-            with self._segment_lock:
-                segment = self._segment
-            if segment is not None:
-                segment.push_frame(frame)
+            with self._segment_lock, self._unless_writer_failed():
+                if self._segment is not None:  # (under the lock: never into a segment a
+                    self._segment.push_frame(frame)  # hand-over has just stopped)
             if self._on_frame is not None:
                 self._on_frame(frame)
 
@@ -356,7 +393,8 @@ class Recorder:
         probing = True
         next_probe = time.monotonic() + rng.uniform(*PROBE_INTERVAL_S)
         while not self._stop.wait(TRIGGER_LOG_INTERVAL_S):
-            self._log_trigger_edges()
+            with self._unless_writer_failed():
+                self._log_trigger_edges()
             if probing and time.monotonic() >= next_probe:
                 probing = self._probe()
                 next_probe = time.monotonic() + rng.uniform(*PROBE_INTERVAL_S)
@@ -406,6 +444,22 @@ class Recorder:
                 f"{info.hostname or '?'}); a session stores each stream under its name. Rename "
                 "one at its sender, or record only one of them."
             )
+
+    def _writer_failed(self, error: Exception) -> None:
+        """The writer stopped on a write error (e.g. disk full): stop reading every device."""
+        self.failure = error
+        self._stop.set()
+        self._tell(f"recording stopped: {error}")
+
+    @contextlib.contextmanager
+    def _unless_writer_failed(self) -> Iterator[None]:
+        """Writes that a write error has made pointless are skipped: the error is the
+        writer's, reported once through `failure` and the messages, not by every caller."""
+        try:
+            yield
+        except SessionError:
+            if self.writer is None or not self.writer.failed:
+                raise
 
     def _bytes_per_second(self) -> float:
         rate = sum(4 * s.info.channel_count * s.info.nominal_rate for s in self.streams.values())

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from recordings.preflight import human_bytes
+from recordings.store.layout import STOP_END
 from recordings.store.reader import SegmentView, Session, StreamView
 from recordings.sync.report import describe_with_clocks
 from recordings.sync.storage import read_sync
@@ -36,10 +37,12 @@ def summarize(session: Session) -> dict[str, Any]:
         "duration_s": round(float(stop - start), 3) if stop is not None else None,
         "complete": session.complete,
         "closed_cleanly": session.closed_cleanly,
+        "stop_reason": session.stop_reason,
         "streams": streams,
         "segments": segments,
         "frames": sum(s["frames"] for s in segments.values()),
         "dropped_frames": sum(s["dropped_frames"] for s in segments.values()),
+        "lost_frames": sum(s["lost_frames"] for s in segments.values()),
         "events": len(events),
         "event_kinds": dict(Counter(e.kind for e in events)),
         "trials": len(session.trials),
@@ -83,9 +86,19 @@ def _segment_summary(seg: SegmentView) -> dict[str, Any]:
     }
 
 
+def _state(info: dict[str, Any]) -> str:
+    """How the recording ended, in words."""
+    reason = info["stop_reason"]
+    if info["complete"]:
+        return "complete" if reason in ("", STOP_END) else f"complete (stopped by {reason})"
+    if reason and info["closed_cleanly"]:  # stopped on a write error, files closed
+        return f"stopped: {reason} (everything written before the stop is kept)"
+    return "INCOMPLETE (recording did not close normally)"
+
+
 def format_summary(info: dict[str, Any]) -> str:
     """Human-readable text of summarize()'s result."""
-    state = "complete" if info["complete"] else "INCOMPLETE (recording did not close normally)"
+    state = _state(info)
     lines = [
         f"Session {info['folder']}",
         f"  participant {info['participant']}, session {info['session']}, "
@@ -104,7 +117,7 @@ def format_summary(info: dict[str, Any]) -> str:
         lines.append(f"    {'':<12} units {_units_text(s['units'])}")
     lines.append(
         f"  Video segments: {len(info['segments'])}, {info['frames']} frames, "
-        f"{info['dropped_frames']} dropped"
+        f"{info['dropped_frames']} dropped, {info['lost_frames']} lost"
     )
     for name, s in info["segments"].items():
         lines.append(

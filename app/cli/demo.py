@@ -19,6 +19,7 @@ from app.console.analysis import default_out_dir
 from app.console.app import go_headless, has_display, run_console
 from app.console.setup import SessionSetup
 from app.rig import simulated_rig
+from app.stop_signals import StoppedBySignal
 
 
 def run_demo(out: str | Path, seed: int = 1, autopilot: bool | None = None,
@@ -27,6 +28,7 @@ def run_demo(out: str | Path, seed: int = 1, autopilot: bool | None = None,
     analyse the session into OUT/analysis/SESSION and print the figures.
 
     protocol: another protocol file or packaged name (tests use a shorter one).
+    A stop signal closes the session and raises StoppedBySignal (no analysis).
     """
     headless = not has_display()
     if headless:
@@ -42,6 +44,8 @@ def run_demo(out: str | Path, seed: int = 1, autopilot: bool | None = None,
     run = run_console(lambda seconds: simulated_rig(seconds, seed=seed, reactive=True), setup,
                       autostart=True, autopilot=auto, quit_when_done=headless,
                       remind_in_trial=2 if auto else None)
+    if run.stopped_by is not None:
+        raise StoppedBySignal(run.stopped_by, run.folder)
     if run.problems:
         raise CommandError("the demo cannot start: " + "; ".join(run.problems))
     finished = run.finished

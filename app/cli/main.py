@@ -11,6 +11,7 @@ from typing import NoReturn
 from app.cli import checks
 from app.cli.analyze import add_analysis_commands
 from app.cli.lsl_scope import add_lsl_arguments, lsl_scope_choice
+from app.stop_signals import StoppedBySignal
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -60,15 +61,16 @@ def _cmd_gui(args: argparse.Namespace) -> int:
             return real_rig(args.camera, args.eeg, args.physio, args.trigger, args.stream)
     setup = SessionSetup(participant=args.participant, protocol=args.protocol,
                          stimuli=str(args.stimuli or ""), output=str(args.out))
-    run_console(make_rig, setup)
+    run = run_console(make_rig, setup)
+    if run.stopped_by is not None:
+        raise StoppedBySignal(run.stopped_by, run.folder)
     return 0
 
 
 def _cmd_record(args: argparse.Namespace) -> int:
     from app.cli.record import record_from_args
 
-    record_from_args(args)
-    return 0
+    return record_from_args(args)
 
 
 def _cmd_protocol_check(args: argparse.Namespace) -> int:
@@ -231,6 +233,7 @@ def _add_protocol_commands(sub: argparse._SubParsersAction) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `melab` command."""
     from core.clock import configure_lsl
+    from drivers.sim.ptypair import remove_stale_pty_pairs
 
     try:
         args = build_parser().parse_args(argv)
@@ -242,9 +245,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.check(args)
         # Before anything can touch LSL: this machine only, unless the real rig asks wider.
         configure_lsl(scope.scope)
+        remove_stale_pty_pairs()  # of a simulated lab whose melab was killed (SIGKILL)
         if scope.stated:
             print(scope.line(), flush=True)
         return int(args.func(args))
+    except StoppedBySignal as stopped:  # the session was closed first
+        print(f"melab {command_name(args)}: {stopped}", file=sys.stderr)
+        return stopped.exit_code
     except Exception as exc:
         message = expected_error(exc)
         if message is None:

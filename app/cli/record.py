@@ -9,11 +9,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.stop_signals import StopSignals
 from drivers.interfaces import Camera, ContinuousStream, TriggerBox
 from recordings.recorder import Recorder
 from recordings.store.ground_truth import write_ground_truth
-from recordings.store.layout import new_session_folder
+from recordings.store.layout import (
+    STOP_DISK_FULL,
+    STOP_END,
+    STOP_WRITE_ERROR,
+    new_session_folder,
+)
 from recordings.store.metadata import SessionMetadata
+
+# How often the recording loop looks for a reason to end early (a write error, a stop
+# signal): well inside the 1 s in which a full disk must stop every device.
+CHECK_INTERVAL_S = 0.05
 
 
 @dataclass
@@ -28,32 +38,46 @@ class RecordOptions:
     force: bool = False
 
 
-def record_segments(recorder: Recorder, options: RecordOptions,
-                    progress: bool = True) -> None:
-    """Record for options.duration seconds, camera frames in segments of segment_length."""
+def record_segments(recorder: Recorder, options: RecordOptions, progress: bool = True,
+                    stop: StopSignals | None = None) -> None:
+    """Record for options.duration seconds, camera frames in segments of segment_length;
+    a write error (recorder.failure, e.g. a full disk) or a stop signal ends it at once."""
+
+    def ended() -> bool:
+        return recorder.failure is not None or (stop is not None and stop.requested)
+
     start = time.monotonic()
     index = 0
-    while (elapsed := time.monotonic() - start) < options.duration:
+    next_report = 0.5
+    while (elapsed := time.monotonic() - start) < options.duration and not ended():
         if recorder.camera is not None:
             index += 1
-            if not recorder.segment_active:  # the first one opens with the recording
+            # The first segment opens with the recording; each next one takes over from the
+            # one before without a gap (Recorder.start_segment).
+            if index > 1 or not recorder.segment_active:
                 recorder.start_segment(segment_name(index), trial=index)
             recorder.event("segment_start", trial=index)
         segment_end = min(options.duration, elapsed + options.segment_length)
-        while (elapsed := time.monotonic() - start) < segment_end:
-            time.sleep(min(0.5, segment_end - elapsed))
-            # A terminal gets a live line; a log file gets one line every 5 s.
-            if progress and (sys.stdout.isatty() or int(elapsed * 2) % 10 == 0):
-                s = recorder.status()
-                streams = ", ".join(f"{x.name} {x.samples}" for x in s.streams)
-                end = "" if sys.stdout.isatty() else "\n"
-                print(f"\r  {s.elapsed:6.1f} s  frames {s.frames} (dropped {s.dropped_frames},"
-                      f" lost {s.lost_frames})  {streams}   ", end=end, flush=True)
+        while (elapsed := time.monotonic() - start) < segment_end and not ended():
+            time.sleep(min(CHECK_INTERVAL_S, segment_end - elapsed))
+            if progress and elapsed >= next_report:
+                print_status(recorder)
+                # A terminal gets a live line; a log file gets one line every 5 s.
+                next_report = elapsed + (0.5 if sys.stdout.isatty() else 5.0)
         if recorder.camera is not None:
             recorder.event("segment_stop", trial=index)
-            recorder.stop_segment()
+    recorder.stop_segment()
     if progress:
         print()
+
+
+def print_status(recorder: Recorder) -> None:
+    """The recording's status line: time, frames (dropped, lost), samples per stream."""
+    s = recorder.status()
+    streams = ", ".join(f"{x.name} {x.samples}" for x in s.streams)
+    end = "" if sys.stdout.isatty() else "\n"
+    print(f"\r  {s.elapsed:6.1f} s  frames {s.frames} (dropped {s.dropped_frames},"
+          f" lost {s.lost_frames})  {streams}   ", end=end, flush=True)
 
 
 def segment_name(index: int) -> str:
@@ -68,8 +92,15 @@ def run_recording(
     trigger: TriggerBox | None,
     progress: bool = True,
     on_connected: Callable[[], None] | None = None,
-) -> Recorder:
-    """Connect, preflight, record and close; returns the finished recorder."""
+    stop: StopSignals | None = None,
+) -> Recorder | None:
+    """Connect, preflight, record and close; returns the finished recorder (None when a stop
+    signal came before the recording started: nothing is recorded then).
+
+    A stop signal ends the recording early, closed and synchronized as at its end. A
+    recording stopped by a write error (recorder.failure) is closed but not synchronized:
+    sync writes to the session, and its disk may be full.
+    """
     recorder = Recorder(options.folder, options.metadata, streams=streams, camera=camera,
                         trigger=trigger, compression=options.compression,
                         on_message=lambda m: print(f"\n  ! {m}"))
@@ -79,12 +110,17 @@ def run_recording(
         print(f"  disk: {check.describe()}")
     if on_connected is not None:
         on_connected()
+    if stop is not None and stop.requested:
+        recorder.close_devices()
+        return None
     recorder.start(first_segment=(segment_name(1), 1) if camera is not None else None)
     try:
-        record_segments(recorder, options, progress)
+        record_segments(recorder, options, progress, stop)
     finally:
-        recorder.stop()
-    sync_recording(options.folder, progress)
+        received = stop.received if stop is not None else None
+        recorder.stop(received.name if received is not None else STOP_END)
+    if recorder.failure is None:
+        sync_recording(options.folder, progress)
     return recorder
 
 
@@ -105,8 +141,10 @@ def sync_recording(folder: Path, progress: bool = True) -> None:
 
 
 def record_simulated(options: RecordOptions, seed: int = 1, width: int = 640,
-                     height: int = 480, fps: float = 150.0, progress: bool = True) -> Path:
-    """Record from the simulated lab and store its ground truth in the session."""
+                     height: int = 480, fps: float = 150.0, progress: bool = True,
+                     stop: StopSignals | None = None) -> Path:
+    """Record from the simulated lab and store its ground truth in the session (unless a
+    write error stopped the recording: its disk may be full)."""
     from app.rig import MAX_SIMULATED_S, simulated_rig
 
     if options.duration + 30.0 > MAX_SIMULATED_S:
@@ -116,14 +154,17 @@ def record_simulated(options: RecordOptions, seed: int = 1, width: int = 640,
     lab = rig.lab
     try:
         options.metadata.simulated = True
-        run_recording(options, rig.streams, rig.camera, rig.trigger, progress)
+        recorder = run_recording(options, rig.streams, rig.camera, rig.trigger, progress,
+                                 stop=stop)
     finally:
         rig.close()
-    write_ground_truth(options.folder, lab.ground_truth())
+    if recorder is not None and recorder.failure is None:
+        write_ground_truth(options.folder, lab.ground_truth())
     return options.folder
 
 
-def record_replay(options: RecordOptions, session: Path, progress: bool = True) -> Path:
+def record_replay(options: RecordOptions, session: Path, progress: bool = True,
+                  stop: StopSignals | None = None) -> Path:
     """Re-record a recorded session played back through LSL outlets and a replay camera."""
     from recordings.replay import ReplayLab
 
@@ -135,7 +176,7 @@ def record_replay(options: RecordOptions, session: Path, progress: bool = True) 
     lab.open()
     try:
         run_recording(options, lab.streams(), lab.camera(), None, progress,
-                      on_connected=lab.start)
+                      on_connected=lab.start, stop=stop)
     finally:
         lab.stop()
     return options.folder
@@ -149,9 +190,11 @@ def lab_is_simulated(session: Path) -> bool:
         return s.metadata.simulated
 
 
-def record_from_args(args: argparse.Namespace) -> Path:
+def record_from_args(args: argparse.Namespace) -> int:
     """Run `melab record` from parsed command-line arguments (app.cli.checks.check_record
-    passed); prints the summary."""
+    passed); prints the summary and returns the exit code (1 when a write error stopped the
+    recording). SIGTERM, SIGHUP and SIGINT close the session as at its end, then raise
+    StoppedBySignal."""
     from recordings.store.reader import open_session
     from recordings.summary import format_summary, summarize
 
@@ -160,16 +203,25 @@ def record_from_args(args: argparse.Namespace) -> Path:
     folder = new_session_folder(args.out, args.participant, args.session)
     options = RecordOptions(folder, metadata, args.duration or 0.0, args.segment_length,
                             "lz4" if args.lz4 else None, args.force)
-    if args.replay:
-        record_replay(options, args.replay)
-    elif args.simulate:
-        width, height = args.size
-        record_simulated(options, args.seed, width, height, args.fps)
-    else:
-        from app.rig import real_rig
+    with StopSignals() as stop:
+        if args.replay:
+            record_replay(options, args.replay, stop=stop)
+        elif args.simulate:
+            width, height = args.size
+            record_simulated(options, args.seed, width, height, args.fps, stop=stop)
+        else:
+            from app.rig import real_rig
 
-        rig = real_rig(args.camera, args.eeg, args.physio, args.trigger, args.stream)
-        run_recording(options, rig.streams, rig.camera, rig.trigger)
+            rig = real_rig(args.camera, args.eeg, args.physio, args.trigger, args.stream)
+            run_recording(options, rig.streams, rig.camera, rig.trigger, stop=stop)
+        if not folder.exists():  # stopped before the recording started
+            stop.raise_if_received(None)
     with open_session(folder) as session:
-        print(format_summary(summarize(session)))
-    return folder
+        info = summarize(session)
+    print(format_summary(info))
+    if info["stop_reason"] in (STOP_DISK_FULL, STOP_WRITE_ERROR):
+        print(f"melab record: stopped: {info['stop_reason']}; session closed: {folder} "
+              "(everything written before the stop is kept)", file=sys.stderr)
+        return 1
+    stop.raise_if_received(folder)
+    return 0

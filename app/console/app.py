@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from app.console.recording import FinishedSession
 from app.console.setup import Preflight, SessionSetup
 from app.rig import RigFactory
+from app.stop_signals import StopSignals
 
 QUIET_MULTIMEDIA = "qt.multimedia*=false"  # FFmpeg's stream dumps would flood the terminal
+# Qt's event loop runs outside Python: a timer hands control back to Python this often, so
+# that the signal handler runs and the console sees a stop signal.
+SIGNAL_CHECK_MS = 100
 
 
 HEADLESS_PLATFORMS = ("offscreen", "minimal")
@@ -36,18 +42,25 @@ def go_headless() -> None:
 
 @dataclass
 class ConsoleRun:
-    """How a console run went: the preflight problems, the session it recorded."""
+    """How a console run went: the preflight problems, the session it recorded, and the stop
+    signal that closed it (SIGTERM, SIGHUP, SIGINT), if one did."""
 
     problems: list[str] = field(default_factory=list)
     finished: FinishedSession | None = None
+    folder: Path | None = None  # the last session recorded
+    stopped_by: signal.Signals | None = None
 
 
 def run_console(make_rig: RigFactory, setup: SessionSetup | None = None, *,
                 autostart: bool = False, autopilot: bool = False,
                 quit_when_done: bool = False, remind_in_trial: int | None = None) -> ConsoleRun:
-    """Open the console; optionally check and start at once, play the participant, and quit."""
+    """Open the console; optionally check and start at once, play the participant, and quit.
+
+    SIGTERM, SIGHUP and SIGINT close a running recording as at its end (no question asked),
+    then the console; ConsoleRun.stopped_by says which signal did.
+    """
     os.environ.setdefault("QT_LOGGING_RULES", QUIET_MULTIMEDIA)
-    from PyQt6.QtCore import QEventLoop
+    from PyQt6.QtCore import QEventLoop, QTimer
     from PyQt6.QtWidgets import QApplication
 
     from app.console.autopilot import Autopilot
@@ -76,7 +89,8 @@ def run_console(make_rig: RigFactory, setup: SessionSetup | None = None, *,
         if quit_when_done:
             window.close()
 
-    def started(_folder: object) -> None:
+    def started(folder: Path) -> None:
+        run.folder = folder
         if autopilot and window.session is not None:
             pilots.append(Autopilot(window.session, remind_in_trial=remind_in_trial))
 
@@ -85,15 +99,29 @@ def run_console(make_rig: RigFactory, setup: SessionSetup | None = None, *,
         if quit_when_done:
             window.close()
 
+    stop = StopSignals()
+
+    def check_signals() -> None:
+        if stop.received is not None:
+            signal_check.stop()
+            run.stopped_by = stop.received
+            window.close_on_signal(stop.received.name)
+
+    signal_check = QTimer()
+    signal_check.setInterval(SIGNAL_CHECK_MS)
+    signal_check.timeout.connect(check_signals)
     window.preflightDone.connect(preflight_done)
     window.recordingStarted.connect(started)
     window.sessionFinished.connect(finished)
     window.closed.connect(loop.quit if loop is not None else app.quit)
-    window.show()
-    if autostart:
-        window.check()
-    if loop is not None:
-        loop.exec()
-    else:
-        app.exec()
+    with stop:
+        signal_check.start()
+        window.show()
+        if autostart:
+            window.check()
+        if loop is not None:
+            loop.exec()
+        else:
+            app.exec()
+        signal_check.stop()
     return run

@@ -20,7 +20,7 @@ from protocols.order import session_seed
 from protocols.sinks import RecorderSink
 from recordings.recorder import Recorder, RecorderError, RecorderStatus
 from recordings.store.ground_truth import write_ground_truth
-from recordings.store.layout import new_session_folder
+from recordings.store.layout import STOP_END, new_session_folder
 from recordings.store.metadata import Event
 
 
@@ -68,6 +68,7 @@ class ConsoleRecording:
         self.sink = ObservingSink(RecorderSink(self.recorder))
         self.sink.event_listeners.append(self._tell_rig)
         self.started = False
+        self.stop_reason = STOP_END  # the session's stop_reason (a stop signal's name)
         self._finish_lock = threading.Lock()
         self._finished: FinishedSession | None = None
 
@@ -89,6 +90,11 @@ class ConsoleRecording:
         """The recorder's live status."""
         return self.recorder.status()
 
+    @property
+    def failure(self) -> Exception | None:
+        """The write error (e.g. a full disk) that stopped the recording, if one did."""
+        return self.recorder.failure
+
     def finish(self) -> FinishedSession:
         """Stop, store ground truth, synchronise and summarise (slow: run it off the GUI).
 
@@ -105,18 +111,29 @@ class ConsoleRecording:
 
         problems = []
         try:
-            self.recorder.stop()
+            self.recorder.stop(self.stop_reason)
         except RecorderError as exc:  # the session is closed anyway; say what failed
             problems.append(str(exc))
         truth = self.rig.ground_truth()
         self.rig.close()
-        if truth is not None:
-            write_ground_truth(self.folder, truth)
-        try:
-            sync_text = synchronize_session(self.folder)
-        except Exception as exc:  # sync can run again later; the recording is safe
-            sync_text = f"synchronization failed: {exc}"
-            problems.append(sync_text)
+        if self.failure is not None:
+            # Ground truth and sync would write to a disk that may be full; the session
+            # itself says why it stopped.
+            problems.append(f"recording stopped: {self.failure}")
+            sync_text = ("synchronization skipped: the recording stopped on a write error; "
+                         f"free space, then run `melab sync {self.folder}`")
+        else:
+            sync_text = self._store_truth_and_sync(truth, problems)
         with open_session(self.folder) as session:
             info = summarize(session)
         return FinishedSession(self.folder, info, format_summary(info), sync_text, problems)
+
+    def _store_truth_and_sync(self, truth: dict[str, Any] | None, problems: list[str]) -> str:
+        """Store the simulation's ground truth, synchronize; returns the sync report's text."""
+        if truth is not None:
+            write_ground_truth(self.folder, truth)
+        try:
+            return synchronize_session(self.folder)
+        except Exception as exc:  # sync can run again later; the recording is safe
+            problems.append(f"synchronization failed: {exc}")
+            return f"synchronization failed: {exc}"

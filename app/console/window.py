@@ -84,6 +84,7 @@ class ConsoleWindow(QMainWindow):
         self._checked_rigs: list[Rig] = []  # every rig a preflight made (closed on quit)
         self._workers = WorkerPool(self)
         self._progress: QProgressDialog | None = None
+        self._stop_signal = ""  # the stop signal closing the console (no question asked)
         self._build()
         self._status_timer = QTimer(self)
         self._status_timer.setInterval(STATUS_MS)
@@ -276,6 +277,11 @@ class ConsoleWindow(QMainWindow):
         recording = self.recording
         if recording is None or not recording.started or self.watcher is None:
             return
+        if recording.failure is not None and self.session is not None \
+                and not self.session.engine.done:
+            # A write error (disk full) stopped every device: end the protocol, which closes
+            # the session; the results page then says why.
+            self.session.abort(f"recording stopped: {recording.failure}")
         status = recording.status()
         self.devices.show_rows(recording_rows(status, recording.names, recording.nominal,
                                               recording.camera_fps, recording.rig.trigger
@@ -466,17 +472,25 @@ class ConsoleWindow(QMainWindow):
             self.session.window.close()
             self.session.reminder_window.close()
 
+    def close_on_signal(self, name: str) -> None:
+        """A stop signal (SIGTERM, ...): close any recording as at its end, then the console."""
+        self._stop_signal = name
+        self.close()
+
     def closeEvent(self, event: QCloseEvent | None) -> None:
         """Closing mid-session aborts (after confirmation) and closes the session first."""
         recording = self.recording
         if recording is not None and recording.started:
-            if event is not None and not self.confirm(
+            if event is not None and not self._stop_signal and not self.confirm(
                     "Quit during a recording?", "The protocol is aborted and the session "
                     "closed; everything recorded so far is kept."):
                 event.ignore()
                 return
+            if self._stop_signal:
+                recording.stop_reason = self._stop_signal
             if self.session is not None and not self.session.engine.done:
-                self.session.abort("console closed")  # starts closing in a worker
+                # starts closing in a worker
+                self.session.abort(self._stop_signal or "console closed")
             recording.finish()  # waits for that worker's closing, or closes here
             self._stop_live()
         self._workers.stop_all()

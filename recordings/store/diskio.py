@@ -9,6 +9,8 @@ from pathlib import Path
 
 import h5py
 
+from core.ownership import Owner
+
 # Space held back in every session folder while recording: released on a full disk so that
 # HDF5 can write its last metadata and close every file cleanly.
 DEFAULT_RESERVE_BYTES = 64 << 20
@@ -41,7 +43,11 @@ def sync_to_disk(file: h5py.File) -> None:
 
 
 class DiskReserve:
-    """A preallocated file holding back disk space until it is released."""
+    """A preallocated file holding back disk space until it is released.
+
+    Its first bytes name the process that owns it, so that a reserve a killed melab left
+    behind can be told from one in use (remove_stale_reserves).
+    """
 
     def __init__(self, path: Path, size: int) -> None:
         self.path = path
@@ -50,6 +56,9 @@ class DiskReserve:
         with path.open("xb") as fh:
             try:
                 os.posix_fallocate(fh.fileno(), 0, size)
+                owner = Owner.this_process()
+                if owner is not None:
+                    fh.write(f"melab-reserve {owner.tag()}\n".encode())
             except OSError:
                 fh.close()
                 path.unlink()
@@ -58,3 +67,24 @@ class DiskReserve:
     def release(self) -> None:
         """Give the space back (idempotent)."""
         self.path.unlink(missing_ok=True)
+
+
+def remove_stale_reserves(out: Path) -> list[Path]:
+    """Delete the space reserves that melab processes no longer running left in the session
+    folders under out (a recording killed with SIGKILL); returns the files removed.
+
+    Only reserves whose first line names their owner are touched, and only when that owner
+    has ended: a recording still running elsewhere keeps its reserve.
+    """
+    removed = []
+    for path in out.glob(f"*/{RESERVE_FILE}"):
+        try:
+            with path.open("rb") as fh:
+                head = fh.read(100).decode("ascii", errors="replace")
+        except OSError:
+            continue
+        owner = Owner.from_tag(head) if head.startswith("melab-reserve ") else None
+        if owner is not None and not owner.alive():
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed

@@ -20,6 +20,12 @@ STRING = h5py.string_dtype("utf-8")
 # Writers flush at least this often, so at most this much data is at risk in a crash.
 FLUSH_INTERVAL_S = 0.5
 
+# Why a recording stopped (root attribute `stop_reason`): its end as planned or asked for, a
+# write error, or the name of the signal it was closed on (SIGTERM, SIGHUP, SIGINT).
+STOP_END = "end"
+STOP_DISK_FULL = "disk full"
+STOP_WRITE_ERROR = "write error"
+
 
 def decoded(value: Any) -> Any:
     """A value read back from HDF5: bytes decoded as UTF-8, anything else unchanged."""

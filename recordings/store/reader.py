@@ -224,6 +224,12 @@ class Session:
         return bool(self.file.attrs.get("complete", False))
 
     @property
+    def stop_reason(self) -> str:
+        """Why the recording stopped: "end", "disk full", "write error", a signal name
+        (SIGTERM, ...); "" when it never closed (a crash) or melab did not record it yet."""
+        return str(decoded(self.file.attrs.get("stop_reason", "")))
+
+    @property
     def attrs(self) -> dict[str, Any]:
         """Root attributes (start/stop times, format version, ...)."""
         return {k: decoded(v) for k, v in self.file.attrs.items()}

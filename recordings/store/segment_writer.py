@@ -120,6 +120,11 @@ class SegmentWriter:
         self._wake.set()
         return True
 
+    def continue_numbering(self, previous: SegmentWriter) -> None:
+        """Carry on the previous segment's frame numbering (the camera ran on between the two
+        files): a jump from its last frame to this one's first is counted as dropped here."""
+        self._last_pushed = previous._last_pushed
+
     def stats(self) -> SegmentStats:
         """Current counters."""
         return SegmentStats(

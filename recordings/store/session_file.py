@@ -186,16 +186,20 @@ def _write_segment_rows(table: h5py.Dataset, segments: list[SegmentWriter],
 
 
 def finalize_session_file(path: Path, stop_time: float, samples_lost: Mapping[str, int],
-                          events_lost: int) -> None:
-    """Reopen a closed session.h5 without SWMR: mark it complete and link its segments."""
+                          events_lost: int, stop_reason: str, *, complete: bool = True) -> None:
+    """Reopen a closed session.h5 without SWMR: say when and why it stopped; a complete
+    session is also marked complete and gets its segments linked."""
     with h5py.File(path, "r+") as f:
-        f.attrs["complete"] = True
+        f.attrs["complete"] = complete
         f.attrs["stop_time"] = stop_time
         f.attrs["stop_utc"] = dt.datetime.now(dt.UTC).isoformat()
+        f.attrs["stop_reason"] = stop_reason
         f.attrs["samples_lost"] = sum(samples_lost.values())
         f.attrs["events_lost"] = events_lost
         for name, lost in samples_lost.items():
             f["streams"][name].attrs["samples_lost"] = lost
+        if not complete:
+            return
         video = f.require_group(VIDEO_DIR)
         for row in f["segments"][:]:
             name, file = decoded(row["name"]), decoded(row["file"])

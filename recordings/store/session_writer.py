@@ -28,11 +28,19 @@ from recordings.store.diskio import (
     DiskReserve,
     FaultHook,
     is_disk_full,
+    remove_stale_reserves,
     sync_to_disk,
 )
 from recordings.store.errors import DiskFullError, SessionExistsError, WriterStoppedError
 from recordings.store.health import WriterHealth
-from recordings.store.layout import FLUSH_INTERVAL_S, SESSION_FILE, segment_filename
+from recordings.store.layout import (
+    FLUSH_INTERVAL_S,
+    SESSION_FILE,
+    STOP_DISK_FULL,
+    STOP_END,
+    STOP_WRITE_ERROR,
+    segment_filename,
+)
 from recordings.store.metadata import Event, SessionMetadata, TrialRecord
 from recordings.store.segment_writer import SegmentStats, SegmentWriter
 from recordings.store.session_file import (
@@ -71,7 +79,10 @@ class SessionWriter:
         fault_hook: FaultHook | None = None,
         queue_items: int = 20000,
         reserve_bytes: int = DEFAULT_RESERVE_BYTES,
+        on_failure: Callable[[Exception], None] | None = None,
     ) -> None:
+        """on_failure is called from the writer thread once, after a write error stopped it
+        and every file was closed (the recorder stops its devices then)."""
         metadata.validate()
         names = [s.name for s in streams]
         if len(set(names)) != len(names):
@@ -85,6 +96,7 @@ class SessionWriter:
         self.streams = {s.name: s for s in streams}
         self._clock = clock
         self._fault_hook = fault_hook
+        self._on_failure = on_failure
         self._health = WriterHealth()
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=queue_items)
         self._samples_written: dict[str, int] = dict.fromkeys(self.streams, 0)
@@ -98,6 +110,8 @@ class SessionWriter:
         )
         self._closed = False
         self.start_time = clock()
+        # Reserves of recordings killed earlier (SIGKILL) would hold their space for ever.
+        remove_stale_reserves(self.folder.parent)
         try:
             self.folder.mkdir(parents=True, exist_ok=False)
         except FileExistsError:
@@ -221,23 +235,45 @@ class SessionWriter:
             error=str(self._health.error or ""),
         )
 
-    def close(self) -> WriterStats:
-        """Stop open segments, write everything queued, and mark the session complete."""
+    @property
+    def failed(self) -> bool:
+        """True once a write error stopped the writer (every later call raises it)."""
+        return self._health.failed
+
+    def close(self, stop_reason: str = STOP_END) -> WriterStats:
+        """Stop open segments, write everything queued, and mark the session complete.
+
+        After a write error it says when and why the session stopped (stop_reason "disk
+        full" or "write error"; not complete), then raises that error.
+        """
         if self._closed:
             return self.stats()
         try:
             for name in list(self._segments):
                 self.stop_segment(name)
             self._control("close", None)
+        except Exception:
+            if not self._health.failed:
+                raise
         finally:
             self._closed = True
             self._thread.join()
-        self._health.raise_if_failed()
         self._reserve.release()
-        finalize_session_file(
-            self.folder / SESSION_FILE, self._clock(), self._samples_lost, self._events_lost
-        )
+        if self._health.failed:
+            self._finalize_after_failure()
+            self._health.raise_if_failed()
+        finalize_session_file(self.folder / SESSION_FILE, self._clock(), self._samples_lost,
+                              self._events_lost, stop_reason)
         return self.stats()
+
+    def _finalize_after_failure(self) -> None:
+        """Record the stop and its reason in the closed file, if the disk still allows it."""
+        reason = STOP_DISK_FULL if isinstance(self._health.error, DiskFullError) else (
+            STOP_WRITE_ERROR)
+        with contextlib.suppress(Exception):  # the file stays readable without them
+            finalize_session_file(self.folder / SESSION_FILE, self._clock(),
+                                  self._samples_lost, self._events_lost, reason,
+                                  complete=False)
 
     def __enter__(self) -> SessionWriter:
         return self
@@ -311,6 +347,8 @@ class SessionWriter:
                 self._stop_after_failure(f, pending, active)
             with contextlib.suppress(Exception):  # a full disk can fail the close too
                 f.close()
+            if self._health.error is not None and self._on_failure is not None:
+                self._on_failure(self._health.error)
 
     def _guarded(self, segment: SegmentWriter, method: Callable[..., Any], *args: Any) -> Any:
         """Run a segment's I/O; an error names the segment's file."""

@@ -42,6 +42,7 @@ from app.console.setup import (
 )
 from app.console.sink import ObservingSink
 from app.console.taps import ChunkTap, LatestFrame, StreamRing
+from app.rig import connect_all
 from core.devices import CameraInfo, Chunk, Frame, StreamInfo
 from drivers.imaging import mosaic
 from protocols.dry_run import ManualClock, SilentPresenter
@@ -410,6 +411,30 @@ def test_recorder_taps_see_every_frame_and_chunk(tmp_path: Path) -> None:
         assert len(session.streams["S"]) == 2 * len(chunks)
 
 
+@pytest.mark.slow
+def test_a_full_disk_stops_the_console_recording_and_says_so(tmp_path: Path, tmpfs, sim_rigs,
+                                                              demo_protocol) -> None:
+    from app.console.recording import ConsoleRecording
+
+    protocol, _ = demo_protocol
+    out = tmpfs("80m")  # the 64 MiB space reserve + ~16 MiB: full in ~1.5 s at 320x240
+    rig = sim_rigs(seed=2, width=320, height=240)(60.0)
+    connect_all(rig)
+    recording = ConsoleRecording(rig, good_setup(tmp_path, output=str(out)), protocol)
+    recording.start()
+    recording.recorder.start_segment("trial001", trial=1)
+    deadline = time.monotonic() + 60  # only against a hang
+    while recording.failure is None:
+        assert time.monotonic() < deadline, "the disk never filled"
+        time.sleep(0.05)
+    finished = recording.finish()
+    assert any("recording stopped: disk full" in p for p in finished.problems)
+    assert finished.summary["stop_reason"] == "disk full"
+    assert "stopped: disk full" in finished.summary_text
+    assert finished.sync_text.startswith("synchronization skipped")
+    assert not (recording.folder / ".melab-reserve").exists()
+
+
 # --- analysis ---------------------------------------------------------------------------
 
 
@@ -489,8 +514,11 @@ def test_gui_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
 
     calls: list[tuple[Any, SessionSetup]] = []
     monkeypatch.setattr(console_app, "has_display", lambda: True)
-    monkeypatch.setattr(console_app, "run_console",
-                        lambda make_rig, setup: calls.append((make_rig, setup)))
+    def run_console(make_rig: Any, setup: SessionSetup) -> console_app.ConsoleRun:
+        calls.append((make_rig, setup))
+        return console_app.ConsoleRun()
+
+    monkeypatch.setattr(console_app, "run_console", run_console)
     assert cli.main(["gui", "--simulate", "--protocol", "demo", "--participant", "P09",
                      "--out", str(tmp_path)]) == 0
     (make_rig, setup), = calls

@@ -117,17 +117,8 @@ def test_disk_full_mid_write_stops_cleanly_and_keeps_data(tmp_path):
 
 
 @pytest.fixture
-def small_filesystem(tmp_path):
-    mount = tmp_path / "small"
-    mount.mkdir()
-    result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)],
-        capture_output=True, text=True,
-    )
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {result.stderr.strip()}")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
+def small_filesystem(tmpfs):
+    return tmpfs("3m")
 
 
 def test_real_full_filesystem(small_filesystem):
@@ -152,3 +143,48 @@ def test_real_full_filesystem(small_filesystem):
     # A new session on the full disk is refused up front and leaves nothing behind.
     assert "disk full" in result["next_error"]
     assert not (small_filesystem / "next").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("segment_length", [60.0, 0.25], ids=["one-segment", "short-segments"])
+def test_melab_record_stops_every_device_at_once_when_the_disk_fills(tmpfs, segment_length):
+    # 80 MiB: the session's 64 MiB space reserve plus ~16 MiB, full after ~1.5 s of 320x240
+    # video with both 1000 Hz streams; --force starts although the preflight says it won't fit.
+    out = tmpfs("80m")
+    repo = HERE.parents[1]
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", "record", "--simulate", "--force", "--duration", "30",
+         "--size", "320x240", "--segment-length", str(segment_length), "--out", str(out)],
+        cwd=repo, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    (folder,) = out.iterdir()
+    said = [line for line in done.stderr.splitlines() if "session closed" in line]
+    assert said == [f"melab record: stopped: disk full; session closed: {folder} (everything "
+                    "written before the stop is kept)"]
+    assert "stopped: disk full" in done.stdout  # the summary says so too
+    assert not (folder / ".melab-reserve").exists()
+    with open_session(folder) as s:
+        assert s.closed_cleanly and not s.complete and s.stop_reason == "disk full"
+        (error,) = [e for e in s.events if e.kind == "error"]
+        assert "disk full" in error.payload["message"]
+        # Stopped within 1 s of the error, on the session's own clock.
+        assert 0 <= s.attrs["stop_time"] - error.time <= 1.0
+        # Everything written is kept and readable, up to the stop: the streams and the frames
+        # reach to within 1 s of the error.
+        for name in ("SynAmps", "MP160"):
+            stream = s.streams[name]
+            assert 0 <= error.time - stream.times()[-1] <= 1.0
+            assert np.isfinite(stream.samples[-1]).all()
+        segments = [s.segment(name) for name in s.segment_names()]
+        assert 0 <= error.time - segments[-1].column("host_time")[-1] <= 1.0
+        assert segments[-1].frame(segments[-1].n_frames - 1).shape == (240, 320)
+        # The segments finished before the disk filled are complete, and no frame is missing
+        # between any two of them.
+        if segment_length < 1:
+            assert len(segments) >= 3 and all(seg.complete for seg in segments[:-1])
+        numbers = np.concatenate([seg.column("frame_number") for seg in segments])
+        np.testing.assert_array_equal(np.diff(numbers), 1)
+    info = subprocess.run([sys.executable, "-m", "app.cli", "info", str(folder)], cwd=repo,
+                          capture_output=True, text=True, timeout=60)
+    assert info.returncode == 0 and "stopped: disk full" in info.stdout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 import socket
 import time
 from collections.abc import Callable
@@ -11,12 +12,15 @@ import pytest
 
 from app.cli.record import RecordOptions, record_simulated
 from core.clock import local_clock
+from core.devices import CameraInfo, Frame
 from drivers.lsl import LslInlet
 from drivers.sim.eeg import EEG_LABELS_64
 from recordings.recorder import Recorder, RecorderError
 from recordings.store.ground_truth import read_ground_truth
 from recordings.store.metadata import SessionMetadata
 from recordings.store.reader import open_session
+from recordings.summary import format_summary, summarize
+from tests.recordings.store_helpers import CAMERA, make_frame
 
 SYNC = 255
 
@@ -93,8 +97,75 @@ def test_camera_segments_have_no_dropped_frames(simulated_session):
             np.testing.assert_array_equal(np.diff(seg.column("frame_number")), 1)
             np.testing.assert_allclose(np.diff(seg.column("device_time")), 1 / 150, rtol=1e-3)
         first, second = (seg.column("frame_number") for seg in segments)
-        assert first[-1] < second[0]  # one after the other (frames in between: no segment)
+        assert second[0] == first[-1] + 1  # the second took over from the first, no gap
         assert len(first) + len(second) >= 3.7 * 150  # the two 2 s segments hold the 4 s
+
+
+@pytest.mark.slow
+def test_one_second_segments_hold_every_frame_of_the_recording(record_sim_session):
+    folder = record_sim_session("SIM07", duration=5.0, segment_length=1.0, seed=7, width=160,
+                                height=120)
+    with open_session(folder) as s:
+        segments = [s.segment(name) for name in s.segment_names()]
+        assert len(segments) == 5 and all(seg.complete for seg in segments)
+        numbers = np.concatenate([seg.column("frame_number") for seg in segments])
+        np.testing.assert_array_equal(np.diff(numbers), 1)  # contiguous across every switch
+        assert len(numbers) >= 4.7 * 150
+        assert sum(seg.dropped_frames + seg.lost_frames for seg in segments) == 0
+
+
+class HandFedCamera:
+    """A camera that delivers the frames a test puts in, frame numbers of its choosing."""
+
+    info: CameraInfo = CAMERA
+    dropped_frames = 0
+
+    def __init__(self) -> None:
+        self.frames: queue.Queue[Frame] = queue.Queue()
+
+    def open(self) -> None:
+        """Nothing to open."""
+
+    def start(self) -> None:
+        """Nothing to start."""
+
+    def read(self, timeout: float) -> Frame | None:
+        """The next frame put in, or None after timeout seconds."""
+        try:
+            return self.frames.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def stop(self) -> None:
+        """Nothing to stop."""
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
+def test_a_hole_in_the_frame_numbers_at_a_segment_switch_is_counted(tmp_path):
+    camera = HandFedCamera()
+    recorder = Recorder(tmp_path / "s", SessionMetadata("P08"), streams={}, camera=camera)
+    recorder.connect()
+    recorder.start(first_segment=("trial001", 1))
+    for n in range(1, 11):
+        camera.frames.put(make_frame(n))
+    wait_for(lambda: recorder.status().frames == 10, "the first 10 frames")
+    recorder.start_segment("trial002", trial=2)  # takes over from trial001
+    for n in range(14, 21):  # frames 11-13 never arrive
+        camera.frames.put(make_frame(n))
+    wait_for(lambda: recorder.status().frames == 17, "the next 7 frames")
+    status = recorder.status()
+    recorder.stop()
+    assert status.dropped_frames == 3 and status.lost_frames == 0
+    with open_session(tmp_path / "s") as s:
+        first, second = s.segment("trial001"), s.segment("trial002")
+        numbers = np.concatenate([first.column("frame_number"), second.column("frame_number")])
+        np.testing.assert_array_equal(numbers, [*range(1, 11), *range(14, 21)])
+        assert first.dropped_frames == 0 and second.dropped_frames == 3
+        info = summarize(s)
+    assert info["dropped_frames"] == 3 and info["segments"]["trial002"]["dropped_frames"] == 3
+    assert "17 frames, 3 dropped, 0 lost" in format_summary(info)
 
 
 @pytest.mark.slow

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 
 import h5py
 import numpy as np
@@ -267,3 +268,23 @@ def test_samples_a_device_sent_during_an_outage_count_as_lost(tmp_path):
     with open_session(tmp_path / "s") as s:
         assert s.streams["EEG"].samples_lost == 480 and s.attrs["samples_lost"] == 480
         np.testing.assert_array_equal(s.streams["EEG"].gaps, [[100.2, 100.7]])
+
+
+def test_space_reserves_left_by_killed_recordings_are_removed_at_the_next_start(tmp_path):
+    from core.ownership import Owner
+
+    ended = Owner(os.getpid(), 0)  # this pid, another start time: a process that has ended
+    reserves = {}
+    for name, head in (("killed", f"melab-reserve {ended.tag()}\n".encode()),
+                       ("running", f"melab-reserve {Owner.this_process().tag()}\n".encode()),
+                       ("unmarked", bytes(64))):  # an older melab's: owner unknown
+        (tmp_path / name).mkdir()
+        reserves[name] = tmp_path / name / ".melab-reserve"
+        reserves[name].write_bytes(head)
+    writer = SessionWriter(tmp_path / "next", META, [EEG])
+    head = (tmp_path / "next" / ".melab-reserve").read_bytes()[:100]
+    assert head.startswith(f"melab-reserve {Owner.this_process().tag()}\n".encode())
+    writer.close()
+    assert not reserves["killed"].exists()
+    assert reserves["running"].exists() and reserves["unmarked"].exists()
+    assert not (tmp_path / "next" / ".melab-reserve").exists()
