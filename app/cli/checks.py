@@ -20,7 +20,7 @@ MAX_FRAME = (2040, 1088)
 MIN_FRAME = (64, 48)
 MAX_SEED = 2**32 - 1
 MAX_RECORD_S = 24 * 3600.0  # a longer session is a typo, not an experiment
-MIN_SEGMENT_S = 0.5  # a segment holds a trial's frames; shorter ones only multiply files
+MIN_SEGMENT_S = 0.1  # a segment holds a trial's frames; shorter ones only multiply files
 
 
 class CommandError(Exception):
