@@ -27,7 +27,7 @@ from recordings.preflight import (
 )
 from recordings.store.errors import SessionError
 from recordings.store.layout import STOP_END, TRIGGER_LOG_TYPE
-from recordings.store.metadata import SessionMetadata
+from recordings.store.metadata import SessionMetadata, TrialRecord
 from recordings.store.segment_writer import SegmentWriter
 from recordings.store.session_writer import SessionWriter, WriterStats
 
@@ -213,6 +213,12 @@ class Recorder:
         with self._unless_writer_failed():
             self.writer.add_event(kind, when, trial=trial, code=code, payload=payload)
         return when
+
+    def add_trial(self, trial: TrialRecord) -> None:
+        """Append a row to the session's trials table."""
+        assert self.writer is not None, "start() the recorder first"
+        with self._unless_writer_failed():
+            self.writer.add_trial(trial)
 
     def start_segment(self, name: str, trial: int = -1) -> None:
         """Start writing camera frames into a new segment file.
