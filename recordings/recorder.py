@@ -372,9 +372,11 @@ class Recorder:
             self._frame_times.append(frame.host_time)
             if len(self._frame_times) > 1000:
                 del self._frame_times[:500]
+            # Pushed under the lock, so a frame never goes into a segment that a hand-over
+            # (start_segment) has just taken it from and is stopping.
             with self._segment_lock, self._unless_writer_failed():
-                if self._segment is not None:  # (under the lock: never into a segment a
-                    self._segment.push_frame(frame)  # hand-over has just stopped)
+                if self._segment is not None:
+                    self._segment.push_frame(frame)
             if self._on_frame is not None:
                 self._on_frame(frame)
 
