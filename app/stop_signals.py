@@ -7,11 +7,14 @@ synchronized, then melab exits with 128 + the signal's number, the shell's conve
 
 from __future__ import annotations
 
+import contextlib
+import io
 import signal
+import sys
 import threading
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any
+from typing import Any, TextIO
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 
@@ -42,6 +45,11 @@ class StopSignals:
         self._previous.clear()
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if signum == signal.SIGHUP and not isinstance(sys.stdout, DropsWhenGone):
+            # The terminal may be gone (a dropped SSH session): writing to it then fails, and
+            # a failed print must not cut the close (sync, ground truth) short.
+            sys.stdout = DropsWhenGone(sys.stdout)
+            sys.stderr = DropsWhenGone(sys.stderr)
         if self.received is None:
             self.received = signal.Signals(signum)
 
@@ -54,6 +62,31 @@ class StopSignals:
         """Raise StoppedBySignal once a stop signal arrived (call it after the close)."""
         if self.received is not None:
             raise StoppedBySignal(self.received, folder)
+
+
+class DropsWhenGone(io.TextIOBase):
+    """A text stream that drops what it can no longer write (its terminal hung up)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        """Write through; text that fails to go out (EIO, EPIPE) is dropped."""
+        with contextlib.suppress(OSError, ValueError):
+            self._stream.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        """Flush through, ignoring a terminal that is gone."""
+        with contextlib.suppress(OSError, ValueError):
+            self._stream.flush()
+
+    def isatty(self) -> bool:
+        """What the stream underneath says (False once it is gone)."""
+        try:
+            return self._stream.isatty()
+        except (OSError, ValueError):
+            return False
 
 
 class StoppedBySignal(Exception):

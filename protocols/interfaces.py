@@ -11,7 +11,8 @@ from recordings.store.metadata import TrialRecord
 class EventSink(Protocol):
     """Logs events on the session clock (sending their trigger codes) and runs camera segments.
 
-    melab's Recorder provides event/start_segment/stop_segment; RecorderSink adds add_trial.
+    melab's Recorder provides event/start_segment/stop_segment/add_trial (RecorderSink adapts
+    it, skipping segments on a camera-less rig).
     """
 
     def event(self, kind: str, *, code: int = 0, trial: int = -1,

@@ -32,7 +32,7 @@ class RecorderSink:
 
     def add_trial(self, trial: TrialRecord) -> None:
         """Append the trial to the session file's trials table."""
-        self.recorder.writer.add_trial(trial)
+        self.recorder.add_trial(trial)
 
 
 @dataclass

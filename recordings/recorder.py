@@ -29,7 +29,7 @@ from recordings.preflight import (
 )
 from recordings.store.errors import SessionError
 from recordings.store.layout import STOP_END, TRIGGER_LOG_TYPE
-from recordings.store.metadata import SessionMetadata
+from recordings.store.metadata import SessionMetadata, TrialRecord
 from recordings.store.segment_writer import SegmentWriter
 from recordings.store.session_writer import SessionWriter, WriterStats
 
@@ -220,6 +220,12 @@ class Recorder:
             self.writer.add_event(kind, when, trial=trial, code=code, payload=payload)
         return when
 
+    def add_trial(self, trial: TrialRecord) -> None:
+        """Append a row to the session's trials table."""
+        assert self.writer is not None, "start() the recorder first"
+        with self._unless_writer_failed():
+            self.writer.add_trial(trial)
+
     def start_segment(self, name: str, trial: int = -1) -> None:
         """Start writing camera frames into a new segment file.
 
@@ -380,9 +386,11 @@ class Recorder:
             self._frame_times.append(frame.host_time)
             if len(self._frame_times) > 1000:
                 del self._frame_times[:500]
+            # Pushed under the lock, so a frame never goes into a segment that a hand-over
+            # (start_segment) has just taken it from and is stopping.
             with self._segment_lock, self._unless_writer_failed():
-                if self._segment is not None:  # (under the lock: never into a segment a
-                    self._segment.push_frame(frame)  # hand-over has just stopped)
+                if self._segment is not None:
+                    self._segment.push_frame(frame)
             if self._on_frame is not None:
                 self._on_frame(frame)
 

@@ -14,7 +14,7 @@ from PyQt6.QtWidgets import QPushButton
 from analysis import AnalysisCancelled
 from app.console.app import run_console
 from app.console.recording import FinishedSession
-from app.console.setup import SessionSetup
+from app.console.setup import OK, CheckItem, SessionSetup
 from app.console.window import ConsoleWindow
 from drivers.sim.clocks import DeviceClock
 from protocols.demo_stimuli import write_clip
@@ -230,6 +230,35 @@ def check_aligned(session: Any, onsets: list[Any]) -> None:
     # when the machine is busy).
     limit = 0.002 if sync["camera"]["method"] == "trigger" else 0.15
     assert np.median(error) < limit, sync["camera"]
+
+
+@pytest.mark.slow
+def test_a_full_disk_ends_the_protocol_and_the_results_say_why(
+        qtbot, console: ConsoleWindow, two_trials: Path, tmpfs, monkeypatch) -> None:
+    # 68 MiB: the 64 MiB space reserve and ~4 MiB, full within the first clip's frames. The
+    # preflight would refuse such a disk; here it is told the session fits.
+    monkeypatch.setattr("app.console.preflight.check_disk", lambda *args: CheckItem(
+        "disk", "disk space", OK, "taken as fitting by the test"))
+    out = tmpfs("68m")
+    fill_and_check(qtbot, console, two_trials, out)
+    finished: list[FinishedSession] = []
+    console.sessionFinished.connect(finished.append)
+    start(qtbot, console)
+    for _ in range(600):  # the participant presses SPACE until the disk fills (hang guard)
+        if finished:
+            break
+        engine = console.session.engine if console.session is not None else None
+        if engine is not None and engine.phase in (Phase.INSTRUCTIONS, Phase.READY):
+            press(qtbot, console, Qt.Key.Key_Space)
+        qtbot.wait(100)
+    (result,) = finished
+    assert any(p.startswith("recording stopped: disk full") for p in result.problems)
+    assert result.summary["stop_reason"] == "disk full" and not result.summary["complete"]
+    assert "stopped: disk full" in console.results_page.summary.toPlainText()
+    assert "disk full" in console.results_page.message.text()
+    with open_session(result.folder) as session:
+        assert session.closed_cleanly
+        assert [t.status for t in session.trials] in ([], ["aborted"])
 
 
 @pytest.mark.slow

@@ -6,10 +6,12 @@ so the pty folders and socat processes of this test are told apart from any othe
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
 import sys
+import termios
 import threading
 import time
 from pathlib import Path
@@ -120,6 +122,33 @@ def test_melab_record_closes_the_session_on_a_stop_signal(tmp_path, sig):
     assert f"complete (stopped by {sig.name})" in melab.stdout()  # the summary
     assert_closed_as_at_its_end(session, sig)
     assert_nothing_left(melab.tmp, session)
+
+
+@pytest.mark.slow
+def test_a_terminal_that_hangs_up_still_gets_its_session_closed_and_synchronized(tmp_path):
+    """A dropped SSH session: SIGHUP, and the terminal melab prints to is gone."""
+    out, tmp = tmp_path / "out", tmp_path / "tmp"
+    tmp.mkdir()
+    master, terminal = os.openpty()
+
+    def take_the_terminal() -> None:  # as a login shell's job: the pty is its terminal
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", *RECORD, "--duration", "120", "--out", str(out)],
+        cwd=REPO, env={**os.environ, "TMPDIR": str(tmp)}, stdin=terminal, stdout=terminal,
+        stderr=terminal, start_new_session=True, preexec_fn=take_the_terminal)
+    os.close(terminal)
+    seen = b""
+    deadline = time.monotonic() + 300  # only against a hang
+    while b" frames " not in seen:  # the status line of the running recording
+        assert time.monotonic() < deadline and proc.poll() is None, seen[-2000:]
+        seen += os.read(master, 4096)
+    os.close(master)  # the terminal hangs up: the kernel sends SIGHUP, and writes now fail
+    assert proc.wait(timeout=300) == 128 + signal.SIGHUP
+    (session,) = out.iterdir()
+    assert_closed_as_at_its_end(session, signal.SIGHUP)
+    assert_nothing_left(tmp, session)
 
 
 @pytest.mark.slow

@@ -103,6 +103,7 @@ def test_disk_full_mid_write_stops_cleanly_and_keeps_data(tmp_path):
     with pytest.raises(DiskFullError):
         writer.close()
     with open_session(folder) as s:
+        assert s.stop_reason == "disk full" and not s.complete
         seg = s.segment("trial001")
         assert 150 <= seg.n_frames <= 200 < pushed + 1
         np.testing.assert_array_equal(seg.frame(seg.n_frames - 1), frame_image(seg.n_frames - 1))
@@ -133,7 +134,7 @@ def test_real_full_filesystem(small_filesystem):
     assert "disk full" in result["error"] and "disk full" in result["close_error"]
     assert not (folder / ".melab-reserve").exists()
     with open_session(folder) as s:
-        assert s.closed_cleanly and not s.complete
+        assert s.closed_cleanly and not s.complete and s.stop_reason == "disk full"
         seg = s.segment("trial001")
         assert seg.closed_cleanly
         # Frames queued but not yet written when the disk filled are the only ones missing.
