@@ -7,6 +7,7 @@ import signal
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from app.console.recording import FinishedSession
 from app.console.setup import Preflight, SessionSetup
@@ -60,7 +61,7 @@ def run_console(make_rig: RigFactory, setup: SessionSetup | None = None, *,
     then the console; ConsoleRun.stopped_by says which signal did.
     """
     os.environ.setdefault("QT_LOGGING_RULES", QUIET_MULTIMEDIA)
-    from PyQt6.QtCore import QEventLoop, QTimer
+    from PyQt6.QtCore import QEventLoop
     from PyQt6.QtWidgets import QApplication
 
     from app.console.autopilot import Autopilot
@@ -100,16 +101,7 @@ def run_console(make_rig: RigFactory, setup: SessionSetup | None = None, *,
             window.close()
 
     stop = StopSignals()
-
-    def check_signals() -> None:
-        if stop.received is not None:
-            signal_check.stop()
-            run.stopped_by = stop.received
-            window.close_on_signal(stop.received.name)
-
-    signal_check = QTimer()
-    signal_check.setInterval(SIGNAL_CHECK_MS)
-    signal_check.timeout.connect(check_signals)
+    signal_check = _signal_watch(stop, window, run)
     window.preflightDone.connect(preflight_done)
     window.recordingStarted.connect(started)
     window.sessionFinished.connect(finished)
@@ -125,3 +117,21 @@ def run_console(make_rig: RigFactory, setup: SessionSetup | None = None, *,
             app.exec()
         signal_check.stop()
     return run
+
+
+def _signal_watch(stop: StopSignals, window: Any, run: ConsoleRun) -> Any:
+    """A Qt timer that lets Python's signal handlers run and, on a stop signal, closes the
+    console as at a session's end (no question asked); start() it once the window shows."""
+    from PyQt6.QtCore import QTimer
+
+    timer = QTimer()
+    timer.setInterval(SIGNAL_CHECK_MS)
+
+    def check() -> None:
+        if stop.received is not None:
+            timer.stop()
+            run.stopped_by = stop.received
+            window.close_on_signal(stop.received.name)
+
+    timer.timeout.connect(check)
+    return timer
