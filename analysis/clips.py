@@ -148,12 +148,16 @@ def stream_of_type(session: Session, kind: str) -> StreamView | None:
 
 @dataclass
 class Signals:
-    """A continuous stream read whole: samples by channel, times, rate."""
+    """A continuous stream read whole: samples by channel, times, rate, outages."""
 
     samples: np.ndarray
     labels: list[str]
-    times: np.ndarray
+    times: np.ndarray  # the analysis clock (time_column)
     rate: float
+    name: str = ""
+    host_times: np.ndarray | None = None  # receipt times, which the gaps are measured on
+    device_times: np.ndarray | None = None
+    gaps: np.ndarray | None = None  # (g, 2) outages [start, end] on the host clock
 
     def channel(self, label: str) -> np.ndarray | None:
         """One channel's samples, or None when absent."""
@@ -173,6 +177,10 @@ def read_signals(view: StreamView | None) -> Signals | None:
         view.labels,
         view.times(time_column(view.group))[:],
         view.nominal_rate,
+        view.name,
+        view.times("host_time")[:],
+        view.times("device_time")[:],
+        view.gaps,
     )
 
 

@@ -24,19 +24,15 @@ from analysis.clips import (
     sessions_under,
     stream_of_type,
 )
-from analysis.concordance import (
-    ClipData,
-    MEInterval,
-    epoch_features,
-    pooled_table,
-    write_concordance_csv,
-)
-from analysis.evaluation import Interval, SpottingCounts, evaluate_spotting, frame_span
-from analysis.features_eeg import band_powers_between
-from analysis.features_physio import FEATURES_BY_CHANNEL, window_features
+from analysis.concordance import MEInterval, pooled_table, write_concordance_csv
+from analysis.evaluation import Interval, frame_span
+from analysis.features_physio import FEATURES_BY_CHANNEL
 from analysis.flow import flow_features
 from analysis.fusion import WEIGHTINGS
+from analysis.outputs import spotting_summary, write_signals_csv
 from analysis.recognition import CLASSIFIERS, DEFAULT_CLASSIFIER, recognize
+from analysis.session_signals import SessionSignals, SignalNote, session_signals
+from analysis.signals import OK
 from analysis.spotting import SpotParams, SpottedInterval
 from recordings.store.annotations import Annotation
 from recordings.store.reader import Session, open_session
@@ -109,6 +105,7 @@ class _Collected:
     # Per session: the concordance epochs' features (small), not the raw signals.
     epochs: list[dict[float, tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]] = field(
         default_factory=list)
+    notes: list[tuple[str, str, SignalNote]] = field(default_factory=list)  # subject, session
 
 
 def analyze(
@@ -133,13 +130,16 @@ def analyze(
         with open_session(folder) as session:
             annotations = session_annotations(session, external)
             signals = _session_signals(session, annotations)
-            heart = _heart_rate(signals)
+            heart = signals.heart_rate() if signals is not None else None
+            if signals is not None:
+                collected.notes += [(session.metadata.participant,
+                                     str(session.metadata.session), n) for n in signals.notes]
             for clip in iter_clips(session, options.spot, options.ccf_mode == "rescue"):
                 _check(cancel)
                 _tell(progress, (i + 0.5) / len(folders), f"spotted {folder.name}/{clip.name}")
                 _analyse_clip(clip, annotations, signals, heart, options, collected)
-            if signals is not None and signals.mes:
-                collected.epochs.append(epoch_features(signals, options.epochs))
+            if signals is not None:
+                collected.epochs += signals.epochs(options.epochs)
     _tell(progress, 0.9, "recognition and concordance")
     out.mkdir(parents=True, exist_ok=True)  # only now: a failed analysis leaves no empty folder
     summary = _write_outputs(out, collected, options, len(folders))
@@ -177,13 +177,9 @@ def _frame_index(clip: Clip, frame_number: int | None) -> int | None:
     return i if i < len(clip.frame_numbers) and clip.frame_numbers[i] == frame_number else None
 
 
-def _session_signals(session: Session, annotations: list[Annotation]) -> ClipData | None:
-    """The session's physiology and EEG on the session clock, with its MEs (macro ones as
-    concordance blockers); each stream is processed once, when first needed."""
-    physio = read_signals(stream_of_type(session, "Physio"))
-    eeg = read_signals(stream_of_type(session, "EEG"))
-    if physio is None and eeg is None:
-        return None
+def _session_signals(session: Session, annotations: list[Annotation]) -> SessionSignals | None:
+    """The session's physiology and EEG in continuous pieces on the session clock, with its MEs
+    (macro ones as concordance blockers); each piece is processed once, when first needed."""
     mes = [
         MEInterval(a.onset_s, a.apex_s, a.offset_s)
         for a in annotations
@@ -194,32 +190,14 @@ def _session_signals(session: Session, annotations: list[Annotation]) -> ClipDat
         for a in annotations
         if a.kind == "macro" and None not in (a.onset_s, a.offset_s)
     ]
-    return ClipData(
-        mes=mes,
-        physio=(physio.physio() or None) if physio is not None else None,
-        physio_rate=physio.rate if physio is not None else 1000.0,
-        physio_t0=float(physio.times[0]) if physio is not None else 0.0,
-        eeg=eeg.samples if eeg is not None else None,
-        eeg_rate=eeg.rate if eeg is not None else 1000.0,
-        eeg_t0=float(eeg.times[0]) if eeg is not None else 0.0,
-        eeg_labels=eeg.labels if eeg is not None else (),
-        blockers=blockers,
-    )
-
-
-def _heart_rate(signals: ClipData | None) -> tuple[np.ndarray, np.ndarray] | None:
-    """(session-clock times, bpm) of the ECG heart rate, or None without an ECG."""
-    derived = signals.physio_derived if signals is not None else None
-    if derived is None or derived.ecg is None:
-        return None
-    times, bpm = derived.heart_rate()
-    return signals.physio_t0 + times, bpm
+    return session_signals(read_signals(stream_of_type(session, "Physio")),
+                           read_signals(stream_of_type(session, "EEG")), mes, blockers)
 
 
 def _analyse_clip(
     clip: Clip,
     annotations: list[Annotation],
-    signals: ClipData | None,
+    signals: SessionSignals | None,
     heart: tuple[np.ndarray, np.ndarray] | None,
     options: AnalysisOptions,
     out: _Collected,
@@ -232,6 +210,8 @@ def _analyse_clip(
         # The clip's stretch of the session's heart rate (a beat either side for the slope).
         lo, hi = np.searchsorted(heart[0], (start - 2.0, end + 2.0))
         hr_times, hr = heart[0][lo:hi], heart[1][lo:hi]
+        if np.isfinite(hr).sum() < 2:  # the clip lies in a gap of the ECG, or past its end
+            hr_times = hr = None
     kept = set(apply_ccf(spotted, options.ccf_mode, clip.fps, hr_times, hr, start, end))
     confident = [s for s in spotted if s.confident]
     out.rows += [_row(clip, s, s in kept) for s in spotted]
@@ -273,7 +253,7 @@ def _add_sample(
     clip: Clip,
     onset: int,
     apex: int,
-    signals: ClipData | None,
+    signals: SessionSignals | None,
     a: Annotation,
     options: AnalysisOptions,
     out: _Collected,
@@ -282,38 +262,18 @@ def _add_sample(
     apex_time = float(clip.times[apex])
     half = options.window / 2
     features = {"ME": flow_features(clip.crops[onset], clip.crops[apex])}
-    eeg = signals.eeg_data if signals is not None else None
-    if eeg is not None:
-        t = apex_time - signals.eeg_t0
-        powers = band_powers_between(eeg[0], signals.eeg_rate, [t - half], [t + half])[0]
+    powers = signals.eeg_window(apex_time - half, apex_time + half) if signals else None
+    if powers is not None:
         features["EEG"] = np.log10(np.maximum(powers, 1e-12)).reshape(-1)
-    derived = signals.physio_derived if signals is not None else None
-    if derived is not None:
-        t = apex_time - signals.physio_t0
-        values = window_features(derived, np.array([t - half]), np.array([t + half]))
-        for channel, names in FEATURES_BY_CHANNEL.items():
-            present = [n for n in names if n in values]
-            if present:
-                features[channel] = np.array([values[n][0] for n in present], dtype=float)
+    values = signals.physio_window(apex_time - half, apex_time + half) if signals else {}
+    for channel, names in FEATURES_BY_CHANNEL.items():
+        present = [n for n in names if n in values]
+        if present:
+            features[channel] = np.array([values[n] for n in present], dtype=float)
     for modality, vector in features.items():
         out.features.setdefault(modality, []).append(vector)
     out.emotions.append(a.emotion)
     out.subjects.append(a.subject)
-
-
-def spotting_summary(candidates: dict, filtered: dict, truths: dict) -> dict[str, float]:
-    """MEGC figures (pooled counts) without and with the Candidate Clip Filter."""
-    summary: dict[str, float] = {}
-    for suffix, cands in (("", candidates), ("_ccf", filtered)):
-        counts: dict[str, SpottingCounts] = evaluate_spotting(cands, truths)
-        for kind, c in counts.items():
-            summary[f"{kind}_f1{suffix}"] = round(c.f1, 4)
-            summary[f"{kind}_precision{suffix}"] = round(c.precision, 4)
-            summary[f"{kind}_recall{suffix}"] = round(c.recall, 4)
-            summary[f"{kind}_tp{suffix}"] = c.tp
-            summary[f"{kind}_fp{suffix}"] = c.fp
-            summary[f"{kind}_fn{suffix}"] = c.fn
-    return summary
 
 
 def _recognition(collected: _Collected, options: AnalysisOptions) -> dict[str, Any]:
@@ -323,6 +283,9 @@ def _recognition(collected: _Collected, options: AnalysisOptions) -> dict[str, A
     features = {
         m: np.vstack(v) for m, v in collected.features.items() if len(v) == len(collected.emotions)
     }
+    # A modality with no value at all (a channel flat or too short in every session) has
+    # nothing to learn from: as a voter it would answer one class for every sample.
+    features = {m: x for m, x in features.items() if np.isfinite(x).any()}
     if options.subject_normalise:
         features = {m: normalise_per_subject(x, collected.subjects) for m, x in features.items()}
     signals = [m for m in FEATURES_BY_CHANNEL if m in features]
@@ -355,12 +318,18 @@ def _write_outputs(
         writer.writerows([list(vars(r).values()) for r in collected.rows])
     spotting = spotting_summary(collected.candidates, collected.filtered, collected.truths)
     (out / "spotting_summary.json").write_text(json.dumps(spotting, indent=2))
+    written = ["spotting.csv", "spotting_summary.json"]
+    if collected.notes:
+        write_signals_csv(collected.notes, out / "signals.csv")
+        written.append("signals.csv")
     if collected.emotions:
         np.savez_compressed(
             out / "features.npz", emotions=np.array(collected.emotions),
             subjects=np.array(collected.subjects),
-            **{m: np.vstack(v) for m, v in collected.features.items()},
+            **{m: np.vstack(v) for m, v in collected.features.items()
+               if len(v) == len(collected.emotions)},
         )
+        written.append("features.npz")
     recognition = _recognition(collected, options)
     (out / "recognition.json").write_text(json.dumps(recognition, indent=2, default=_plain))
     rows = pooled_table(collected.epochs, options.epochs)
@@ -370,9 +339,13 @@ def _write_outputs(
         "spotting": spotting,
         "recognition": recognition,
         "concordance_rows": len(rows),
+        "concordance_tested": sum(r.tested for r in rows),
         "spotted": len(collected.rows),
+        "signals": [{"subject": sub, "session": ses, **vars(n)}
+                    for sub, ses, n in collected.notes if n.status != OK],
     }
-    write_report(out, summary, rows)
+    plots = write_report(out, summary, rows)
+    summary["files"] = [*written, "recognition.json", "concordance.csv", "report.html", *plots]
     return summary
 
 

@@ -21,30 +21,61 @@ def progress_bar(fraction: float, message: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
 
+def figure(value: float | None) -> str:
+    """A score to 3 decimals, or n/a where there was nothing to score."""
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 def format_results(summary: dict) -> str:
     """The headline figures of an analysis for the terminal."""
-    spot = summary["spotting"]
-    truth = {k: spot[f"{k}_tp"] + spot[f"{k}_fn"] for k in KINDS}
-    lines = [f"Ground truth: {truth['micro']} micro-, {truth['macro']} macro-expressions; "
-             f"{summary['spotted']} intervals spotted",
-             "Spotting (IoU >= 0.5, pooled):"]
-    for kind in (*KINDS, "overall"):
-        lines.append(
-            f"  {kind:<8} F1 {spot[f'{kind}_f1']:.3f}  P {spot[f'{kind}_precision']:.3f}  "
-            f"R {spot[f'{kind}_recall']:.3f}   with CCF: F1 {spot[f'{kind}_f1_ccf']:.3f}  "
-            f"P {spot[f'{kind}_precision_ccf']:.3f}  R {spot[f'{kind}_recall_ccf']:.3f}"
-        )
+    lines = [f"Signals: {n['subject']}/{n['session']} {n['stream']} "
+             f"{n['channel'] or '(all channels)'}: {n['detail']}"
+             for n in summary.get("signals", [])]
+    lines += spotting_lines(summary["spotting"], summary["spotted"])
     recognition = summary["recognition"]
     if "skipped" in recognition:
         lines.append(f"Recognition skipped: {recognition['skipped']}")
     for task in ("3class", "7class"):
         if task in recognition:
-            lines.append(f"Recognition {task} (LOSO, {recognition['samples']} MEs):")
-            for name, s in recognition[task].items():
-                lines.append(f"  {name:<6} Acc {s['acc']:.3f}  F1 {s['f1']:.3f}  "
-                             f"UF1 {s['uf1']:.3f}  UAR {s['uar']:.3f}")
-    lines.append(f"Concordance: {summary['concordance_rows']} paired t-tests")
+            lines += recognition_lines(task, recognition[task], recognition["samples"])
+    lines.append(f"Concordance: {summary['concordance_tested']} paired t-tests run of "
+                 f"{summary['concordance_rows']} rows (p corrected by Benjamini-Hochberg)")
     return "\n".join(lines)
+
+
+def spotting_lines(spot: dict, spotted: int) -> list[str]:
+    """Spotting figures; without annotations only the counts of spotted intervals."""
+    if not spot["annotated"]:
+        return [f"No annotations: {spotted} intervals spotted ({spot['micro_spotted']} micro, "
+                f"{spot['macro_spotted']} macro confident), listed in spotting.csv; "
+                "no precision, recall or F1 without a ground truth"]
+    lines = [f"Ground truth: {spot['micro_truth']} micro-, {spot['macro_truth']} "
+             f"macro-expressions; {spotted} intervals spotted",
+             "Spotting (IoU >= 0.5, pooled; n/a: no instance of that kind in the truth):"]
+    for kind in (*KINDS, "overall"):
+        lines.append(
+            f"  {kind:<8} F1 {figure(spot[f'{kind}_f1'])}  P {figure(spot[f'{kind}_precision'])}"
+            f"  R {figure(spot[f'{kind}_recall'])}   with CCF: F1 "
+            f"{figure(spot[f'{kind}_f1_ccf'])}  P {figure(spot[f'{kind}_precision_ccf'])}  "
+            f"R {figure(spot[f'{kind}_recall_ccf'])}"
+        )
+    return lines
+
+
+def recognition_lines(task: str, scores: dict, samples: int) -> list[str]:
+    """Scores per modality after the class counts and chance levels they compare with."""
+    first = next(iter(scores.values()))
+    chance = first["chance"]
+    counts = ", ".join(f"{c} {n}" for c, n in zip(first["labels"], first["support"],
+                                                   strict=True))
+    lines = [f"Recognition {task} (LOSO, {samples} MEs; {counts}):",
+             f"  chance  Acc {figure(chance['majority_acc'])} (always "
+             f"{chance['majority_class']}), UF1 {figure(chance['majority_uf1'])}; uniform "
+             f"guess Acc/UAR {figure(chance['uniform'])}"]
+    for name, s in scores.items():
+        lines.append(f"  {name:<6} Acc {figure(s['acc'])}  F1 {figure(s['f1'])}  "
+                     f"UF1 {figure(s['uf1'])}  UAR {figure(s['uar'])}")
+    return lines
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
@@ -62,8 +93,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         tell_what_was_written(args.out, before)
         raise
     print(format_results(summary))
-    print(f"Results in {args.out}: spotting.csv, spotting_summary.json, recognition.json, "
-          "concordance.csv, report.html (+ plots), features.npz")
+    print(f"Results in {args.out}: {', '.join(summary['files'])}")
     return 0
 
 

@@ -1,0 +1,119 @@
+"""Signals as recorded: continuous stretches between outages, and channels that carry nothing.
+
+A stream is split into stretches at every outage stored in `/streams/<name>/gaps` and at the
+breaks its device timestamps show (clock resets, long silences: `clock_runs`, as sync does).
+Each stretch gets its own time axis from the stored timestamps: a least-squares line through
+the analysis clock's times (session_time after sync, else host_time) against the sample index,
+so samples after a 6 s outage sit 6 s later, and a device clock that runs fast or slow
+stretches the axis accordingly. Features are computed per stretch and never span a gap.
+
+A peripheral channel is checked in each stretch (`check_channel`) before NeuroKit2 sees it:
+- "not enough data": the stretch is shorter than MIN_SECONDS for that channel (a heart rate
+  needs a few beats, a breathing rate a few breaths, the tonic/phasic split of EDA at 0.05 Hz
+  a 20 s period);
+- "flat": constant (its 0.5-99.5 percentile spread within FLAT_RELATIVE of its level: a
+  channel nothing is plugged into, or a bridge sending a fixed value), or, for the rhythmic
+  channels (ECG, PPG, RSP), no more power per Hz in its physiological band (below its
+  low-pass cut-off) than SNR_MIN times the power per Hz above it: what an amplifier input
+  with no sensor shows (white noise has a ratio of ~1; the simulated and NeuroKit2 signals
+  measured in tests/analysis/test_signals.py lie above 10^3).
+Flat channels and channels without enough data are skipped (their features are NaN) and
+reported per channel.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+
+from analysis.preprocessing import LOWPASS_HZ, detrend, lowpass
+from recordings.sync.clock_segments import clock_runs
+
+OK, FLAT, SHORT = "ok", "flat", "not enough data"
+MIN_SECONDS: dict[str, float] = {"ECG": 4.0, "PPG": 4.0, "RSP": 15.0, "EDA": 20.0, "SKT": 1.0}
+RHYTHMIC: frozenset[str] = frozenset({"ECG", "PPG", "RSP"})
+FLAT_RELATIVE = 1e-6  # float32 keeps ~7 digits: a spread below this is rounding, not signal
+SNR_MIN = 10.0  # band power per Hz over the power per Hz above the band
+
+
+@dataclass(frozen=True)
+class Stretch:
+    """Samples [start, stop) of a stream recorded without a break, and their time axis:
+    sample i (counted from `start`) was taken at t0 + i / rate on the analysis clock."""
+
+    start: int
+    stop: int
+    t0: float
+    rate: float  # samples per second of the analysis clock (fitted)
+
+    @property
+    def n(self) -> int:
+        """Number of samples."""
+        return self.stop - self.start
+
+    @property
+    def end(self) -> float:
+        """Time just after the last sample."""
+        return self.t0 + self.n / self.rate
+
+    def overlap(self, start: float, stop: float) -> float:
+        """Seconds of [start, stop) this stretch covers."""
+        return max(0.0, min(stop, self.end) - max(start, self.t0))
+
+
+def split_points(host: np.ndarray, gaps: np.ndarray) -> list[int]:
+    """Sample indices where a stored outage ends (the first sample after it)."""
+    if len(gaps) == 0 or len(host) == 0:
+        return []
+    # A gap ends at the host time of its first sample back; samples pulled with it share it.
+    cuts = np.searchsorted(host, np.asarray(gaps, dtype=np.float64)[:, 1], side="left")
+    return sorted({int(c) for c in cuts if 0 < c < len(host)})
+
+
+def stretches(
+    times: np.ndarray, host: np.ndarray, device: np.ndarray, gaps: np.ndarray, nominal: float
+) -> list[Stretch]:
+    """The continuous stretches of a regular stream (see the module docstring)."""
+    n = len(times)
+    cuts = set(split_points(host, gaps))
+    for start, _ in clock_runs(device, host):
+        cuts.add(start)
+    bounds = sorted(cuts | {0, n})
+    out = []
+    for start, stop in itertools.pairwise(bounds):
+        t = np.asarray(times[start:stop], dtype=np.float64)
+        ok = np.isfinite(t)  # session_time is NaN where sync could fit nothing
+        if ok.sum() < 2:
+            if ok.any():
+                i = int(np.flatnonzero(ok)[0])
+                out.append(Stretch(start, stop, float(t[i]) - i / nominal, nominal))
+            continue
+        index = np.flatnonzero(ok)
+        slope, t0 = np.polyfit(index, t[ok], 1)
+        rate = 1.0 / slope if slope > 0 else nominal
+        # A few samples cannot tell the rate from receipt jitter: trust the nominal then.
+        if not 0.99 < rate / nominal < 1.01:
+            rate, t0 = nominal, float(np.median(t[ok] - index / nominal))
+        out.append(Stretch(start, stop, float(t0), float(rate)))
+    return out
+
+
+def check_channel(name: str, x: np.ndarray, rate: float) -> str:
+    """OK, FLAT or SHORT for one peripheral channel over one stretch (module docstring)."""
+    x = np.asarray(x, dtype=np.float64)
+    if len(x) < MIN_SECONDS.get(name, 1.0) * rate:
+        return SHORT
+    lo, mid, hi = np.percentile(x, [0.5, 50.0, 99.5])
+    if hi - lo <= FLAT_RELATIVE * max(1.0, abs(mid)):
+        return FLAT
+    cutoff = LOWPASS_HZ.get(name)
+    if name in RHYTHMIC and cutoff is not None and rate / 2 > 2 * cutoff:
+        centred = detrend(x)
+        band = lowpass(centred, rate, cutoff)
+        per_hz_band = float(np.var(band)) / cutoff
+        per_hz_above = float(np.var(centred - band)) / (rate / 2 - cutoff)
+        if per_hz_band < SNR_MIN * per_hz_above:
+            return FLAT
+    return OK
