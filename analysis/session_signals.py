@@ -93,10 +93,11 @@ class SessionSignals:
             if derived is None or derived.ecg is None:
                 continue
             t, hr = derived.heart_rate()
+            at = p.session(t)
             if times:  # one NaN between pieces: no slope or rate is read across a gap
-                times.append(np.array([times[-1][-1]]))
+                times.append(np.array([(times[-1][-1] + at[0]) / 2]))
                 bpm.append(np.array([np.nan]))
-            times.append(p.session(t))
+            times.append(at)
             bpm.append(hr)
         return (np.concatenate(times), np.concatenate(bpm)) if times else None
 
@@ -116,11 +117,11 @@ def _best(pieces: Sequence[Piece], start: float, stop: float) -> Piece | None:
 
 
 def _stretches_of(signals: Signals) -> list[Stretch]:
-    n = len(signals.times)
     host = signals.host_times if signals.host_times is not None else signals.times
     device = signals.device_times if signals.device_times is not None else signals.times
     gaps = signals.gaps if signals.gaps is not None else np.zeros((0, 2))
-    return stretches(signals.times[:n], host, device, gaps, signals.rate)
+    receipt = np.array_equal(signals.times, host)  # not synchronised: host_time it is
+    return stretches(signals.times, host, device, gaps, signals.rate, receipt)
 
 
 def _piece(part: Stretch, nominal: float, mes: Sequence[MEInterval],

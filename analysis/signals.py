@@ -2,10 +2,12 @@
 
 A stream is split into stretches at every outage stored in `/streams/<name>/gaps` and at the
 breaks its device timestamps show (clock resets, long silences: `clock_runs`, as sync does).
-Each stretch gets its own time axis from the stored timestamps: a least-squares line through
-the analysis clock's times (session_time after sync, else host_time) against the sample index,
-so samples after a 6 s outage sit 6 s later, and a device clock that runs fast or slow
-stretches the axis accordingly. Features are computed per stretch and never span a gap.
+Each stretch gets its own time axis from the stored timestamps, sample i at t0 + i / rate:
+after sync, a least-squares line through its session_time; before, the device clock's rate
+(device_time, the sender's stamps, regular) and t0 from the earliest receipts (host_time
+lags each sample by the transport latency and up to one pull interval, more under load). So
+samples after a 6 s outage sit 6 s later, and a device clock that runs fast or slow stretches
+the axis accordingly. Features are computed per stretch and never span a gap.
 
 A peripheral channel is checked in each stretch (`check_channel`) before NeuroKit2 sees it:
 - "not enough data": the stretch is shorter than MIN_SECONDS for that channel (a heart rate
@@ -36,6 +38,7 @@ MIN_SECONDS: dict[str, float] = {"ECG": 4.0, "PPG": 4.0, "RSP": 15.0, "EDA": 20.
 RHYTHMIC: frozenset[str] = frozenset({"ECG", "PPG", "RSP"})
 FLAT_RELATIVE = 1e-6  # float32 keeps ~7 digits: a spread below this is rounding, not signal
 SNR_MIN = 10.0  # band power per Hz over the power per Hz above the band
+RECEIPT_PERCENTILE = 5.0  # of receipt minus sample time: the least-delayed pulls
 
 
 @dataclass(frozen=True)
@@ -73,31 +76,41 @@ def split_points(host: np.ndarray, gaps: np.ndarray) -> list[int]:
 
 
 def stretches(
-    times: np.ndarray, host: np.ndarray, device: np.ndarray, gaps: np.ndarray, nominal: float
+    times: np.ndarray, host: np.ndarray, device: np.ndarray, gaps: np.ndarray, nominal: float,
+    receipt: bool = False,
 ) -> list[Stretch]:
-    """The continuous stretches of a regular stream (see the module docstring)."""
-    n = len(times)
+    """The continuous stretches of a regular stream and their axes (module docstring);
+    `receipt`: `times` are host receipt times (the stream was not synchronised)."""
     cuts = set(split_points(host, gaps))
     for start, _ in clock_runs(device, host):
         cuts.add(start)
-    bounds = sorted(cuts | {0, n})
-    out = []
-    for start, stop in itertools.pairwise(bounds):
-        t = np.asarray(times[start:stop], dtype=np.float64)
-        ok = np.isfinite(t)  # session_time is NaN where sync could fit nothing
-        if ok.sum() < 2:
-            if ok.any():
-                i = int(np.flatnonzero(ok)[0])
-                out.append(Stretch(start, stop, float(t[i]) - i / nominal, nominal))
-            continue
-        index = np.flatnonzero(ok)
-        slope, t0 = np.polyfit(index, t[ok], 1)
-        rate = 1.0 / slope if slope > 0 else nominal
-        # A few samples cannot tell the rate from receipt jitter: trust the nominal then.
-        if not 0.99 < rate / nominal < 1.01:
-            rate, t0 = nominal, float(np.median(t[ok] - index / nominal))
-        out.append(Stretch(start, stop, float(t0), float(rate)))
-    return out
+    bounds = sorted(cuts | {0, len(times)})
+    parts = (_axis(start, stop, times, device, nominal, receipt)
+             for start, stop in itertools.pairwise(bounds))
+    return [p for p in parts if p is not None]
+
+
+def _axis(start: int, stop: int, times: np.ndarray, device: np.ndarray, nominal: float,
+          receipt: bool) -> Stretch | None:
+    """Rows [start, stop) on a line: its slope from session_time, or from the device clock
+    when only receipt times exist (they jitter with every pull); None without any time."""
+    t = np.asarray(times[start:stop], dtype=np.float64)
+    shape = np.asarray(device[start:stop], dtype=np.float64) if receipt else t
+    index = np.arange(stop - start, dtype=np.float64)
+    ok = np.isfinite(t) & np.isfinite(shape)  # session_time is NaN where sync fitted nothing
+    if not ok.any():
+        return None
+    rate = nominal
+    if ok.sum() >= 2:
+        slope = float(np.polyfit(index[ok], shape[ok], 1)[0])
+        # A rate more than 1 % off the nominal is a broken clock, not a crystal's drift.
+        if slope > 0 and 0.99 < 1.0 / (slope * nominal) < 1.01:
+            rate = 1.0 / slope
+    offset = t[ok] - index[ok] / rate
+    # Receipt times lag the samples by the transport latency and up to a pull interval:
+    # the earliest of them is the nearest to when the samples were taken.
+    t0 = np.percentile(offset, RECEIPT_PERCENTILE) if receipt else np.median(offset)
+    return Stretch(start, stop, float(t0), float(rate))
 
 
 def check_channel(name: str, x: np.ndarray, rate: float) -> str:

@@ -158,5 +158,6 @@ def test_heart_rate_matches_neurokit_and_samples_sit_at_their_true_times(recorde
         nearest = np.abs(found[:, None] - truth[None, :]).min(axis=1)
         assert np.median(nearest) < 0.02
     times, bpm = got.heart_rate()
-    assert np.all(np.diff(times) >= 0) and np.isnan(bpm).sum() == 1  # one NaN: the gap
-    assert times[np.isnan(bpm)][0] == pytest.approx(got.physio[0].stretch.end)
+    assert np.all(np.diff(times) > 0) and np.isnan(bpm).sum() == 1  # one NaN: the gap
+    first, second = got.physio[0].stretch, got.physio[1].stretch
+    assert first.end < times[np.isnan(bpm)][0] < second.t0

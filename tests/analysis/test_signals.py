@@ -30,14 +30,18 @@ def test_a_stored_outage_splits_the_stream_and_each_part_keeps_its_true_times():
     host = _received(true)
     hole = 30_000
     gaps = np.array([[host[hole - 1], host[hole]]])
-    parts = stretches(host, host, true, gaps, RATE)
+    parts = stretches(host, host, true, gaps, RATE, receipt=True)
     assert [(p.start, p.stop) for p in parts] == [(0, 30_000), (30_000, 54_000)]
-    # The first sample after the gap was taken at 136 s: the axis says so (within the
-    # receipt latency), where index / rate would put it at 130 s.
-    assert parts[1].t0 == pytest.approx(136.0, abs=0.012)
-    assert parts[0].t0 == pytest.approx(100.0, abs=0.012)
-    assert parts[1].rate == pytest.approx(RATE, rel=1e-5)
-    assert parts[0].end == pytest.approx(130.0, abs=0.012)
+    # The first sample after the gap was taken at 136 s: the axis says so, where index / rate
+    # would put it at 130 s. Receipts lag by 2-12 ms; the earliest ones set t0.
+    assert parts[1].t0 == pytest.approx(136.0025, abs=0.001)
+    assert parts[0].t0 == pytest.approx(100.0025, abs=0.001)
+    assert parts[1].rate == pytest.approx(RATE, rel=1e-12)  # the device clock, not receipts
+    assert parts[0].end == pytest.approx(130.0025, abs=0.001)
+    # A pull delayed by 0.3 s (a busy host) moves neither the rate nor t0.
+    host[40_000:40_300] = host[40_300]
+    late = stretches(host, host, true, gaps, RATE, receipt=True)
+    assert late[1].t0 == parts[1].t0 and late[1].rate == parts[1].rate
 
 
 def test_a_device_clock_running_fast_stretches_the_axis():
@@ -118,6 +122,8 @@ def test_windows_read_one_side_of_a_gap_and_the_heart_rate_breaks_there():
     # Entirely in the gap: nothing.
     assert np.isnan(got.physio_window(1031.0, 1035.0)["ECG_Rate_Mean"])
     times, bpm = got.heart_rate()
+    assert np.all(np.diff(times) > 0)  # one NaN, inside the gap, between the two parts
+    assert np.isnan(bpm).sum() == 1 and 1030.0 < times[np.isnan(bpm)][0] < 1036.0
     after = (times > 1037.0) & np.isfinite(bpm)
     assert np.nanmean(bpm[after]) == pytest.approx(90.0, abs=1.5)
     assert not np.any(np.isfinite(bpm) & (times > 1030.0) & (times < 1036.0))
