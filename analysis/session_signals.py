@@ -22,7 +22,7 @@ from analysis.features_eeg import BAND_NAMES, band_powers_between
 from analysis.features_physio import FEATURES_BY_CHANNEL, window_features
 from analysis.signals import OK, Stretch, check_channel, stretches
 
-GAP = "gap"
+GAP, BREAK = "gap", "clock reset"
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class SignalNote:
 
     stream: str
     channel: str  # '' for an outage
-    status: str  # ok | flat | not enough data | gap
+    status: str  # ok | flat | not enough data | gap | clock reset
     start: float  # session clock (the analysis clock: session_time after sync)
     end: float
     detail: str
@@ -136,12 +136,17 @@ def _piece(part: Stretch, nominal: float, mes: Sequence[MEInterval],
 
 
 def _gap_notes(name: str, parts: Sequence[Stretch]) -> list[SignalNote]:
-    return [
-        SignalNote(name, "", GAP, a.end, b.t0,
-                   f"{b.t0 - a.end:.2f} s without samples after {a.end - parts[0].t0:.2f} s; "
-                   "no feature spans it")
-        for a, b in itertools.pairwise(parts)
-    ]
+    """A note per break between stretches: an outage, or a device clock reset (no hole)."""
+    notes = []
+    for a, b in itertools.pairwise(parts):
+        after = f"after {a.end - parts[0].t0:.2f} s"
+        if b.t0 - a.end > 2.0 / a.rate:
+            notes.append(SignalNote(name, "", GAP, a.end, b.t0, f"{b.t0 - a.end:.2f} s without "
+                                    f"samples {after}; no feature spans it"))
+        else:
+            notes.append(SignalNote(name, "", BREAK, a.end, b.t0, f"device clock reset {after}"
+                                    "; the parts are processed apart"))
+    return notes
 
 
 def physio_pieces(signals: Signals, mes: Sequence[MEInterval],

@@ -1,7 +1,8 @@
 """Signals as recorded: continuous stretches between outages, and channels that carry nothing.
 
-A stream is split into stretches at every outage stored in `/streams/<name>/gaps` and at the
-breaks its device timestamps show (clock resets, long silences: `clock_runs`, as sync does).
+A stream is split into stretches at every outage stored in `/streams/<name>/gaps`, and where
+the timestamps show a break no outage names: after sync, a step of session_time over
+UNNAMED_HOLE_S; before, a device clock reset or a silence over 10 s (`clock_runs`, as sync).
 Each stretch gets its own time axis from the stored timestamps, sample i at t0 + i / rate:
 after sync, a least-squares line through its session_time; before, the device clock's rate
 (device_time, the sender's stamps, regular) and t0 from the earliest receipts (host_time
@@ -39,6 +40,7 @@ RHYTHMIC: frozenset[str] = frozenset({"ECG", "PPG", "RSP"})
 FLAT_RELATIVE = 1e-6  # float32 keeps ~7 digits: a spread below this is rounding, not signal
 SNR_MIN = 10.0  # band power per Hz over the power per Hz above the band
 RECEIPT_PERCENTILE = 5.0  # of receipt minus sample time: the least-delayed pulls
+UNNAMED_HOLE_S = 0.5  # a step of session_time this much beyond a sample period splits too
 
 
 @dataclass(frozen=True)
@@ -82,8 +84,14 @@ def stretches(
     """The continuous stretches of a regular stream and their axes (module docstring);
     `receipt`: `times` are host receipt times (the stream was not synchronised)."""
     cuts = set(split_points(host, gaps))
-    for start, _ in clock_runs(device, host):
-        cuts.add(start)
+    if receipt:
+        # The axis follows the device clock: split where it resets or falls silent.
+        cuts |= {start for start, _ in clock_runs(device, host)}
+    else:
+        # session_time is continuous across clock resets (sync fitted each segment); a step
+        # in it is a hole no outage record names (samples lost, older sessions).
+        steps = np.diff(np.asarray(times, dtype=np.float64))
+        cuts |= set((np.flatnonzero(steps > UNNAMED_HOLE_S + 1.0 / nominal) + 1).tolist())
     bounds = sorted(cuts | {0, len(times)})
     parts = (_axis(start, stop, times, device, nominal, receipt)
              for start, stop in itertools.pairwise(bounds))

@@ -53,11 +53,20 @@ def test_a_device_clock_running_fast_stretches_the_axis():
     assert part.end == pytest.approx(session[-1] + (1 + 50e-6) / RATE, abs=1e-6)
 
 
-def test_a_device_clock_reset_without_a_stored_gap_also_splits():
+def test_breaks_no_outage_names_split_too():
     device = np.concatenate([np.arange(5000) / RATE + 50.0, np.arange(5000) / RATE])
     host = 10.0 + np.arange(10_000) / RATE
-    parts = stretches(host, host, device, np.zeros((0, 2)), RATE)
+    none = np.zeros((0, 2))
+    # Before sync the axis follows the device clock, which reset after 5000 samples.
+    parts = stretches(host, host, device, none, RATE, receipt=True)
     assert [(p.start, p.stop) for p in parts] == [(0, 5000), (5000, 10_000)]
+    assert parts[1].t0 == pytest.approx(15.0)
+    # After sync session_time runs on across the reset: one stretch; a 2 s hole in it splits.
+    assert len(stretches(host, host, device, none, RATE)) == 1
+    session = host + 2.0 * (np.arange(10_000) >= 7000)
+    parts = stretches(session, host, device, none, RATE)
+    assert [(p.start, p.stop) for p in parts] == [(0, 7000), (7000, 10_000)]
+    assert parts[1].t0 == pytest.approx(19.0)
 
 
 def test_flat_channels_are_told_from_live_ones():
@@ -144,3 +153,15 @@ def test_concordance_epochs_never_span_a_gap():
     assert [len(b) for b in before] == [1, 1]
     assert before[0][0] == pytest.approx(60.0, abs=2.0)
     assert before[1][0] == pytest.approx(90.0, abs=2.0)
+
+
+def test_a_clock_reset_is_noted_as_such_not_as_an_outage():
+    ecg = nk.ecg_simulate(duration=20, sampling_rate=1000, random_state=3)
+    host = 10.0 + np.arange(len(ecg)) / RATE
+    device = np.where(np.arange(len(ecg)) < 8000, 900.0, -8.0) + np.arange(len(ecg)) / RATE
+    signals = Signals(ecg[:, None], ["ECG"], host, RATE, "Physio", host, device,
+                      np.zeros((0, 2)))
+    got = session_signals(signals, None, [], [])
+    (note,) = [n for n in got.notes if not n.channel]
+    assert note.status == "clock reset" and note.end - note.start == pytest.approx(0, abs=2e-3)
+    assert [n.status for n in got.notes if n.channel] == ["ok", "ok"]
