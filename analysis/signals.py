@@ -4,11 +4,12 @@ A stream is split into stretches at every outage stored in `/streams/<name>/gaps
 the timestamps show a break no outage names: after sync, a step of session_time over
 UNNAMED_HOLE_S; before, a device clock reset or a silence over 10 s (`clock_runs`, as sync).
 Each stretch gets its own time axis from the stored timestamps, sample i at t0 + i / rate:
-after sync, a least-squares line through its session_time; before, the device clock's rate
-(device_time, the sender's stamps, regular) and t0 from the earliest receipts (host_time
-lags each sample by the transport latency and up to one pull interval, more under load). So
-samples after a 6 s outage sit 6 s later, and a device clock that runs fast or slow stretches
-the axis accordingly. Features are computed per stretch and never span a gap.
+after sync, a least-squares line through its session_time; before, a least-squares line
+through the least-delayed receipts (5th percentile of host_time minus i / nominal) of each
+RECEIPT_BLOCK_S block: host_time lags each sample by the transport latency and up to one
+pull interval, more while the host is busy. So samples after a 6 s outage sit 6 s later, and
+a device that samples fast or slow on the host's clock stretches the axis accordingly.
+Features are computed per stretch and never span a gap.
 
 A peripheral channel is checked in each stretch (`check_channel`) before NeuroKit2 sees it:
 - "not enough data": the stretch is shorter than MIN_SECONDS for that channel (a heart rate
@@ -40,6 +41,7 @@ RHYTHMIC: frozenset[str] = frozenset({"ECG", "PPG", "RSP"})
 FLAT_RELATIVE = 1e-6  # float32 keeps ~7 digits: a spread below this is rounding, not signal
 SNR_MIN = 10.0  # band power per Hz over the power per Hz above the band
 RECEIPT_PERCENTILE = 5.0  # of receipt minus sample time: the least-delayed pulls
+RECEIPT_BLOCK_S = 10.0  # blocks whose least-delayed receipts the axis goes through
 UNNAMED_HOLE_S = 0.5  # a step of session_time this much beyond a sample period splits too
 
 
@@ -93,32 +95,36 @@ def stretches(
         steps = np.diff(np.asarray(times, dtype=np.float64))
         cuts |= set((np.flatnonzero(steps > UNNAMED_HOLE_S + 1.0 / nominal) + 1).tolist())
     bounds = sorted(cuts | {0, len(times)})
-    parts = (_axis(start, stop, times, device, nominal, receipt)
+    parts = (_axis(start, stop, times, nominal, receipt)
              for start, stop in itertools.pairwise(bounds))
     return [p for p in parts if p is not None]
 
 
-def _axis(start: int, stop: int, times: np.ndarray, device: np.ndarray, nominal: float,
+def _axis(start: int, stop: int, times: np.ndarray, nominal: float,
           receipt: bool) -> Stretch | None:
-    """Rows [start, stop) on a line: its slope from session_time, or from the device clock
-    when only receipt times exist (they jitter with every pull); None without any time."""
+    """Rows [start, stop) on a line t0 + i / rate (module docstring); None without any time."""
     t = np.asarray(times[start:stop], dtype=np.float64)
-    shape = np.asarray(device[start:stop], dtype=np.float64) if receipt else t
     index = np.arange(stop - start, dtype=np.float64)
-    ok = np.isfinite(t) & np.isfinite(shape)  # session_time is NaN where sync fitted nothing
+    ok = np.isfinite(t)  # session_time is NaN where sync fitted nothing
     if not ok.any():
         return None
-    rate = nominal
-    if ok.sum() >= 2:
-        slope = float(np.polyfit(index[ok], shape[ok], 1)[0])
-        # A rate more than 1 % off the nominal is a broken clock, not a crystal's drift.
-        if slope > 0 and 0.99 < 1.0 / (slope * nominal) < 1.01:
-            rate = 1.0 / slope
-    offset = t[ok] - index[ok] / rate
-    # Receipt times lag the samples by the transport latency and up to a pull interval:
-    # the earliest of them is the nearest to when the samples were taken.
-    t0 = np.percentile(offset, RECEIPT_PERCENTILE) if receipt else np.median(offset)
-    return Stretch(start, stop, float(t0), float(rate))
+    index, t = index[ok], t[ok]
+    if receipt:
+        # Receipt times lag each sample by the transport latency and up to a pull interval,
+        # more while the host is busy: a line through the least-delayed receipts of each
+        # block follows the samples, where a least-squares line bends with every stall.
+        lag = t - index / nominal
+        blocks = max(1, round(len(t) / (RECEIPT_BLOCK_S * nominal)))
+        parts = np.array_split(np.arange(len(t)), blocks)
+        index = np.array([index[p].mean() for p in parts])
+        t = np.array([np.percentile(lag[p], RECEIPT_PERCENTILE) for p in parts]) + index / nominal
+    if len(t) < 2:
+        return Stretch(start, stop, float(t[0] - index[0] / nominal), nominal)
+    slope, t0 = (float(v) for v in np.polyfit(index, t, 1))
+    # A rate more than 1 % off the nominal is a broken clock, not a crystal's drift.
+    if not (slope > 0 and 0.99 < 1.0 / (slope * nominal) < 1.01):
+        return Stretch(start, stop, float(np.median(t - index / nominal)), nominal)
+    return Stretch(start, stop, t0, 1.0 / slope)
 
 
 def check_channel(name: str, x: np.ndarray, rate: float) -> str:
