@@ -113,3 +113,17 @@ def tmpfs(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
     yield mount
     for point in mounts:
         subprocess.run(["umount", "-l", str(point)], check=False)
+
+
+@pytest.fixture
+def m3api() -> Iterator[Any]:
+    """XIMEA's own binding (xiapipy.xiapi, importable as the driver imports it) over our double
+    of its native library (tests/drivers/m3api_double.py), reset to an MQ022CG-CM on a
+    3,600 Mbit/s USB controller: `m3api.reset(...)` changes the scenario, `m3api.xiapi` is
+    the binding."""
+    from tests.drivers.m3api_double import load_xiapi
+
+    _, double = load_xiapi()
+    double.reset()
+    yield double
+    double.reset()

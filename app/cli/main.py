@@ -10,6 +10,7 @@ from typing import NoReturn
 
 from app.cli import checks
 from app.cli.analyze import add_analysis_commands
+from app.cli.camera import add_camera_commands
 from app.cli.lsl_scope import add_lsl_arguments, lsl_scope_choice
 from app.cli.stimuli import add_stimuli_commands
 from app.stop_signals import StoppedBySignal
@@ -132,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_console_commands(sub)
     _add_protocol_commands(sub)
     add_stimuli_commands(sub)
+    add_camera_commands(sub)
     return parser
 
 
@@ -313,8 +315,9 @@ def one_line(text: str) -> str:
 
 def command_name(args: argparse.Namespace) -> str:
     """The command as typed: `record`, `protocol check`, ..."""
-    return " ".join(filter(None, (args.command, getattr(args, "protocol_command", None),
-                                  getattr(args, "stimuli_command", None))))
+    # A command with subcommands stores the one typed as `<command>_command`.
+    sub = getattr(args, f"{args.command}_command", None) if args.command else None
+    return " ".join(filter(None, (args.command, sub)))
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
