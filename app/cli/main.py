@@ -10,6 +10,7 @@ from typing import NoReturn
 
 from app.cli import checks
 from app.cli.analyze import add_analysis_commands
+from app.cli.export import add_export_commands
 from app.cli.lsl_scope import add_lsl_arguments, lsl_scope_choice
 from app.stop_signals import StoppedBySignal
 
@@ -112,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_session_commands(sub)
     _add_record_command(sub)
     add_analysis_commands(sub)
+    add_export_commands(sub)
     _add_console_commands(sub)
     _add_protocol_commands(sub)
     return parser
@@ -288,7 +290,8 @@ def one_line(text: str) -> str:
 
 def command_name(args: argparse.Namespace) -> str:
     """The command as typed: `record`, `protocol check`, ..."""
-    return " ".join(filter(None, (args.command, getattr(args, "protocol_command", None))))
+    sub = ("protocol_command", "export_command", "import_command")
+    return " ".join(filter(None, (args.command, *(getattr(args, k, None) for k in sub))))
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
