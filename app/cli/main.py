@@ -11,6 +11,7 @@ from typing import NoReturn
 from app.cli import checks
 from app.cli.analyze import add_analysis_commands
 from app.cli.camera import add_camera_commands
+from app.cli.export import add_export_commands
 from app.cli.lsl_scope import add_lsl_arguments, lsl_scope_choice
 from app.cli.stimuli import add_stimuli_commands
 from app.stop_signals import StoppedBySignal
@@ -130,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_session_commands(sub)
     _add_record_command(sub)
     add_analysis_commands(sub)
+    add_export_commands(sub)
     _add_console_commands(sub)
     _add_protocol_commands(sub)
     add_stimuli_commands(sub)
