@@ -16,10 +16,11 @@ import numpy as np
 
 from core.clock import local_clock
 from core.codes import PROBE_CODE
-from core.devices import Chunk, DeviceError, Frame, StreamInfo
+from core.devices import CameraLosses, Chunk, DeviceError, Frame, StreamInfo
 from core.trigger_channel import missing_trigger_channels
 from drivers.interfaces import Camera, ContinuousStream, TriggerBox
 from drivers.lsl_markers import MarkerOutlet
+from recordings.camera_losses import LossCounter
 from recordings.markers import MARKER_EVENT, marker_events
 from recordings.preflight import (
     DiskCheck,
@@ -75,12 +76,13 @@ class RecorderStatus:
     streams: list[StreamLiveStatus]
     frames: int
     camera_fps: float
-    dropped_frames: int  # all segments so far: holes in the camera's frame numbers
+    dropped_frames: int  # all segments so far: frames lost before melab (gaps, skipped, missed)
     lost_frames: int  # all segments so far: frames melab could not queue
     queue_fill: float
     disk_free: int
     recording_time_left: float  # seconds at the current data rate
     messages: list[str] = field(default_factory=list)
+    camera_losses: CameraLosses = field(default_factory=CameraLosses)  # its counters' share
 
 
 class Recorder:
@@ -122,6 +124,7 @@ class Recorder:
         self._segment: SegmentWriter | None = None
         self._segments: list[SegmentWriter] = []  # every segment of the session, for totals
         self._segment_lock = threading.Lock()
+        self._losses = LossCounter(camera) if camera is not None else None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._frames = 0
@@ -206,6 +209,8 @@ class Recorder:
             if first_segment is not None:
                 self.start_segment(*first_segment)
             self.camera.start()
+            assert self._losses is not None
+            self._losses.started()
             self._spawn("camera", self._camera_loop, self.camera)
         if self.trigger is not None:
             self._probe()  # the first clock probe while the lines are still idle
@@ -242,6 +247,7 @@ class Recorder:
             segment = self.writer.start_segment(name, self.camera.info, trial=trial,
                                                 compression=self.compression)
             with self._segment_lock:
+                self._hand_losses_to(self._segment)  # what they counted so far: the old one's
                 previous, self._segment = self._segment, segment
                 if previous is not None:
                     segment.continue_numbering(previous)
@@ -258,6 +264,7 @@ class Recorder:
         """Finish the current camera segment."""
         assert self.writer is not None
         with self._segment_lock:
+            self._hand_losses_to(self._segment)
             segment, self._segment = self._segment, None
         if segment is not None:
             with self._unless_writer_failed():
@@ -338,6 +345,7 @@ class Recorder:
             # counts too (SegmentWriter.continue_numbering).
             dropped_frames=sum(s.dropped_frames for s in segments),
             lost_frames=sum(s.lost_frames for s in segments),
+            camera_losses=sum((s.camera_losses for s in segments), CameraLosses()),
             queue_fill=max([stats.queue_fill, *(s.queue_fill for s in segments)]),
             disk_free=free,
             recording_time_left=free / rate if rate > 0 else float("inf"),
@@ -380,6 +388,7 @@ class Recorder:
             time.sleep(POLL_INTERVAL_S)
 
     def _camera_loop(self, camera: Camera) -> None:
+        assert self._losses is not None
         while not self._stop.is_set():
             try:
                 frame = camera.read(timeout=0.1)
@@ -387,6 +396,9 @@ class Recorder:
                 self._camera_error = exc
                 self._tell(f"camera: {exc}")
                 return
+            if frame is None or self._losses.due():
+                with self._segment_lock, self._unless_writer_failed():
+                    self._hand_losses_to(self._segment)
             if frame is None:
                 continue
             self._frames += 1
@@ -437,6 +449,11 @@ class Recorder:
         ))
 
     # --- helpers ---------------------------------------------------------------------
+    def _hand_losses_to(self, segment: SegmentWriter | None) -> None:
+        """The camera's loss counters, read now, into `segment` (call under _segment_lock)."""
+        if self._losses is not None:
+            self._losses.hand_to(segment)
+
     def _check_stream_names(self) -> None:
         """Each stream is stored under its name: refuse two streams that share one."""
         seen: dict[str, tuple[str, StreamInfo]] = {}

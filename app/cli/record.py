@@ -12,6 +12,7 @@ from pathlib import Path
 from app.stop_signals import StopSignals
 from drivers.interfaces import Camera, ContinuousStream, TriggerBox
 from drivers.lsl_markers import MarkerOutlet
+from recordings.camera_losses import dropped_text
 from recordings.recorder import Recorder
 from recordings.store.ground_truth import write_ground_truth
 from recordings.store.layout import (
@@ -77,8 +78,9 @@ def print_status(recorder: Recorder) -> None:
     s = recorder.status()
     streams = ", ".join(f"{x.name} {x.samples}" for x in s.streams)
     end = "" if sys.stdout.isatty() else "\n"
-    print(f"\r  {s.elapsed:6.1f} s  frames {s.frames} (dropped {s.dropped_frames},"
-          f" lost {s.lost_frames})  {streams}   ", end=end, flush=True)
+    print(f"\r  {s.elapsed:6.1f} s  frames {s.frames} "
+          f"({dropped_text(s.dropped_frames, s.camera_losses)}, {s.lost_frames} lost)"
+          f"  {streams}   ", end=end, flush=True)
 
 
 def segment_name(index: int) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
+from recordings.camera_losses import dropped_text
 from recordings.recorder import RecorderStatus
 
 OK, WARN, ERROR, IDLE = "ok", "warning", "error", "idle"
@@ -76,7 +77,8 @@ def recording_rows(status: RecorderStatus, names: dict[str, str], nominal: dict[
         rows.append(DeviceRow(
             "camera", names.get("camera", "camera"), "recording",
             f"{status.camera_fps:.0f} / {camera_fps:g} fps", f"{status.frames} frames",
-            f"{status.dropped_frames} dropped, {status.lost_frames} lost", queue, level))
+            f"{dropped_text(status.dropped_frames, status.camera_losses)}, "
+            f"{status.lost_frames} lost", queue, level))
     if trigger:
         failed = [m for m in status.messages if m.startswith("trigger box")]
         rows.append(DeviceRow("trigger", names.get("trigger", "trigger box"),

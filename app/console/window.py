@@ -46,6 +46,7 @@ from app.console.worker import WorkerPool
 from app.participant.session import ParticipantSession
 from app.rig import Rig, RigFactory, connect_device, device_name
 from core.clock import local_clock
+from recordings.camera_losses import dropped_text
 from recordings.recorder import RecorderError
 from recordings.store.errors import SessionError
 from recordings.store.metadata import Event
@@ -291,7 +292,8 @@ class ConsoleWindow(QMainWindow):
         self.devices.show_disk(free_space_text(status.disk_free, status.recording_time_left))
         self.statusBar().showMessage(
             f"Recording {status.elapsed:7.1f} s into {recording.folder}   frames "
-            f"{status.frames} (dropped {status.dropped_frames}, lost {status.lost_frames})")
+            f"{status.frames} ({dropped_text(status.dropped_frames, status.camera_losses)}, "
+            f"{status.lost_frames} lost)")
 
     def _progress_tick(self) -> None:
         engine = self.session.engine if self.session is not None else None

@@ -27,7 +27,7 @@ import numpy as np
 
 from core.clock import local_clock
 from core.codes import CAMERA_LINE
-from core.devices import CameraInfo, Frame
+from core.devices import CameraInfo, CameraLosses, Frame
 from core.expressions import EMOTION_AUS
 from drivers.lsl import LslInlet
 from drivers.lsl_outlet import LslOutlet
@@ -415,6 +415,10 @@ class SimCamera:
     def dropped_frames(self) -> int:
         """Frames skipped because nobody read them in time (like a full camera buffer)."""
         return self._dropped
+
+    def losses(self) -> CameraLosses:
+        """The skipped frames as a camera's driver counts a full buffer (api_skipped)."""
+        return CameraLosses(api_skipped=self._dropped)
 
     def open(self) -> None:
         """Nothing to open: the lab is already running."""

@@ -43,7 +43,7 @@ from app.console.setup import (
 from app.console.sink import ObservingSink
 from app.console.taps import ChunkTap, LatestFrame, StreamRing
 from app.rig import connect_all
-from core.devices import CameraInfo, Chunk, Frame, StreamInfo
+from core.devices import CameraInfo, CameraLosses, Chunk, Frame, StreamInfo
 from drivers.imaging import mosaic
 from protocols.dry_run import ManualClock, SilentPresenter
 from protocols.engine import Phase, ProtocolEngine
@@ -366,6 +366,7 @@ def test_recorder_taps_see_every_frame_and_chunk(tmp_path: Path) -> None:
         def start(self) -> None: ...
         def stop(self) -> None: ...
         def close(self) -> None: ...
+        def losses(self) -> CameraLosses: return CameraLosses()
 
         def read(self, timeout: float) -> Frame | None:
             time.sleep(0.005)
