@@ -13,7 +13,7 @@ from hdmf.backends.hdf5.h5_utils import H5DataIO
 from hdmf.data_utils import GenericDataChunkIterator
 
 CHUNK_BYTES = 4 * 2**20  # HDF5 chunks of the NWB datasets (HDF5 and NWB advise 2-16 MB)
-BUFFER_BYTES = 64 * 2**20  # read from the session file and written at a time
+BUFFER_BYTES = 32 * 2**20  # read from the session file and written at a time
 SCAN_ROWS = 1_000_000  # timestamps checked at a time
 # gzip: the filter every HDF5 reader has (MATLAB, h5py, HDFView); level 4 for speed.
 COMPRESSION = {"compression": "gzip", "compression_opts": 4}
@@ -37,7 +37,11 @@ class StoredColumns(GenericDataChunkIterator):
     def _get_data(self, selection: tuple[slice, ...]) -> np.ndarray:
         rows = selection[0]
         if isinstance(self._columns, list):
-            block = self._dataset[rows][:, self._columns][:, selection[1]]
+            picked = self._columns[selection[1]]
+            if picked == list(range(picked[0], picked[-1] + 1)):  # a hyperslab: no copies
+                block = self._dataset[rows, picked[0]:picked[-1] + 1]
+            else:
+                block = self._dataset[rows][:, picked]
         elif isinstance(self._columns, int):
             block = self._dataset[rows, self._columns]
         else:
