@@ -255,7 +255,8 @@ class SimulatedLab:
                 # Only samples the trigger lines are settled for: a starved box thread raises
                 # a pulse late at its scheduled time, and a sample sent is never changed.
                 until = min(self.now() - delay, self.trigger_settled())
-                due = int(until * cfg.rate * clock.rate) - sent
+                # -inf: the box runs but has raised nothing yet, so nothing is settled.
+                due = int(until * cfg.rate * clock.rate) - sent if math.isfinite(until) else 0
                 due = min(due, len(signal) - sent)
                 if due > 0:
                     block = np.empty((due, signal.shape[1] + 1), np.float32)
