@@ -19,10 +19,9 @@ from analysis.ccf import CCF_MODES, apply_ccf
 from analysis.clips import (
     Clip,
     iter_clips,
-    read_signals,
+    select_channels,
     session_annotations,
     sessions_under,
-    stream_of_type,
 )
 from analysis.concordance import (
     ClipData,
@@ -109,6 +108,7 @@ class _Collected:
     # Per session: the concordance epochs' features (small), not the raw signals.
     epochs: list[dict[float, tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]] = field(
         default_factory=list)
+    channels: dict[str, list[str]] = field(default_factory=dict)  # session -> channels used
 
 
 def analyze(
@@ -132,7 +132,8 @@ def analyze(
         _tell(progress, i / len(folders), f"session {folder.name}")
         with open_session(folder) as session:
             annotations = session_annotations(session, external)
-            signals = _session_signals(session, annotations)
+            signals = _session_signals(session, annotations,
+                                       collected.channels.setdefault(folder.name, []))
             heart = _heart_rate(signals)
             for clip in iter_clips(session, options.spot, options.ccf_mode == "rescue"):
                 _check(cancel)
@@ -177,11 +178,13 @@ def _frame_index(clip: Clip, frame_number: int | None) -> int | None:
     return i if i < len(clip.frame_numbers) and clip.frame_numbers[i] == frame_number else None
 
 
-def _session_signals(session: Session, annotations: list[Annotation]) -> ClipData | None:
+def _session_signals(session: Session, annotations: list[Annotation], used: list[str]
+                     ) -> ClipData | None:
     """The session's physiology and EEG on the session clock, with its MEs (macro ones as
     concordance blockers); each stream is processed once, when first needed."""
-    physio = read_signals(stream_of_type(session, "Physio"))
-    eeg = read_signals(stream_of_type(session, "EEG"))
+    physio = select_channels(session, "physio")
+    eeg = select_channels(session, "eeg")
+    used += [line for s in (physio, eeg) if s is not None for line in s.used]
     if physio is None and eeg is None:
         return None
     mes = [
@@ -371,6 +374,7 @@ def _write_outputs(
         "recognition": recognition,
         "concordance_rows": len(rows),
         "spotted": len(collected.rows),
+        "channels": collected.channels,
     }
     write_report(out, summary, rows)
     return summary

@@ -17,7 +17,6 @@ import numpy as np
 from core.clock import local_clock
 from core.codes import PROBE_CODE
 from core.devices import Chunk, DeviceError, Frame, StreamInfo
-from core.trigger_channel import missing_trigger_channels
 from drivers.interfaces import Camera, ContinuousStream, TriggerBox
 from recordings.markers import MARKER_EVENT, marker_events
 from recordings.preflight import (
@@ -27,6 +26,8 @@ from recordings.preflight import (
     VideoPlan,
     check_disk_space,
 )
+from recordings.rigs.profile import RigProfile
+from recordings.rigs.roles import StreamRoles, describe_roles, resolve_rig
 from recordings.store.errors import SessionError
 from recordings.store.layout import STOP_END, TRIGGER_LOG_TYPE
 from recordings.store.metadata import SessionMetadata, TrialRecord
@@ -52,6 +53,10 @@ TRIGGER_LOG_INTERVAL_S = 0.1  # box edges reach the session file this often
 
 class RecorderError(RuntimeError):
     """The recorder could not start or continue; the message names the devices concerned."""
+
+
+class RigPreflightError(RecorderError):
+    """A stream cannot be recorded as meant (no trigger source, no rate, unmapped units)."""
 
 
 @dataclass(frozen=True)
@@ -99,8 +104,11 @@ class Recorder:
         on_message: Callable[[str], None] | None = None,
         on_frame: Callable[[Frame], None] | None = None,
         on_chunk: Callable[[str, Chunk], None] | None = None,
+        profile: RigProfile | None = None,
     ) -> None:
         self.folder = Path(folder)
+        self.profile = profile
+        self.roles: dict[str, StreamRoles] = {}  # by role, once connected
         self.metadata = metadata
         self.streams = dict(streams)
         self.camera = camera
@@ -148,8 +156,10 @@ class Recorder:
             raise RecorderError(
                 "cannot record, devices missing or failing:\n  " + "\n  ".join(problems)
             )
-        for note in missing_trigger_channels({r: s.info for r, s in self.streams.items()}):
-            self._tell(note)  # named now: such a stream can only be synced to milliseconds
+        self.roles = resolve_rig({r: s.info for r, s in self.streams.items()}, self.profile)
+        for roles in self.roles.values():
+            for line in describe_roles(roles):
+                self._tell(line)  # every guess said now, and stored with the session
         return [f"{role}: {s.info.name} ({s.info.type})" for role, s in self.streams.items()]
 
     def plan(self, duration: float, video_seconds: float) -> RecordingPlan:
@@ -163,8 +173,22 @@ class Recorder:
         return RecordingPlan(duration=duration, streams=streams, video=video)
 
     def preflight(self, duration: float, video_seconds: float, force: bool = False) -> DiskCheck:
-        """Disk-space check for the planned session (raises DiskSpaceError unless it fits)."""
-        return check_disk_space(self.folder, self.plan(duration, video_seconds), force=force)
+        """Disk-space and stream checks for the planned session: DiskSpaceError unless it
+        fits, RigPreflightError for the first stream problem (with force: said, not raised)."""
+        check = check_disk_space(self.folder, self.plan(duration, video_seconds), force=force)
+        problems = self.stream_problems()
+        if problems and not force:
+            raise RigPreflightError(
+                "cannot record as meant (give a rig profile with --rig, docs/rig-profiles.md, "
+                "or --force to record anyway):\n  " + "\n  ".join(problems))
+        for problem in problems:
+            self._tell(f"forced: {problem}")
+        return check
+
+    def stream_problems(self) -> list[str]:
+        """Each connected stream's problems: no trigger source, no rate, unmapped units."""
+        return [f"{role}: {roles.stream}: {p}" for role, roles in self.roles.items()
+                for p in roles.problems]
 
     # --- recording -------------------------------------------------------------------
     def start(self, first_segment: tuple[str, int] | None = None) -> None:
@@ -179,7 +203,8 @@ class Recorder:
         devices: dict[str, dict[str, Any]] = {
             role: {"name": s.info.name, "type": s.info.type, "source_id": s.info.source_id,
                    "hostname": s.info.hostname, "nominal_rate": s.info.nominal_rate,
-                   "channels": s.info.channel_count}
+                   "channels": s.info.channel_count,
+                   **({"rig": self.roles[role].to_dict()} if role in self.roles else {})}
             for role, s in self.streams.items()
         }
         if self.camera is not None:

@@ -11,6 +11,7 @@ from typing import NoReturn
 from app.cli import checks
 from app.cli.analyze import add_analysis_commands
 from app.cli.lsl_scope import add_lsl_arguments, lsl_scope_choice
+from app.cli.rig_commands import add_rig_commands
 from app.stop_signals import StoppedBySignal
 
 
@@ -53,12 +54,14 @@ def _cmd_gui(args: argparse.Namespace) -> int:
 
         def make_rig(seconds: float) -> Rig:
             return simulated_rig(seconds, seed=args.seed, width=width, height=height,
-                                 fps=args.fps, reactive=True)
+                                 fps=args.fps, reactive=True, profile=args.rig)
     else:
-        real_rig(args.camera, args.eeg, args.physio, args.trigger, args.stream)  # fail early
+        real_rig(args.camera, args.eeg, args.physio, args.trigger, args.stream,
+                 args.rig)  # fail early
 
         def make_rig(seconds: float) -> Rig:
-            return real_rig(args.camera, args.eeg, args.physio, args.trigger, args.stream)
+            return real_rig(args.camera, args.eeg, args.physio, args.trigger, args.stream,
+                            args.rig)
     setup = SessionSetup(participant=args.participant, protocol=args.protocol,
                          stimuli=str(args.stimuli or ""), output=str(args.out))
     run = run_console(make_rig, setup)
@@ -95,6 +98,9 @@ def add_rig_arguments(parser: argparse.ArgumentParser) -> None:
                              "hostname, e.g. type=Gaze or name=Markers,hostname=stim-pc")
     parser.add_argument("--trigger", type=checks.trigger_spec,
                         help="serial:PORT (e.g. serial:/dev/ttyUSB0)")
+    parser.add_argument("--rig", metavar="FILE", type=checks.rig_profile,
+                        help="rig profile (TOML): each device's stream, channels and trigger "
+                             "source (docs/rig-profiles.md; default: guessed, and said)")
     parser.add_argument("--seed", type=checks.seed, default=1, help="simulation seed")
     parser.add_argument("--size", type=checks.frame_size, default="640x480",
                         help="simulated camera WIDTHxHEIGHT (even, 64x48 to 2040x1088)")
@@ -114,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_analysis_commands(sub)
     _add_console_commands(sub)
     _add_protocol_commands(sub)
+    add_rig_commands(sub)
     return parser
 
 
@@ -288,7 +295,8 @@ def one_line(text: str) -> str:
 
 def command_name(args: argparse.Namespace) -> str:
     """The command as typed: `record`, `protocol check`, ..."""
-    return " ".join(filter(None, (args.command, getattr(args, "protocol_command", None))))
+    sub = (getattr(args, key, None) for key in ("protocol_command", "rig_command", "lsl_command"))
+    return " ".join(filter(None, (args.command, *sub)))
 
 
 class OneLineErrorParser(argparse.ArgumentParser):

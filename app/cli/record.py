@@ -12,6 +12,7 @@ from pathlib import Path
 from app.stop_signals import StopSignals
 from drivers.interfaces import Camera, ContinuousStream, TriggerBox
 from recordings.recorder import Recorder
+from recordings.rigs.profile import RigProfile
 from recordings.store.ground_truth import write_ground_truth
 from recordings.store.layout import (
     STOP_DISK_FULL,
@@ -93,19 +94,25 @@ def run_recording(
     progress: bool = True,
     on_connected: Callable[[], None] | None = None,
     stop: StopSignals | None = None,
+    profile: RigProfile | None = None,
 ) -> Recorder | None:
     """Connect, preflight, record and close; returns the finished recorder (None when a stop
     signal came before the recording started: nothing is recorded then).
 
     A stop signal ends the recording early, closed and synchronized as at its end. A
     recording stopped by a write error (recorder.failure) is closed but not synchronized:
-    sync writes to the session, and its disk may be full.
+    sync writes to the session, and its disk may be full. profile: what each stream carries
+    (None: the defaults); the preflight refuses streams that cannot be recorded as meant.
     """
     recorder = Recorder(options.folder, options.metadata, streams=streams, camera=camera,
                         trigger=trigger, compression=options.compression,
-                        on_message=lambda m: print(f"\n  ! {m}"))
+                        on_message=lambda m: print(f"\n  ! {m}"), profile=profile)
     recorder.connect()
-    check = recorder.preflight(options.duration, options.duration, force=options.force)
+    try:
+        check = recorder.preflight(options.duration, options.duration, force=options.force)
+    except Exception:
+        recorder.close_devices()
+        raise
     if progress:
         print(f"  disk: {check.describe()}")
     if on_connected is not None:
@@ -142,20 +149,23 @@ def sync_recording(folder: Path, progress: bool = True) -> None:
 
 def record_simulated(options: RecordOptions, seed: int = 1, width: int = 640,
                      height: int = 480, fps: float = 150.0, progress: bool = True,
-                     stop: StopSignals | None = None) -> Path:
+                     stop: StopSignals | None = None, shape: str = "",
+                     profile: RigProfile | None = None, prefix: str = "") -> Path:
     """Record from the simulated lab and store its ground truth in the session (unless a
-    write error stopped the recording: its disk may be full)."""
+    write error stopped the recording: its disk may be full). shape, profile, prefix: as
+    app.rig.simulated_rig takes them."""
     from app.rig import MAX_SIMULATED_S, simulated_rig
 
     if options.duration + 30.0 > MAX_SIMULATED_S:
         raise ValueError(f"--simulate records at most {MAX_SIMULATED_S - 30.0:g} s (the lab "
                          "computes its signals ahead); use a shorter --duration")
-    rig = simulated_rig(options.duration, seed, width, height, fps)
+    rig = simulated_rig(options.duration, seed, width, height, fps, prefix=prefix, shape=shape,
+                        profile=profile)
     lab = rig.lab
     try:
         options.metadata.simulated = True
         recorder = run_recording(options, rig.streams, rig.camera, rig.trigger, progress,
-                                 stop=stop)
+                                 stop=stop, profile=rig.profile)
     finally:
         rig.close()
     if recorder is not None and recorder.failure is None:
@@ -208,12 +218,15 @@ def record_from_args(args: argparse.Namespace) -> int:
             record_replay(options, args.replay, stop=stop)
         elif args.simulate:
             width, height = args.size
-            record_simulated(options, args.seed, width, height, args.fps, stop=stop)
+            record_simulated(options, args.seed, width, height, args.fps, stop=stop,
+                             profile=args.rig)
         else:
             from app.rig import real_rig
 
-            rig = real_rig(args.camera, args.eeg, args.physio, args.trigger, args.stream)
-            run_recording(options, rig.streams, rig.camera, rig.trigger, stop=stop)
+            rig = real_rig(args.camera, args.eeg, args.physio, args.trigger, args.stream,
+                           args.rig)
+            run_recording(options, rig.streams, rig.camera, rig.trigger, stop=stop,
+                          profile=rig.profile)
         if not folder.exists():  # stopped before the recording started
             stop.raise_if_received(None)
     with open_session(folder) as session:

@@ -38,6 +38,7 @@ from drivers.sim.expression import Expression
 from drivers.sim.face import FaceRenderer
 from drivers.sim.physio import physio_stream_info, simulate_physio, trigger_channel
 from drivers.sim.ptypair import PtyPair
+from drivers.sim.rig_shapes import shaped_streams
 from drivers.sim.scenario import (
     Episode,
     Scenario,
@@ -75,6 +76,9 @@ class SimLabConfig:
     # at micro/macro_per_minute of clip time, at least one ME per clip.
     reactive: bool = False
     reaction_lead: float = 1.5  # seconds into a clip before its first expression may start
+    # "": the lab's own SynAmps and MP160 streams; else a real sender's shape
+    # (drivers.sim.rig_shapes.SHAPES: curry, neuroscan, acqknowledge).
+    shape: str = ""
 
     def clock(self, role: str) -> DeviceClock:
         """The given clock for a device, or one drawn from the seed."""
@@ -111,6 +115,11 @@ class SimulatedLab:
                                         cfg.eeg_channels, cfg.rate)
         self.physio_info = physio_stream_info(f"{prefix}MP160",
                                               f"{prefix}sim-mp160-{cfg.seed}-{instance}", cfg.rate)
+        self.shaped = (shaped_streams(cfg.shape, prefix, self.eeg_info, self.physio_info)
+                       if cfg.shape else None)
+        if self.shaped is not None:
+            self.eeg_info, self.physio_info = self.shaped.eeg, self.shaped.physio
+        self._marker_outlet: LslOutlet | None = None
         # What the devices sample: the scenario itself, or (reactive) the body's version of it.
         self._drive_episodes: list[Episode] = []  # in the order added: fixes their random draws
         self._drive_expressions: list[Expression] = []
@@ -149,6 +158,8 @@ class SimulatedLab:
         """Open the LSL outlets, start the simulated box and begin physical time."""
         self.t0 = local_clock()
         self._feeds.open({"eeg": self.eeg_info, "physio": self.physio_info})
+        if self.shaped is not None and self.shaped.markers is not None:
+            self._marker_outlet = LslOutlet(self.shaped.markers)
         self._pty = PtyPair()
         box_clock = self.clocks["trigger"]
         self._box = SimTriggerBox(self._pty.b, on_edge=self._on_edge,
@@ -166,6 +177,8 @@ class SimulatedLab:
             self._box.stop()
         if self._pty is not None:
             self._pty.close()
+        if self._marker_outlet is not None:
+            self._marker_outlet.close()
 
     def interrupt(self, role: str, seconds: float) -> None:
         """Make a stream vanish for `seconds` (like an unplugged amplifier), then come back."""
@@ -197,6 +210,10 @@ class SimulatedLab:
     def _on_edge(self, edge: Edge) -> None:
         with self._edge_lock:
             self._edges.append(edge)
+        outlet = self._marker_outlet
+        if outlet is not None:  # the bridge stamps each code on the physiology's clock
+            stamp = self.clocks["physio"].device_time(np.array([edge.host_time - self.t0]))
+            outlet.push([[str(edge.code)]], stamp)
 
     def edges(self) -> list[tuple[float, int, float]]:
         """(physical time, code, width) of every TTL pulse so far."""
@@ -258,17 +275,23 @@ class SimulatedLab:
                 due = int(until * cfg.rate * clock.rate) - sent
                 due = min(due, len(signal) - sent)
                 if due > 0:
-                    block = np.empty((due, signal.shape[1] + 1), np.float32)
-                    block[:, :-1] = signal[sent: sent + due]
+                    part = signal[sent: sent + due].copy()
                 self._sent[role] = max(sent + max(due, 0), self._sent[role])
             if due > 0:
                 t = self.sample_times(role, sent, due)
-                block[:, -1] = self.level_at(t)
-                outlet.push(block, clock.device_time(t))
+                outlet.push(self._samples(role, part, self.level_at(t)), clock.device_time(t))
                 sent += due
             elif sent >= len(signal):
                 return
             time.sleep(cfg.chunk_interval)
+
+    def _samples(self, role: str, signal: np.ndarray, level: np.ndarray) -> np.ndarray:
+        """What the device's outlet sends: its signals, then its trigger lines."""
+        if self.shaped is None:
+            return np.column_stack([signal, level])
+        if role == "eeg":
+            return self.shaped.eeg_block(signal, level)
+        return self.shaped.physio_block(signal, level)
 
     # --- a reactive participant --------------------------------------------------------
     def stimulus(self, emotion: str, start: float, end: float, trial: int = -1
