@@ -156,11 +156,17 @@ class Recorder:
             raise RecorderError(
                 "cannot record, devices missing or failing:\n  " + "\n  ".join(problems)
             )
+        self.resolve_roles()
+        return [f"{role}: {s.info.name} ({s.info.type})" for role, s in self.streams.items()]
+
+    def resolve_roles(self) -> dict[str, StreamRoles]:
+        """Each open stream's roles (the profile's, else the defaults), said and kept for the
+        session; connect() does it, start() when the streams were opened elsewhere."""
         self.roles = resolve_rig({r: s.info for r, s in self.streams.items()}, self.profile)
         for roles in self.roles.values():
             for line in describe_roles(roles):
                 self._tell(line)  # every guess said now, and stored with the session
-        return [f"{role}: {s.info.name} ({s.info.type})" for role, s in self.streams.items()]
+        return self.roles
 
     def plan(self, duration: float, video_seconds: float) -> RecordingPlan:
         """What a session of this length will write (for the disk preflight)."""
@@ -200,6 +206,8 @@ class Recorder:
         if self.trigger is not None:
             infos.append(TRIGGER_STREAM)
         self._check_stream_names()
+        if not self.roles and self.streams:
+            self.resolve_roles()
         devices: dict[str, dict[str, Any]] = {
             role: {"name": s.info.name, "type": s.info.type, "source_id": s.info.source_id,
                    "hostname": s.info.hostname, "nominal_rate": s.info.nominal_rate,
