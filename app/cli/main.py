@@ -183,7 +183,9 @@ def _add_record_command(sub: argparse._SubParsersAction) -> None:
                                               f"seconds from {checks.MIN_SEGMENT_S:g}"),
                         help="seconds of camera frames per segment file")
     record.add_argument("--lz4", action="store_true", help="compress frames with LZ4")
-    record.add_argument("--force", action="store_true", help="start even if the disk is short")
+    record.add_argument("--force", action="store_true",
+                        help="start even if the disk is short or a stream cannot be synced "
+                             "as meant (no trigger source, no rate, unmapped units)")
     record.set_defaults(func=_cmd_record, check=checks.check_record)
 
 

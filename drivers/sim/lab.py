@@ -272,7 +272,8 @@ class SimulatedLab:
                 # Only samples the trigger lines are settled for: a starved box thread raises
                 # a pulse late at its scheduled time, and a sample sent is never changed.
                 until = min(self.now() - delay, self.trigger_settled())
-                due = int(until * cfg.rate * clock.rate) - sent
+                # -inf until the box thread first ran (a busy host): nothing is due yet.
+                due = int(until * cfg.rate * clock.rate) - sent if math.isfinite(until) else 0
                 due = min(due, len(signal) - sent)
                 if due > 0:
                     part = signal[sent: sent + due].copy()

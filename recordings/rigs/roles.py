@@ -138,7 +138,7 @@ def _channel_role(label: str, unit: str, declared: str, role: str, spec: Channel
 
 
 def resolve_stream(info: StreamInfo, device: DeviceSpec | None, source: str,
-                   names: Mapping[str, str] = {}) -> StreamRoles:
+                   names: Mapping[str, str] | None = None) -> StreamRoles:
     """A stream's roles from its header and the profile's device (None: the defaults).
 
     names: device key -> recorded stream name (a marker-stream trigger names another device).
@@ -159,7 +159,7 @@ def resolve_stream(info: StreamInfo, device: DeviceSpec | None, source: str,
             problems.append(f"channel {s.ref!r} of the profile is not in the stream "
                             f"({', '.join(labels)})")
     if device is not None and device.trigger is not None:
-        trigger = _profile_trigger(device.trigger, labels, names, problems)
+        trigger = _profile_trigger(device.trigger, labels, names or {}, problems)
     elif info.channel_format == "string" or role == "markers":
         trigger = TriggerSource("none")
     else:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.cli.main import main
+from app.cli.main import build_parser, main
 from app.cli.record import RecordOptions, record_simulated
 from app.rig import RIGS_DIR
 from drivers.sim.clocks import DeviceClock
@@ -166,7 +166,17 @@ def test_profile_problems_are_located_by_file_and_line(tmp_path):
     assert any(t.startswith(f"{bad}:8:") and "furlongs" in t for t in text)
     assert any(t.startswith(f"{bad}:9:") and "exactly one of" in t for t in text)
     assert main(["rig", "check", str(bad)]) == 2
-    assert main(["rig", "check", str(RIGS_DIR / "curry-lsl.toml")]) == 0
+    with pytest.raises(SystemExit, match="2"):  # --rig refuses it before anything starts
+        build_parser().parse_args(["record", "--rig", str(bad)])
+
+
+@pytest.mark.parametrize("name", ["curry-lsl.toml", "neuroscan-acquire.toml",
+                                  "acqknowledge-ndt-bridge.toml", "simulated-lab.toml"])
+def test_shipped_profiles_check_clean_and_say_what_to_verify(name, capsys):
+    assert main(["rig", "check", str(RIGS_DIR / name)]) == 0
+    assert "ok (" in capsys.readouterr().out
+    text = (RIGS_DIR / name).read_text()
+    assert "VERIFY" in text or "nothing to verify" in text
 
 
 @pytest.mark.slow
