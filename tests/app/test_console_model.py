@@ -529,3 +529,34 @@ def test_gui_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
     monkeypatch.setattr(console_app, "has_display", lambda: False)
     assert cli.main(["gui", "--simulate"]) == 2
     assert "no display" in capsys.readouterr().err
+
+
+class _Described:
+    """A stream that only describes itself: all the preflight's role check needs."""
+
+    def __init__(self, info: StreamInfo) -> None:
+        self.info = info
+
+
+def test_preflight_table_shows_each_streams_roles_guesses_and_problems():
+    from app.console.preflight import stream_role_items
+    from app.console.setup import ERROR, OK
+    from app.rig import RIGS_DIR, Rig
+    from recordings.rigs.profile import load_profile
+
+    labels = ("EKG", "GSR", "D1", "D2")
+    bridge = StreamInfo("Biopac Data", "PsychoPhys", "x1", labels, ("microvolts",) * 4, 0.0)
+    rig = Rig({"physio": _Described(bridge)})
+    items = stream_role_items(rig, {"physio"})
+    problems = [i.detail for i in items if i.level == ERROR]
+    assert any("no sampling rate" in p for p in problems)
+    assert any("GSR (eda, microvolts)" in p for p in problems)
+    assert any(i.level == OK and "guess: trigger: lines D1, D2" in i.detail for i in items)
+    assert stream_role_items(rig, set()) == []  # a stream that did not connect: nothing to say
+    # The bridge's profile states rate, units and lines: nothing left to refuse.
+    rig.profile = load_profile(RIGS_DIR / "acqknowledge-ndt-bridge.toml")
+    described = StreamInfo("Biopac Data", "PsychoPhys", "x2",
+                           ("EKG", "GSR", "RSP", "SKT", "CH9", *(f"D{k}" for k in range(1, 9))),
+                           ("microvolts",) * 13, 0.0)
+    rig.streams = {"physio": _Described(described)}
+    assert [i.detail for i in stream_role_items(rig, {"physio"}) if i.level == ERROR] == []
