@@ -98,18 +98,19 @@ def simulated_rig(duration: float, seed: int = 1, width: int = 640, height: int 
     if duration + 30.0 > MAX_SIMULATED_S:
         notes.append(f"the simulated lab produces {MAX_SIMULATED_S / 60:.0f} min of EEG and "
                      f"physiology; the session may last {duration / 60:.0f} min")
-    streams: dict[str, ContinuousStream] = {"eeg": lab.eeg_stream(),
-                                            "physio": lab.physio_stream()}
-    markers = lab.shaped.markers if lab.shaped is not None else None
-    if markers is not None:
-        from drivers.lsl import LslInlet
+    if profile is None and not shape:
+        profile = load_profile(SIMULATED_PROFILE)
+    from drivers.lsl import LslInlet
 
+    infos = {"eeg": lab.eeg_info, "physio": lab.physio_info}
+    if lab.shaped is not None and lab.shaped.markers is not None:
         # Under the key the profile gives its marker stream (a trigger source may name it).
         key = next((k for k, d in (profile.devices if profile else {}).items()
                     if d.role == "markers"), "markers")
-        streams[key] = LslInlet(source_id=markers.source_id)
-    if profile is None and not shape:
-        profile = load_profile(SIMULATED_PROFILE)
+        infos[key] = lab.shaped.markers
+    streams: dict[str, ContinuousStream] = {
+        role: LslInlet(source_id=info.source_id, options=inlet_options(profile, role))
+        for role, info in infos.items()}
     return Rig(streams, lab.camera(), lab.trigger_box(), simulated=True, lab=lab, notes=notes,
                profile=profile)
 
@@ -148,6 +149,17 @@ def stream_queries(eeg: str | None, physio: str | None,
     return queries
 
 
+def inlet_options(profile: RigProfile | None, role: str) -> Any:
+    """Inlet options for a profile's device: outage detection at the rate the profile states
+    for a stream that advertises none (a bridge); None: the inlet's defaults."""
+    from drivers.lsl import InletOptions, outage_threshold
+
+    device = profile.devices.get(role) if profile is not None else None
+    if device is None or device.rate is None:
+        return None
+    return InletOptions(outage_threshold=outage_threshold(device.rate))
+
+
 def real_rig(camera: str | None, eeg: str | None, physio: str | None,
              trigger: str | None, streams: Sequence[str] = (),
              profile: RigProfile | None = None) -> Rig:
@@ -160,8 +172,9 @@ def real_rig(camera: str | None, eeg: str | None, physio: str | None,
             raise ValueError(f"--{role} and the rig profile's [devices.{role}] both select "
                              "the stream; give it once")
         queries[role] = query
-    inlets: dict[str, ContinuousStream] = {role: LslInlet(**query.criteria())
-                                           for role, query in queries.items()}
+    inlets: dict[str, ContinuousStream] = {
+        role: LslInlet(**query.criteria(), options=inlet_options(profile, role))
+        for role, query in queries.items()}
     box = None
     if trigger:
         kind, _, port = trigger.partition(":")

@@ -201,3 +201,12 @@ def test_analyze_reads_gsr_ekg_and_ch9_by_the_roles_the_profile_stored(recorded,
     for line in ("GSR -&gt; EDA (µS)", "EKG -&gt; ECG (mV)", "CH9 -&gt; PPG (V)",
                  "not EEG: TRIGGER"):
         assert line in page, line
+
+
+def test_a_bridge_without_a_rate_is_watched_for_outages_at_the_profiles_rate():
+    from app.rig import inlet_options
+    from drivers.lsl import outage_threshold
+
+    rig = load_profile(RIGS_DIR / "acqknowledge-ndt-bridge.toml")
+    assert inlet_options(rig, "physio").outage_threshold == outage_threshold(1000.0)
+    assert inlet_options(rig, "eeg") is None and inlet_options(None, "physio") is None
