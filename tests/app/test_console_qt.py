@@ -78,8 +78,9 @@ def fill_and_check(qtbot, console: ConsoleWindow, protocol: Path, out: Path) -> 
     page.full_screen.setChecked(False)
     page.consent.setCurrentIndex(page.consent.findData(1))
     qtbot.mouseClick(page.check_button, Qt.MouseButton.LeftButton)
-    # LSL resolution may take its full 5 s per stream on a busy machine
-    qtbot.waitUntil(lambda: not console._checking, timeout=60000)
+    # a hang guard: LSL resolution may take its full 5 s per stream, and starting the simulated
+    # lab several more, on a machine loaded by other jobs
+    qtbot.waitUntil(lambda: not console._checking, timeout=180000)
     preflight = console.preflight
     assert preflight is not None, console.statusBar().currentMessage()
     assert preflight.can_start, [str(i) for i in preflight.items]
