@@ -54,7 +54,8 @@ class ConsoleRun:
 
 def run_console(make_rig: RigFactory, setup: SessionSetup | None = None, *,
                 autostart: bool = False, autopilot: bool = False,
-                quit_when_done: bool = False, remind_in_trial: int | None = None) -> ConsoleRun:
+                quit_when_done: bool = False, remind_in_trial: int | None = None,
+                resume: Path | None = None) -> ConsoleRun:
     """Open the console; optionally check and start at once, play the participant, and quit.
 
     SIGTERM, SIGHUP and SIGINT close a running recording as at its end (no question asked),
@@ -76,6 +77,8 @@ def run_console(make_rig: RigFactory, setup: SessionSetup | None = None, *,
     window.resize(1400, 900)
     if setup is not None:
         window.setup_page.fill(setup)
+    if resume is not None:  # `melab gui --resume SESSION`: asks, then fills the form
+        window.resumer.choose(resume)
     run = ConsoleRun()
 
     pilots: list[Autopilot] = []

@@ -32,6 +32,7 @@ class SetupPage(QWidget):
 
     checkRequested = pyqtSignal()
     startRequested = pyqtSignal()
+    resumeRequested = pyqtSignal()  # "Resume a crashed session..."
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -70,6 +71,13 @@ class SetupPage(QWidget):
         self.start_button = QPushButton("Start recording")
         self.start_button.setStyleSheet("font-weight: bold; padding: 8px 20px;")
         self.start_button.setEnabled(False)
+        self.resume_button = QPushButton("Resume a crashed session...")
+        self.resume_button.setToolTip("Continue a session that crashed or stopped early at its "
+                                      "first unfinished trial, in a new linked session folder")
+        self.resume_note = QLabel("")
+        self.resume_note.setWordWrap(True)
+        self.resume_note.setStyleSheet("color: #1565c0;")
+        self.resume_button.clicked.connect(self.resumeRequested)
         self.check_button.clicked.connect(self.checkRequested)
         self.start_button.clicked.connect(self.startRequested)
         self._preflight_ok = False
@@ -101,11 +109,13 @@ class SetupPage(QWidget):
         form.addRow("Displays", screens)
         buttons = QHBoxLayout()
         buttons.addWidget(self.check_button)
+        buttons.addWidget(self.resume_button)
         buttons.addStretch(1)
         buttons.addWidget(self.start_button)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.form_error)
+        layout.addWidget(self.resume_note)
         layout.addWidget(QLabel("Preflight"))
         layout.addWidget(self.checks, 1)
         layout.addLayout(buttons)

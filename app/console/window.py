@@ -40,6 +40,7 @@ from app.console.progress import ProtocolTracker
 from app.console.protocol import ProtocolPanel
 from app.console.recording import ConsoleRecording, FinishedSession
 from app.console.results import ResultsPage
+from app.console.resume_flow import ResumeController
 from app.console.setup import Preflight, SessionSetup, free_space_text, setup_problems
 from app.console.setup_page import SetupPage
 from app.console.worker import WorkerPool
@@ -85,6 +86,7 @@ class ConsoleWindow(QMainWindow):
         self._workers = WorkerPool(self)
         self._progress: QProgressDialog | None = None
         self._stop_signal = ""  # the stop signal closing the console (no question asked)
+        self.resumer = ResumeController(self)  # "Resume a crashed session...": the chosen plan
         self._build()
         self._status_timer = QTimer(self)
         self._status_timer.setInterval(STATUS_MS)
@@ -117,6 +119,7 @@ class ConsoleWindow(QMainWindow):
         self._menus()
         self.setup_page.checkRequested.connect(self.check)
         self.setup_page.startRequested.connect(self.start)
+        self.setup_page.resumeRequested.connect(lambda: self.resumer.choose())
         self.devices.connectRequested.connect(self.connect_devices)
         self.devices.acknowledged.connect(self.acknowledge)
         self.protocol_panel.reminderRequested.connect(self.reminder)
@@ -134,10 +137,12 @@ class ConsoleWindow(QMainWindow):
         self.analyze_action = QAction("&Analyze session...", self)
         self.analyze_action.setShortcut(QKeySequence("Ctrl+A"))
         self.analyze_action.triggered.connect(lambda: self.analyze_session())
+        self.resume_action = QAction("&Resume a crashed session...", self)
+        self.resume_action.triggered.connect(lambda: self.resumer.choose())
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
-        for action in (self.new_action, self.analyze_action, quit_action):
+        for action in (self.new_action, self.resume_action, self.analyze_action, quit_action):
             menu.addAction(action)
         view = self.menuBar().addMenu("&View")
         for index, name in enumerate(("Set-up", "Recording", "Results")):
@@ -223,24 +228,26 @@ class ConsoleWindow(QMainWindow):
         protocol = preflight.protocol
         self._close_displays()  # the last session's participant windows
         try:
-            recording = ConsoleRecording(self.rig, setup, protocol)
+            recording = ConsoleRecording(self.rig, setup, protocol, self.resumer.plan)
             recording.start()
         except (RecorderError, SessionError, OSError, ValueError) as exc:
             self.setup_page.form_error.setText(f"cannot start the recording: {exc}")
             self.statusBar().showMessage(f"Cannot start the recording: {exc}")
             return
         self.recording = recording
+        self.resumer.take()  # the continuation runs now; the form starts afresh next time
         self.tracker = ProtocolTracker()
         self.board = WarningBoard()
         self.watcher = StatusWatcher(self.board, recording.planned_s)
         recording.sink.event_listeners.append(self._on_event)
-        session = ParticipantSession(protocol, recording.sink, seed=recording.seed)
+        session = ParticipantSession(protocol, recording.sink, seed=recording.seed,
+                                     resume=recording.resume)
         session.ended.connect(self._protocol_ended)
         self.session = session
         self._place(session, setup)
         self.live.start(recording.frames if recording.rig.camera is not None else None,
                         recording.chunks, recording.pixel_format, recording.labels,
-                        recording.nominal, local_clock)
+                        recording.nominal, local_clock, recording.units)
         self.devices.set_recording(True)
         self.setup_page.invalidate()  # the next session needs its own preflight
         self.pages.setCurrentWidget(self.recording_page)
@@ -285,7 +292,7 @@ class ConsoleWindow(QMainWindow):
         status = recording.status()
         self.devices.show_rows(recording_rows(status, recording.names, recording.nominal,
                                               recording.camera_fps, recording.rig.trigger
-                                              is not None))
+                                              is not None, recording.sync_health(local_clock())))
         self.watcher.update(status)
         self.devices.show_warnings(self.board)
         self.devices.show_disk(free_space_text(status.disk_free, status.recording_time_left))

@@ -514,7 +514,9 @@ def test_gui_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
 
     calls: list[tuple[Any, SessionSetup]] = []
     monkeypatch.setattr(console_app, "has_display", lambda: True)
-    def run_console(make_rig: Any, setup: SessionSetup) -> console_app.ConsoleRun:
+    def run_console(make_rig: Any, setup: SessionSetup,
+                    resume: Path | None = None) -> console_app.ConsoleRun:
+        assert resume is None  # no --resume given
         calls.append((make_rig, setup))
         return console_app.ConsoleRun()
 
