@@ -97,7 +97,8 @@ def with_sync(row: DeviceRow, health: SyncHealth | None) -> DeviceRow:
     if health is None:
         return row
     if row.role == "trigger":
-        text = health.text().replace("edges", "sync pulses received")
+        text = health.text().replace(" edges,", " sync pulses received,").replace(
+            " edge,", " sync pulse received,")
         state = "sync train stopped" if health.lost else row.state
         return replace(row, state=state, sync=text, level=ERROR if health.lost else row.level)
     return replace(row, sync=health.text(), level=ERROR if health.lost else row.level)
