@@ -44,10 +44,10 @@ class SyncHealth:
     lost: bool
 
     def text(self) -> str:
-        """'42 edges, last 0.4 s ago, offset 523.41205 s ± 0.12 ms' for the device table."""
+        """'42 edges, 0.4 s ago, offset +523.41205 s ± 0.12 ms' for the device table."""
         if self.edges == 0:
             return "no sync edge yet" + (" - SYNC LOST" if self.lost else "")
-        parts = [f"{self.edges} edge{'s' if self.edges != 1 else ''}, last "
+        parts = [f"{self.edges} edge{'s' if self.edges != 1 else ''}, "
                  f"{self.since_last:.1f} s ago"]
         if self.offset is not None:
             residual = (f" ± {self.residual_ms:.2f} ms" if self.residual_ms is not None

@@ -44,6 +44,9 @@ class DevicePanel(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.horizontalHeaderItem(COLUMNS.index("sync")).setToolTip(SYNC_TIP)
+        # Long device names are elided (full name in the tooltip): the sync column needs room.
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        self.table.setColumnWidth(0, 190)
         self.connect_button = QPushButton("Connect all")
         self.reconnect_button = QPushButton("Reconnect selected")
         self.connect_button.clicked.connect(lambda: self.connectRequested.emit(""))
@@ -98,6 +101,7 @@ class DevicePanel(QWidget):
                     self.table.setItem(index, column, cell)
                 if cell.text() != value:
                     cell.setText(value)
+                    cell.setToolTip(value)
                 cell.setBackground(colour)
                 cell.setData(Qt.ItemDataRole.UserRole, row.role)
 

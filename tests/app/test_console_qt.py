@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import threading
 from pathlib import Path
 from typing import Any
@@ -346,11 +348,24 @@ def test_screenshots_of_setup_recording_and_results(
     assert console.page == "results"
     tabs = [console.results_page.tabs.tabText(i) for i in range(console.results_page.tabs.count())]
     assert tabs[0] == "Summary" and "concordance" in tabs
+    from PyQt6.QtWidgets import QLabel, QTableWidget
+
+    for index in range(1, console.results_page.tabs.count()):  # content, or why there is none
+        tab = console.results_page.tabs.widget(index)
+        if isinstance(tab, QTableWidget):
+            assert tab.rowCount() > 0, tabs[index]
+        elif isinstance(tab, QLabel):
+            assert tab.text().startswith("No "), tabs[index]
+    assert tabs[-1] == "Plots"
     console.results_page.tabs.setCurrentIndex(1)
     assert console.grab().save(str(shots / "results.png"))
     for name in ("setup", "recording", "results"):
         png = shots / f"{name}.png"
         assert png.stat().st_size > 10_000, name
+    if os.environ.get("MELAB_DOCS_SCREENSHOTS"):  # regenerate docs/console*.png on request
+        docs = Path(__file__).resolve().parents[2] / "docs"
+        shutil.copyfile(shots / "recording.png", docs / "console.png")
+        shutil.copyfile(shots / "results.png", docs / "console-results.png")
     assert folder.is_dir()
 
 
