@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from app.console.window import ConsoleWindow
 from core.clock import local_clock
 from protocols.demo_stimuli import write_clip
 from protocols.loader import resolve_protocol_path
+from recordings.store.layout import FLUSH_INTERVAL_S
 from recordings.store.links import session_chain, superseded_trials
 from recordings.store.reader import open_session
 from tests.conftest import unique_prefix
@@ -60,6 +62,9 @@ def crash_at_trial(protocol: Path, out: Path, trial: int) -> Path:
             if line.startswith("FOLDER "):
                 folder = Path(line.split(" ", 1)[1].strip())
             if line.strip() == f"EVENT stimulus_onset {trial}":
+                # What the writers still hold reaches the file within FLUSH_INTERVAL_S; the
+                # trial itself lasts longer (clip, self-report, neutral clip).
+                time.sleep(2 * FLUSH_INTERVAL_S)
                 break
         else:
             pytest.fail("the console ended before the trial was reached")
