@@ -11,22 +11,22 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PyQt6.QtCore import QPoint, Qt, QTimer, pyqtSignal
-from PyQt6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
+from PyQt6.QtCore import Qt, QTimer, pyqtSignal
+from PyQt6.QtGui import QAction, QCloseEvent, QKeySequence
 from PyQt6.QtWidgets import (
     QDockWidget,
     QFileDialog,
     QHBoxLayout,
     QMainWindow,
     QMessageBox,
-    QProgressDialog,
     QStackedWidget,
     QWidget,
 )
 
-from analysis import AnalysisCancelled
-from app.console.analysis import AnalysisResult, Analyze, default_out_dir, run_analysis
+from app.console.analysis import AnalysisResult, Analyze
+from app.console.analysis_runner import AnalysisRunner
 from app.console.devices import DevicePanel
+from app.console.displays import display_checks, plan_displays
 from app.console.live import LiveViews
 from app.console.model import (
     StatusWatcher,
@@ -40,6 +40,7 @@ from app.console.progress import ProtocolTracker
 from app.console.protocol import ProtocolPanel
 from app.console.recording import ConsoleRecording, FinishedSession
 from app.console.results import ResultsPage
+from app.console.screens import place_window, screen_of, screen_rects
 from app.console.setup import Preflight, SessionSetup, free_space_text, setup_problems
 from app.console.setup_page import SetupPage
 from app.console.worker import WorkerPool
@@ -52,7 +53,6 @@ from recordings.store.metadata import Event
 
 STATUS_MS = 250  # device panel and warnings
 PROGRESS_MS = 100  # protocol panel (the countdown)
-WINDOWED_SIZE = {"participant": (960, 600), "reminder": (480, 240)}
 
 
 class ConsoleWindow(QMainWindow):
@@ -83,7 +83,9 @@ class ConsoleWindow(QMainWindow):
         self._checking = False
         self._checked_rigs: list[Rig] = []  # every rig a preflight made (closed on quit)
         self._workers = WorkerPool(self)
-        self._progress: QProgressDialog | None = None
+        self.analysis = AnalysisRunner(self._workers, self)
+        self.analysis.succeeded.connect(self._analysed)
+        self.analysis.failed.connect(self._analysis_failed)
         self._stop_signal = ""  # the stop signal closing the console (no question asked)
         self._build()
         self._status_timer = QTimer(self)
@@ -159,9 +161,11 @@ class ConsoleWindow(QMainWindow):
         setup = self.setup_page.values()
         self.setup_page.set_busy(True, "connecting devices, checking protocol and disk...")
         rig = self.rig
+        displays = display_checks(setup, len(screen_rects()), screen_of(self))
 
         def job(progress: Callable[[float, str], None], cancel: Any) -> Any:
             outcome = run_preflight(setup, rig, self.make_rig)
+            outcome[0].items.extend(displays)
             if outcome[1] is not None:
                 self._checked_rigs.append(outcome[1])  # closed on quit even if never shown
             return outcome
@@ -253,20 +257,12 @@ class ConsoleWindow(QMainWindow):
         self.recordingStarted.emit(recording.folder)
 
     def _place(self, session: ParticipantSession, setup: SessionSetup) -> None:
-        """Participant and reminder windows on their screens (windowed for tests and demos)."""
-        for what, window, index in (
-                ("participant", session.window, setup.participant_screen),
-                ("reminder", session.reminder_window, setup.reminder_screen)):
-            if setup.full_screen:
-                window.place(index, full_screen=True)
-                continue
-            screens = QGuiApplication.screens()
-            screen = screens[index] if 0 <= index < len(screens) else screens[0]
-            width, height = WINDOWED_SIZE[what]
-            offset = QPoint(40, 40) if what == "participant" else QPoint(1020, 40)
-            window.setGeometry(screen.geometry().x() + offset.x(),
-                               screen.geometry().y() + offset.y(), width, height)
-            window.show()
+        """Participant and reminder windows on their screens; full screen never on the
+        console's own screen (it would hide the console behind black)."""
+        plan = plan_displays(setup, screen_rects(), screen_of(self))
+        for placement, window in zip(plan, (session.window, session.reminder_window),
+                                     strict=True):
+            place_window(window, placement)
         session.window.activateWindow()  # SPACE must reach the participant's window
         session.window.setFocus()
 
@@ -389,7 +385,7 @@ class ConsoleWindow(QMainWindow):
         if self.recording is not None:  # two busy cores would slow the recording
             self.statusBar().showMessage("Analyse after the recording has closed.")
             return
-        if self._progress is not None:
+        if self.analysis.busy:
             return  # one analysis at a time
         if folder is None:
             if self.finished is not None:
@@ -400,48 +396,9 @@ class ConsoleWindow(QMainWindow):
                     return
                 folder = Path(chosen)
         self.pages.setCurrentWidget(self.results_page)
-        analyze = self.analyze_function  # None: analysis.pipeline.analyze
-        out_dir = default_out_dir(folder)
-        dialog = QProgressDialog(f"Analysing {folder.name}...", "Cancel", 0, 100, self)
-        dialog.setWindowTitle("Analyze session")
-        dialog.setWindowModality(Qt.WindowModality.WindowModal)
-        dialog.setMinimumDuration(0)
-        dialog.setAutoClose(False)
-        dialog.setAutoReset(False)
-        dialog.setValue(0)
-        self._progress = dialog
-
-        def job(progress: Callable[[float, str], None], cancel: Any) -> Any:
-            try:
-                return run_analysis([folder], out_dir, progress, cancel, analyze)
-            except AnalysisCancelled:
-                return None
-
-        worker = self._workers.run(job, self._analysed, self._analysis_failed)
-        worker.progressed.connect(self._analysis_progress)
-        dialog.canceled.connect(worker.cancel)
-        dialog.show()
-
-    def _analysis_progress(self, fraction: float, message: str) -> None:
-        dialog = self._progress
-        if dialog is None:
-            return
-        if fraction < 0:
-            dialog.setRange(0, 0)  # no fraction given: a busy bar
-        else:
-            dialog.setRange(0, 100)
-            dialog.setValue(round(100 * fraction))
-        if message:
-            dialog.setLabelText(message)
-
-    def _end_progress(self) -> None:
-        if self._progress is not None:
-            self._progress.close()
-            self._progress.deleteLater()
-            self._progress = None
+        self.analysis.run(folder, self.analyze_function)
 
     def _analysed(self, result: AnalysisResult | None) -> None:
-        self._end_progress()
         if result is None:
             self.results_page.show_message("Analysis cancelled.")
             self.statusBar().showMessage("Analysis cancelled.")
@@ -455,7 +412,6 @@ class ConsoleWindow(QMainWindow):
         self.analysisDone.emit(result)
 
     def _analysis_failed(self, message: str) -> None:
-        self._end_progress()
         text = f"Analysis failed: {message}"
         self.results_page.show_message(text, error=True)
         self.statusBar().showMessage(text)
