@@ -11,8 +11,10 @@ from dataclasses import dataclass
 
 from app.console.setup import OK, WARNING, CheckItem, SessionSetup
 
-# The demo's layout of normal windows, from the top-left of their screen.
+# The demo's layout of normal windows, from the top-left of their screen (a smaller screen
+# gets them smaller and moved in, MARGIN from its edges).
 WINDOWED = {"participant": (40, 40, 960, 600), "reminder": (1020, 40, 480, 240)}
+MARGIN = 40
 
 
 @dataclass(frozen=True)
@@ -48,12 +50,19 @@ def plan_displays(setup: SessionSetup, screens: list[Rect],
     for what, index in (("participant", setup.participant_screen),
                         ("reminder", setup.reminder_screen)):
         screen = index if 0 <= index < len(screens) else 0
-        area = screens[screen]
-        x, y, width, height = WINDOWED[what]
-        placements.append(Placement(
-            what, screen, setup.full_screen and screen != console_screen,
-            Rect(area.x + x, area.y + y, width, height)))
+        placements.append(Placement(what, screen, setup.full_screen and screen != console_screen,
+                                    windowed(what, screens[screen])))
     return placements
+
+
+def windowed(what: str, area: Rect) -> Rect:
+    """Where a normal window goes on a screen: the demo's layout, fitted inside it."""
+    x, y, width, height = WINDOWED[what]
+    width = max(1, min(width, area.width - 2 * MARGIN))
+    height = max(1, min(height, area.height - 2 * MARGIN))
+    x = max(0, min(x, area.width - width - MARGIN))
+    y = max(0, min(y, area.height - height - MARGIN))
+    return Rect(area.x + x, area.y + y, width, height)
 
 
 def display_checks(setup: SessionSetup, screens: int, console_screen: int) -> list[CheckItem]:

@@ -14,6 +14,8 @@ from typing import Any
 from PyQt6.QtCore import Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QAction, QCloseEvent, QKeySequence
 from PyQt6.QtWidgets import (
+    QApplication,
+    QDialog,
     QDockWidget,
     QFileDialog,
     QHBoxLayout,
@@ -429,8 +431,16 @@ class ConsoleWindow(QMainWindow):
             self.session.reminder_window.close()
 
     def close_on_signal(self, name: str) -> None:
-        """A stop signal (SIGTERM, ...): close any recording as at its end, then the console."""
+        """A stop signal (SIGTERM, ...): close any recording as at its end, then the console.
+
+        An open question (Quit? Abort?) is dismissed first: Qt ignores close() while the
+        "Quit during a recording?" question runs inside closeEvent, and that was a Ctrl-C
+        that did nothing; closeEvent then sees the signal and closes without asking.
+        """
         self._stop_signal = name
+        while (dialog := QApplication.activeModalWidget()) is not None \
+                and isinstance(dialog, QDialog) and dialog.isVisible():
+            dialog.reject()
         self.close()
 
     def closeEvent(self, event: QCloseEvent | None) -> None:
@@ -439,7 +449,8 @@ class ConsoleWindow(QMainWindow):
         if recording is not None and recording.started:
             if event is not None and not self._stop_signal and not self.confirm(
                     "Quit during a recording?", "The protocol is aborted and the session "
-                    "closed; everything recorded so far is kept."):
+                    "closed; everything recorded so far is kept.") \
+                    and not self._stop_signal:  # a stop signal while the question was up
                 event.ignore()
                 return
             if self._stop_signal:

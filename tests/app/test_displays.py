@@ -8,6 +8,7 @@ from app.console.displays import (
     display_checks,
     full_screen_offered,
     plan_displays,
+    windowed,
 )
 from app.console.setup import OK, WARNING, SessionSetup
 
@@ -36,6 +37,15 @@ def test_full_screen_goes_only_to_screens_other_than_the_consoles() -> None:
     # windowed windows keep the demo's layout on their own screen
     x, y, width, height = WINDOWED["participant"]
     assert placements[0].geometry == Rect(1920 + x, y, width, height)
+
+
+def test_normal_windows_fit_inside_a_small_screen() -> None:
+    small = Rect(100, 0, 800, 600)
+    for what in WINDOWED:
+        area = windowed(what, small)
+        assert small.x <= area.x and area.x + area.width <= small.x + small.width, what
+        assert small.y <= area.y and area.y + area.height <= small.y + small.height, what
+        assert area.width < small.width and area.height < small.height, what
 
 
 def test_a_screen_that_does_not_exist_falls_back_to_the_first() -> None:
