@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PyQt6.QtCore import Qt, QTimer, pyqtSignal
+from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtGui import QAction, QCloseEvent, QKeySequence
 from PyQt6.QtWidgets import (
     QApplication,
@@ -20,7 +20,6 @@ from PyQt6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QMainWindow,
-    QMessageBox,
     QStackedWidget,
     QWidget,
 )
@@ -31,30 +30,23 @@ from app.console.devices import DevicePanel
 from app.console.displays import display_checks, plan_displays
 from app.console.live import LiveViews
 from app.console.model import (
-    StatusWatcher,
-    WarningBoard,
     connection_rows,
-    recording_rows,
-    stopped_rows,
 )
+from app.console.monitor import RecordingMonitor
 from app.console.preflight import run_preflight
-from app.console.progress import ProtocolTracker
 from app.console.protocol import ProtocolPanel
 from app.console.recording import ConsoleRecording, FinishedSession
 from app.console.results import ResultsPage
 from app.console.screens import place_window, screen_of, screen_rects
-from app.console.setup import Preflight, SessionSetup, free_space_text, setup_problems
+from app.console.setup import Preflight, SessionSetup, setup_problems
 from app.console.setup_page import SetupPage
 from app.console.worker import WorkerPool
 from app.participant.session import ParticipantSession
+from app.participant.window import ask
 from app.rig import Rig, RigFactory, connect_device, device_name
 from core.clock import local_clock
 from recordings.recorder import RecorderError
 from recordings.store.errors import SessionError
-from recordings.store.metadata import Event
-
-STATUS_MS = 250  # device panel and warnings
-PROGRESS_MS = 100  # protocol panel (the countdown)
 
 
 class ConsoleWindow(QMainWindow):
@@ -72,15 +64,13 @@ class ConsoleWindow(QMainWindow):
         self.setWindowTitle("melab console")
         self.make_rig = make_rig
         self.analyze_function = analyze  # None: analysis.pipeline.analyze, looked up on use
-        self.confirm: Callable[[str, str], bool] = self._ask  # tests answer for the user
+        # tests answer for the user
+        self.confirm: Callable[[str, str], bool] = lambda title, text: ask(self, title, text)
         self.rig: Rig | None = None
         self.preflight: Preflight | None = None
         self.recording: ConsoleRecording | None = None
         self.session: ParticipantSession | None = None
         self.finished: FinishedSession | None = None
-        self.tracker = ProtocolTracker()
-        self.board = WarningBoard()
-        self.watcher: StatusWatcher | None = None
         self._connection: dict[str, tuple[bool, str]] = {}
         self._checking = False
         self._checked_rigs: list[Rig] = []  # every rig a preflight made (closed on quit)
@@ -90,12 +80,8 @@ class ConsoleWindow(QMainWindow):
         self.analysis.failed.connect(self._analysis_failed)
         self._stop_signal = ""  # the stop signal closing the console (no question asked)
         self._build()
-        self._status_timer = QTimer(self)
-        self._status_timer.setInterval(STATUS_MS)
-        self._status_timer.timeout.connect(self._status_tick)
-        self._progress_timer = QTimer(self)
-        self._progress_timer.setInterval(PROGRESS_MS)
-        self._progress_timer.timeout.connect(self._progress_tick)
+        self.monitor = RecordingMonitor(self.devices, self.protocol_panel,
+                                        self.statusBar().showMessage, self)
 
     # --- layout ------------------------------------------------------------------------
     def _build(self) -> None:
@@ -122,7 +108,7 @@ class ConsoleWindow(QMainWindow):
         self.setup_page.checkRequested.connect(self.check)
         self.setup_page.startRequested.connect(self.start)
         self.devices.connectRequested.connect(self.connect_devices)
-        self.devices.acknowledged.connect(self.acknowledge)
+        self.devices.acknowledged.connect(lambda warning: self.monitor.acknowledge(warning))
         self.protocol_panel.reminderRequested.connect(self.reminder)
         self.protocol_panel.pauseRequested.connect(self.pause)
         self.protocol_panel.resumeRequested.connect(self.resume)
@@ -236,10 +222,6 @@ class ConsoleWindow(QMainWindow):
             self.statusBar().showMessage(f"Cannot start the recording: {exc}")
             return
         self.recording = recording
-        self.tracker = ProtocolTracker()
-        self.board = WarningBoard()
-        self.watcher = StatusWatcher(self.board, recording.planned_s)
-        recording.sink.event_listeners.append(self._on_event)
         session = ParticipantSession(protocol, recording.sink, seed=recording.seed)
         session.ended.connect(self._protocol_ended)
         self.session = session
@@ -247,13 +229,9 @@ class ConsoleWindow(QMainWindow):
         self.live.start(recording.frames if recording.rig.camera is not None else None,
                         recording.chunks, recording.pixel_format, recording.labels,
                         recording.nominal, local_clock)
-        self.devices.set_recording(True)
+        self.monitor.start(recording, session)
         self.setup_page.invalidate()  # the next session needs its own preflight
         self.pages.setCurrentWidget(self.recording_page)
-        self.protocol_panel.log.clear()
-        self.protocol_panel.add_log(f"recording into {recording.folder}")
-        self._status_timer.start()
-        self._progress_timer.start()
         session.start()
         self.statusBar().showMessage(f"Recording into {recording.folder}")
         self.recordingStarted.emit(recording.folder)
@@ -268,51 +246,24 @@ class ConsoleWindow(QMainWindow):
         session.window.activateWindow()  # SPACE must reach the participant's window
         session.window.setFocus()
 
-    def _on_event(self, event: Event) -> None:
-        self.protocol_panel.add_log(self.tracker.on_event(event))
-
-    def _status_tick(self) -> None:
-        recording = self.recording
-        if recording is None or not recording.started or self.watcher is None:
-            return
-        if recording.failure is not None and self.session is not None \
-                and not self.session.engine.done:
-            # A write error (disk full) stopped every device: end the protocol, which closes
-            # the session; the results page then says why.
-            self.session.abort(f"recording stopped: {recording.failure}")
-        status = recording.status()
-        self.devices.show_rows(recording_rows(status, recording.names, recording.nominal,
-                                              recording.camera_fps, recording.rig.trigger
-                                              is not None))
-        self.watcher.update(status)
-        self.devices.show_warnings(self.board)
-        self.devices.show_disk(free_space_text(status.disk_free, status.recording_time_left))
-        self.statusBar().showMessage(
-            f"Recording {status.elapsed:7.1f} s into {recording.folder}   frames "
-            f"{status.frames} (dropped {status.dropped_frames}, lost {status.lost_frames})")
-
-    def _progress_tick(self) -> None:
-        engine = self.session.engine if self.session is not None else None
-        self.protocol_panel.set_view(self.tracker.view(engine, local_clock()))
-
     # --- the experimenter's commands ---------------------------------------------------
     def reminder(self) -> None:
         """Send the reminder to the participant's auxiliary display."""
         if self.session is not None:
             self.session.reminder()
-            self._progress_tick()
+            self.monitor.progress_tick()
 
     def pause(self) -> None:
         """Pause now between trials, or after the running trial."""
         if self.session is not None:
             self.session.pause()
-            self._progress_tick()
+            self.monitor.progress_tick()
 
     def resume(self) -> None:
         """Leave the pause (or take back a pause request)."""
         if self.session is not None:
             self.session.resume()
-            self._progress_tick()
+            self.monitor.progress_tick()
 
     def abort(self) -> None:
         """Stop the protocol after confirmation; the recording closes normally."""
@@ -322,14 +273,6 @@ class ConsoleWindow(QMainWindow):
                         "The protocol stops now; the running trial is marked aborted and "
                         "everything recorded so far is kept."):
             self.session.abort("experimenter")
-
-    def acknowledge(self, warning_id: int) -> None:
-        """Mark one warning (0: all) as seen."""
-        if warning_id:
-            self.board.acknowledge(warning_id)
-        else:
-            self.board.acknowledge_all()
-        self.devices.show_warnings(self.board)
 
     def _protocol_ended(self, phase: str) -> None:
         """The protocol is over: close the recording in the background."""
@@ -361,12 +304,8 @@ class ConsoleWindow(QMainWindow):
         self.sessionFinished.emit(None)
 
     def _stop_live(self) -> None:
-        self._status_timer.stop()
-        self._progress_timer.stop()
+        self.monitor.stop()
         self.live.stop()
-        self._progress_tick()
-        self.devices.show_rows(stopped_rows(self.devices.rows))
-        self.devices.set_recording(False)
         self.recording = None
         self.rig = None  # the recorder closed its devices; the next session connects anew
         self.preflight = None
@@ -420,10 +359,6 @@ class ConsoleWindow(QMainWindow):
         self.analysisDone.emit(text)
 
     # --- helpers -----------------------------------------------------------------------
-    def _ask(self, title: str, text: str) -> bool:
-        answer = QMessageBox.question(self, title, text)
-        return answer == QMessageBox.StandardButton.Yes
-
     def _close_displays(self) -> None:
         if self.session is not None:
             self.session.window.player.stop()

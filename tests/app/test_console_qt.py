@@ -125,7 +125,7 @@ def test_a_complete_two_trial_session_through_the_console(
         qtbot, console: ConsoleWindow, two_trials: Path, tmp_path: Path) -> None:
     fill_and_check(qtbot, console, two_trials, tmp_path)
     levels = {i.group: i.level for i in console.preflight.items}  # type: ignore[union-attr]
-    assert levels == {"protocol": "ok", "devices": "ok", "disk": "ok"}
+    assert levels == {"protocol": "ok", "devices": "ok", "disk": "ok", "displays": "ok"}
     assert [r.state for r in console.devices.rows] == ["connected"] * 4
     start(qtbot, console)
     panel = console.protocol_panel
