@@ -56,13 +56,21 @@ def platform_problem(env: Mapping[str, str] | None = None) -> str:
     environ["QT_DEBUG_PLUGINS"] = "1"  # the loader's error names the missing library
     try:
         probe = subprocess.run([sys.executable, "-c", PROBE], env=environ, text=True,
-                               capture_output=True, timeout=PROBE_TIMEOUT_S)
+                               capture_output=True, timeout=PROBE_TIMEOUT_S,
+                               preexec_fn=_no_core_dump if os.name == "posix" else None)
     except subprocess.TimeoutExpired:
         return (f"Qt did not open its platform plugin within {PROBE_TIMEOUT_S:g} s; "
                 "check DISPLAY, or run offscreen (QT_QPA_PLATFORM=offscreen)")
     if probe.returncode == 0 and "platform " in probe.stdout:
         return ""
     return explain_failure(probe.stderr, probe.returncode)
+
+
+def _no_core_dump() -> None:
+    """In the probe: Qt's abort must not leave a core file behind (it is expected)."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
 def explain_failure(output: str, returncode: int) -> str:
