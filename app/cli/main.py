@@ -45,12 +45,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_gui(args: argparse.Namespace) -> int:
     from app.console.app import has_display, run_console
     from app.console.setup import SessionSetup
+    from app.qt_platform import require_platform
     from app.rig import Rig, real_rig, simulated_rig
 
     if not has_display():
         print("melab gui: error: no display (DISPLAY/WAYLAND_DISPLAY unset, or Qt runs "
               "offscreen); `melab demo` runs the console headless", file=sys.stderr)
         return 2
+    require_platform()  # before any device is opened: Qt aborts when its plugin cannot load
     if args.rating:
         return _run_rating(args)
     if args.simulate:

@@ -21,6 +21,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from app.console.displays import full_screen_offered
 from app.console.setup import ERROR, OK, WARNING, Preflight, SessionSetup, setup_problems
 from recordings.store.metadata import CONSENT_LEVELS
 
@@ -59,7 +60,14 @@ class SetupPage(QWidget):
             self.participant_screen.addItem(label, index)
             self.reminder_screen.addItem(label, index)
         self.full_screen = QCheckBox("full screen")
-        self.full_screen.setChecked(len(QGuiApplication.screens()) > 1)
+        # Full screen goes only to a screen the console is not on: with one screen, the
+        # participant's windows are normal windows beside the console.
+        offered = full_screen_offered(len(QGuiApplication.screens()), console_screen=0)
+        self.full_screen.setEnabled(offered)
+        self.full_screen.setChecked(offered)
+        self.full_screen.setToolTip("full screen on screens other than the console's" if offered
+                                    else "one screen: the participant's windows open as "
+                                    "normal windows beside the console")
         self.form_error = QLabel("")
         self.form_error.setStyleSheet("color: #c62828;")
         self.form_error.setWordWrap(True)
@@ -155,7 +163,7 @@ class SetupPage(QWidget):
         for combo, index in ((self.participant_screen, setup.participant_screen),
                              (self.reminder_screen, setup.reminder_screen)):
             combo.setCurrentIndex(max(0, combo.findData(index)))
-        self.full_screen.setChecked(setup.full_screen)
+        self.full_screen.setChecked(setup.full_screen and self.full_screen.isEnabled())
 
     # --- preflight -------------------------------------------------------------------
     def set_busy(self, busy: bool, message: str = "") -> None:

@@ -127,7 +127,7 @@ def test_a_complete_two_trial_session_through_the_console(
         qtbot, console: ConsoleWindow, two_trials: Path, tmp_path: Path) -> None:
     fill_and_check(qtbot, console, two_trials, tmp_path)
     levels = {i.group: i.level for i in console.preflight.items}  # type: ignore[union-attr]
-    assert levels == {"protocol": "ok", "devices": "ok", "disk": "ok"}
+    assert levels == {"protocol": "ok", "devices": "ok", "disk": "ok", "displays": "ok"}
     assert [r.state for r in console.devices.rows] == ["connected"] * 4
     start(qtbot, console)
     panel = console.protocol_panel
@@ -382,9 +382,9 @@ def test_analysis_can_be_cancelled(qtbot, console: ConsoleWindow, tmp_path: Path
     with qtbot.waitSignal(console.analysisDone, timeout=15000) as done:
         console.analyze_session(tmp_path)
         qtbot.waitUntil(started.is_set, timeout=5000)
-        qtbot.waitUntil(lambda: console._progress is not None
-                        and console._progress.value() == 10, timeout=5000)
-        cancel = console._progress.findChild(QPushButton)
+        qtbot.waitUntil(lambda: console.analysis.dialog is not None
+                        and console.analysis.dialog.value() == 10, timeout=5000)
+        cancel = console.analysis.dialog.findChild(QPushButton)
         qtbot.mouseClick(cancel, Qt.MouseButton.LeftButton)  # the dialog's Cancel button
     assert done.args[0] == "Analysis cancelled."
 
