@@ -76,19 +76,22 @@ class DeviceCheck:
 
 
 def simulated_rig(duration: float, seed: int = 1, width: int = 640, height: int = 480,
-                  fps: float = 150.0, prefix: str = "", reactive: bool = False) -> Rig:
+                  fps: float = 150.0, prefix: str = "", reactive: bool = False,
+                  flat_eeg: tuple[str, ...] = ()) -> Rig:
     """Start a simulated lab lasting the planned session (capped) and hand out its drivers.
 
     prefix goes before the LSL stream names (tests running several labs in turn use one, so
     an inlet never finds the outlet of a lab that is still closing). reactive: the simulated
     participant shows expressions in the clips the protocol plays (the console tells it of
     each stimulus onset, Rig.stimulus_onset) instead of on the lab's own scenario timeline.
+    flat_eeg: EEG channel labels whose electrode is off (a constant signal).
     """
     from drivers.sim.lab import SimLabConfig, SimulatedLab
 
     seconds = min(MAX_SIMULATED_S, duration + 30.0)
     lab = SimulatedLab(SimLabConfig(seed=seed, duration=seconds, width=width, height=height,
-                                    fps=fps, name_prefix=prefix, reactive=reactive))
+                                    fps=fps, name_prefix=prefix, reactive=reactive,
+                                    flat_eeg=tuple(flat_eeg)))
     lab.start()
     notes = []
     if duration + 30.0 > MAX_SIMULATED_S:

@@ -430,11 +430,11 @@ class Recorder:
         if not new:
             return
         self._trigger_logged += len(new)
-        self.writer.push_chunk(TRIGGER_STREAM.name, Chunk(
-            np.array([[e.code, e.round_trip] for e in new], dtype=np.float32),
-            np.array([e.box_time for e in new]),
-            np.array([e.host_time for e in new]),
-        ))
+        chunk = Chunk(np.array([[e.code, e.round_trip] for e in new], dtype=np.float32),
+                      np.array([e.box_time for e in new]), np.array([e.host_time for e in new]))
+        self.writer.push_chunk(TRIGGER_STREAM.name, chunk)
+        if self._on_chunk is not None:  # role "trigger": the console's live sync health
+            self._on_chunk("trigger", chunk)
 
     # --- helpers ---------------------------------------------------------------------
     def _check_stream_names(self) -> None:

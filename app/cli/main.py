@@ -45,12 +45,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_gui(args: argparse.Namespace) -> int:
     from app.console.app import has_display, run_console
     from app.console.setup import SessionSetup
+    from app.qt_platform import require_platform
     from app.rig import Rig, real_rig, simulated_rig
 
     if not has_display():
         print("melab gui: error: no display (DISPLAY/WAYLAND_DISPLAY unset, or Qt runs "
               "offscreen); `melab demo` runs the console headless", file=sys.stderr)
         return 2
+    require_platform()  # before any device is opened: Qt aborts when its plugin cannot load
     if args.rating:
         return _run_rating(args)
     if args.simulate:
@@ -66,7 +68,7 @@ def _cmd_gui(args: argparse.Namespace) -> int:
             return real_rig(args.camera, args.eeg, args.physio, args.trigger, args.stream)
     setup = SessionSetup(participant=args.participant, protocol=args.protocol,
                          stimuli=str(args.stimuli or ""), output=str(args.out or "sessions"))
-    run = run_console(make_rig, setup)
+    run = run_console(make_rig, setup, resume=args.resume)
     if run.stopped_by is not None:
         raise StoppedBySignal(run.stopped_by, run.folder)
     return 0
@@ -197,6 +199,10 @@ def _add_record_command(sub: argparse._SubParsersAction) -> None:
                         type=checks.number_in(checks.MIN_SEGMENT_S, checks.MAX_RECORD_S,
                                               f"seconds from {checks.MIN_SEGMENT_S:g}"),
                         help="seconds of camera frames per segment file")
+    record.add_argument("--resume", metavar="SESSION", type=checks.existing_session,
+                        help="continue a crashed session: a new session folder beside it, "
+                             "linked to it, with its participant, session and consent, the "
+                             "segment numbers going on after its last")
     record.add_argument("--lz4", action="store_true", help="compress frames with LZ4")
     record.add_argument("--force", action="store_true", help="start even if the disk is short")
     record.set_defaults(func=_cmd_record, check=checks.check_record)
@@ -236,6 +242,9 @@ def _add_console_commands(sub: argparse._SubParsersAction) -> None:
                           "the ratings files (default ratings)")
     gui.add_argument("--participant", type=checks.participant_or_empty, default="",
                      help="participant ID to fill in")
+    gui.add_argument("--resume", metavar="SESSION", type=checks.existing_session,
+                     help="continue a crashed session at its first unfinished trial, in a new "
+                          "session folder linked to it (the protocol must be the one it ran)")
     gui.add_argument("--rating", metavar="LIBRARY", type=checks.existing_file,
                      help="a rating session instead (no devices): an evaluator rates the "
                           "clips of this candidate library (docs/stimuli.md); needs --rater")
