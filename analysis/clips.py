@@ -5,7 +5,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,13 +117,15 @@ def session_annotations(session: Session, external: list[Annotation]) -> list[An
 
 
 def iter_clips(
-    session: Session, params: SpotParams | None = None, sensitive: bool = False
+    session: Session, params: SpotParams | None = None, sensitive: bool = False,
+    skip_trials: Collection[int] = (),
 ) -> Iterator[Clip]:
-    """Every video segment of a session as face crops, spotted while they are read."""
+    """Every video segment of a session as face crops, spotted while they are read;
+    segments of skip_trials (run again by a resumed session) are left out."""
     meta = session.metadata
     for name in session.segment_names():
         seg = session.segment(name)
-        if seg.n_frames < 2:
+        if seg.n_frames < 2 or int(seg.attrs.get("trial", -1)) in skip_trials:
             continue
         face = face_crop_raw(seg.frame(0), seg.pixel_format)
         fps = float(seg.attrs["frame_rate"])

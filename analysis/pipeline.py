@@ -38,6 +38,7 @@ from analysis.fusion import WEIGHTINGS
 from analysis.recognition import CLASSIFIERS, DEFAULT_CLASSIFIER, recognize
 from analysis.spotting import SpotParams, SpottedInterval
 from recordings.store.annotations import Annotation
+from recordings.store.links import superseded_trials
 from recordings.store.reader import Session, open_session
 
 Progress = Callable[[float, str], None]
@@ -127,6 +128,7 @@ def analyze(
     folders = sessions_under([Path(p) for p in paths])
     external = _read_external(annotation_files, folders)
     collected = _Collected()
+    rerun = superseded_trials(folders)  # a resumed session's trials replace the crashed ones
     for i, folder in enumerate(folders):
         _check(cancel)
         _tell(progress, i / len(folders), f"session {folder.name}")
@@ -135,7 +137,8 @@ def analyze(
             signals = _session_signals(session, annotations,
                                        collected.channels.setdefault(folder.name, []))
             heart = _heart_rate(signals)
-            for clip in iter_clips(session, options.spot, options.ccf_mode == "rescue"):
+            for clip in iter_clips(session, options.spot, options.ccf_mode == "rescue",
+                                   rerun.get(folder, set())):
                 _check(cancel)
                 _tell(progress, (i + 0.5) / len(folders), f"spotted {folder.name}/{clip.name}")
                 _analyse_clip(clip, annotations, signals, heart, options, collected)

@@ -9,6 +9,7 @@ from typing import Any
 
 from core.devices import DeviceError
 from drivers.interfaces import Camera, ContinuousStream, TriggerBox
+from drivers.lsl_markers import MarkerOutlet, default_source_id
 from drivers.lsl_query import StreamQuery
 from recordings.rigs.profile import RigProfile, load_profile
 
@@ -31,6 +32,9 @@ class Rig:
     lab: Any = None  # drivers.sim.lab.SimulatedLab when simulated
     notes: list[str] = field(default_factory=list)  # preflight remarks (e.g. the lab's limit)
     profile: RigProfile | None = None  # what each stream carries (None: the defaults)
+    # The `melab-markers` outlet the recorder publishes every event on (made with the rig, so
+    # LabRecorder can subscribe before the session starts).
+    markers: MarkerOutlet | None = None
 
     def devices(self) -> dict[str, Any]:
         """Every device by role: eeg, physio, ..., camera, trigger."""
@@ -55,10 +59,12 @@ class Rig:
             lab.stimulus(emotion, start, start + seconds, trial)
 
     def close(self) -> None:
-        """Stop the simulated lab (real devices are closed by the recorder)."""
+        """Stop the simulated lab and the marker outlet (devices are closed by the recorder)."""
         if self.lab is not None:
             self.lab.stop()
             self.lab = None
+        if self.markers is not None:
+            self.markers.close()
 
 
 RigFactory = Callable[[float], Rig]  # planned session seconds -> rig
@@ -76,7 +82,8 @@ class DeviceCheck:
 
 def simulated_rig(duration: float, seed: int = 1, width: int = 640, height: int = 480,
                   fps: float = 150.0, prefix: str = "", reactive: bool = False,
-                  shape: str = "", profile: RigProfile | None = None) -> Rig:
+                  shape: str = "", profile: RigProfile | None = None,
+                  flat_eeg: tuple[str, ...] = ()) -> Rig:
     """Start a simulated lab lasting the planned session (capped) and hand out its drivers.
 
     prefix goes before the LSL stream names (tests running several labs in turn use one, so
@@ -86,13 +93,14 @@ def simulated_rig(duration: float, seed: int = 1, width: int = 640, height: int 
     shape: the lab's streams shaped like a real sender (drivers.sim.rig_shapes); profile:
     what they carry (default: the simulated lab's own, rigs/simulated-lab.toml). Its streams
     are connected by their source_id: the profile's queries name the usual stream names.
+    flat_eeg: EEG channel labels whose electrode is off (a constant signal).
     """
     from drivers.sim.lab import SimLabConfig, SimulatedLab
 
     seconds = min(MAX_SIMULATED_S, duration + 30.0)
     lab = SimulatedLab(SimLabConfig(seed=seed, duration=seconds, width=width, height=height,
                                     fps=fps, name_prefix=prefix, reactive=reactive,
-                                    shape=shape))
+                                    shape=shape, flat_eeg=tuple(flat_eeg)))
     lab.start()
     notes = []
     if duration + 30.0 > MAX_SIMULATED_S:
@@ -112,7 +120,7 @@ def simulated_rig(duration: float, seed: int = 1, width: int = 640, height: int 
         role: LslInlet(source_id=info.source_id, options=inlet_options(profile, role))
         for role, info in infos.items()}
     return Rig(streams, lab.camera(), lab.trigger_box(), simulated=True, lab=lab, notes=notes,
-               profile=profile)
+               profile=profile, markers=MarkerOutlet(default_source_id(prefix)))
 
 
 def camera_from_spec(spec: str) -> Camera:
@@ -186,7 +194,8 @@ def real_rig(camera: str | None, eeg: str | None, physio: str | None,
     if not inlets and not camera:
         raise ValueError("nothing to record: give --camera, --eeg, --physio and/or --stream, "
                          "--rig, or --simulate")
-    return Rig(inlets, camera_from_spec(camera) if camera else None, box, profile=profile)
+    return Rig(inlets, camera_from_spec(camera) if camera else None, box, profile=profile,
+               markers=MarkerOutlet())
 
 
 def device_name(role: str, device: Any) -> str:

@@ -18,6 +18,7 @@ from core.clock import local_clock
 from core.codes import PROBE_CODE
 from core.devices import Chunk, DeviceError, Frame, StreamInfo
 from drivers.interfaces import Camera, ContinuousStream, TriggerBox
+from drivers.lsl_markers import MarkerOutlet
 from recordings.markers import MARKER_EVENT, marker_events
 from recordings.preflight import (
     DiskCheck,
@@ -30,7 +31,7 @@ from recordings.rigs.profile import RigProfile
 from recordings.rigs.roles import StreamRoles, describe_roles, resolve_rig
 from recordings.store.errors import SessionError
 from recordings.store.layout import STOP_END, TRIGGER_LOG_TYPE
-from recordings.store.metadata import SessionMetadata, TrialRecord
+from recordings.store.metadata import Event, SessionMetadata, TrialRecord
 from recordings.store.segment_writer import SegmentWriter
 from recordings.store.session_writer import SessionWriter, WriterStats
 
@@ -105,6 +106,7 @@ class Recorder:
         on_frame: Callable[[Frame], None] | None = None,
         on_chunk: Callable[[str, Chunk], None] | None = None,
         profile: RigProfile | None = None,
+        markers: MarkerOutlet | None = None,
     ) -> None:
         self.folder = Path(folder)
         self.profile = profile
@@ -121,6 +123,8 @@ class Recorder:
         # reference to each frame / chunk; they must only store it and return at once.
         self._on_frame = on_frame
         self._on_chunk = on_chunk
+        # Every event the recorder logs is also published here (LSL `melab-markers`).
+        self.markers = markers
         self.messages: list[str] = []
         self.writer: SessionWriter | None = None
         self._segment: SegmentWriter | None = None
@@ -240,7 +244,7 @@ class Recorder:
             self._probe()  # the first clock probe while the lines are still idle
             self.trigger.start_sync(self.sync_period)
             self._spawn("trigger", self._trigger_loop)
-        self.writer.add_event("recording_start")
+        self._publish(self.writer.add_event("recording_start"))
 
     def event(self, kind: str, *, code: int = 0, trial: int = -1,
               payload: dict[str, Any] | None = None) -> float:
@@ -250,7 +254,8 @@ class Recorder:
         if code and self.trigger is not None:
             when = self.trigger.send(code)
         with self._unless_writer_failed():
-            self.writer.add_event(kind, when, trial=trial, code=code, payload=payload)
+            self._publish(self.writer.add_event(kind, when, trial=trial, code=code,
+                                                payload=payload))
         return when
 
     def add_trial(self, trial: TrialRecord) -> None:
@@ -306,7 +311,7 @@ class Recorder:
                 self._tell(f"trigger box: {exc}")
         self.stop_segment()
         with self._unless_writer_failed():
-            self.writer.add_event("recording_stop")
+            self._publish(self.writer.add_event("recording_stop"))
         if not self._stop.is_set():
             time.sleep(2 * POLL_INTERVAL_S)  # the stream loops pick up their last samples
         self._stop.set()
@@ -333,6 +338,8 @@ class Recorder:
             self.camera.close()
         if self.trigger is not None:
             self.trigger.close()
+        if self.markers is not None:
+            self.markers.close()
 
     def status(self) -> RecorderStatus:
         """Live status: per stream rate and last-sample age, frames, queue fill, disk."""
@@ -456,11 +463,11 @@ class Recorder:
         if not new:
             return
         self._trigger_logged += len(new)
-        self.writer.push_chunk(TRIGGER_STREAM.name, Chunk(
-            np.array([[e.code, e.round_trip] for e in new], dtype=np.float32),
-            np.array([e.box_time for e in new]),
-            np.array([e.host_time for e in new]),
-        ))
+        chunk = Chunk(np.array([[e.code, e.round_trip] for e in new], dtype=np.float32),
+                      np.array([e.box_time for e in new]), np.array([e.host_time for e in new]))
+        self.writer.push_chunk(TRIGGER_STREAM.name, chunk)
+        if self._on_chunk is not None:  # role "trigger": the console's live sync health
+            self._on_chunk("trigger", chunk)
 
     # --- helpers ---------------------------------------------------------------------
     def _check_stream_names(self) -> None:
@@ -485,6 +492,12 @@ class Recorder:
                 f"{info.hostname or '?'}); a session stores each stream under its name. Rename "
                 "one at its sender, or record only one of them."
             )
+
+    def _publish(self, event: Event) -> None:
+        """The event on the marker outlet too, with its session-clock time."""
+        if self.markers is not None:
+            self.markers.publish(event.time, event.kind, trial=event.trial, code=event.code,
+                                 payload=event.payload)
 
     def _writer_failed(self, error: Exception) -> None:
         """The writer stopped on a write error (e.g. disk full): stop reading every device."""

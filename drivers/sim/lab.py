@@ -54,6 +54,8 @@ log = logging.getLogger(__name__)
 BODY_LAG_S = 1.0  # the body's tonic answer to a clip starts this long after its onset
 REACTION_MARGIN_S = 1.0  # no expression starts sooner than this after the lab hears of a clip
 
+FLAT_EEG_UV = 12.5  # what a channel without its electrode sends (a constant offset)
+
 
 @dataclass
 class SimLabConfig:
@@ -79,6 +81,9 @@ class SimLabConfig:
     # "": the lab's own SynAmps and MP160 streams; else a real sender's shape
     # (drivers.sim.rig_shapes.SHAPES: curry, neuroscan, acqknowledge).
     shape: str = ""
+    # EEG channels (labels) whose electrode is off: they send a constant FLAT_EEG_UV, as a
+    # disconnected input does (to try the console's channel flags, docs/console.md).
+    flat_eeg: tuple[str, ...] = ()
 
     def clock(self, role: str) -> DeviceClock:
         """The given clock for a device, or one drawn from the seed."""
@@ -131,6 +136,12 @@ class SimulatedLab:
             eeg = simulate_eeg(self.scenario, cfg.rate, cfg.eeg_channels)
             physio = simulate_physio(self.scenario, cfg.rate)[0]
         self._signals = {"eeg": eeg, "physio": physio}
+        labels = [label.lower() for label in self.eeg_info.channel_labels]
+        unknown = [c for c in cfg.flat_eeg if c.lower() not in labels[:-1]]
+        if unknown:
+            raise ValueError(f"flat_eeg: no EEG channel {', '.join(unknown)} (channels: "
+                             f"{', '.join(self.eeg_info.channel_labels[:-1])})")
+        self._flat_eeg = [labels.index(c.lower()) for c in cfg.flat_eeg]
         self._signal_lock = threading.Lock()  # the push loops against signal updates
         self._sent = {"eeg": 0, "physio": 0}  # samples pushed so far: never changed again
         self._scenario_lock = threading.Lock()
@@ -277,6 +288,8 @@ class SimulatedLab:
                 due = min(due, len(signal) - sent)
                 if due > 0:
                     part = signal[sent: sent + due].copy()
+                    if role == "eeg":
+                        part[:, self._flat_eeg] = FLAT_EEG_UV
                 self._sent[role] = max(sent + max(due, 0), self._sent[role])
             if due > 0:
                 t = self.sample_times(role, sent, due)

@@ -37,7 +37,6 @@ from app.console.setup import (
     free_space_text,
     output_problem,
     protocol_seconds,
-    screen_warnings,
     setup_problems,
 )
 from app.console.sink import ObservingSink
@@ -81,13 +80,6 @@ def test_session_consent_protocol_and_output_are_checked(tmp_path: Path) -> None
     assert "protocol" in problems[2] and "is a file" in problems[3]
     assert output_problem("") == "choose an output folder"
     assert output_problem(str(tmp_path / "new" / "deeper")) == ""  # created at Start
-
-
-def test_screen_warnings() -> None:
-    assert screen_warnings(SessionSetup(participant_screen=0, reminder_screen=1), 2) == []
-    assert screen_warnings(SessionSetup(participant_screen=1, reminder_screen=1), 2) == [
-        "participant and reminder displays share one screen"]
-    assert "does not exist" in screen_warnings(SessionSetup(reminder_screen=3), 1)[0]
 
 
 @pytest.fixture(scope="module")
@@ -514,7 +506,9 @@ def test_gui_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
 
     calls: list[tuple[Any, SessionSetup]] = []
     monkeypatch.setattr(console_app, "has_display", lambda: True)
-    def run_console(make_rig: Any, setup: SessionSetup) -> console_app.ConsoleRun:
+    def run_console(make_rig: Any, setup: SessionSetup,
+                    resume: Path | None = None) -> console_app.ConsoleRun:
+        assert resume is None  # no --resume given
         calls.append((make_rig, setup))
         return console_app.ConsoleRun()
 
