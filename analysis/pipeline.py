@@ -19,10 +19,9 @@ from analysis.ccf import CCF_MODES, apply_ccf
 from analysis.clips import (
     Clip,
     iter_clips,
-    read_signals,
+    select_channels,
     session_annotations,
     sessions_under,
-    stream_of_type,
 )
 from analysis.concordance import (
     ClipData,
@@ -39,6 +38,7 @@ from analysis.fusion import WEIGHTINGS
 from analysis.recognition import CLASSIFIERS, DEFAULT_CLASSIFIER, recognize
 from analysis.spotting import SpotParams, SpottedInterval
 from recordings.store.annotations import Annotation
+from recordings.store.links import superseded_trials
 from recordings.store.reader import Session, open_session
 
 Progress = Callable[[float, str], None]
@@ -109,6 +109,7 @@ class _Collected:
     # Per session: the concordance epochs' features (small), not the raw signals.
     epochs: list[dict[float, tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]] = field(
         default_factory=list)
+    channels: dict[str, list[str]] = field(default_factory=dict)  # session -> channels used
 
 
 def analyze(
@@ -127,14 +128,17 @@ def analyze(
     folders = sessions_under([Path(p) for p in paths])
     external = _read_external(annotation_files, folders)
     collected = _Collected()
+    rerun = superseded_trials(folders)  # a resumed session's trials replace the crashed ones
     for i, folder in enumerate(folders):
         _check(cancel)
         _tell(progress, i / len(folders), f"session {folder.name}")
         with open_session(folder) as session:
             annotations = session_annotations(session, external)
-            signals = _session_signals(session, annotations)
+            signals = _session_signals(session, annotations,
+                                       collected.channels.setdefault(folder.name, []))
             heart = _heart_rate(signals)
-            for clip in iter_clips(session, options.spot, options.ccf_mode == "rescue"):
+            for clip in iter_clips(session, options.spot, options.ccf_mode == "rescue",
+                                   rerun.get(folder, set())):
                 _check(cancel)
                 _tell(progress, (i + 0.5) / len(folders), f"spotted {folder.name}/{clip.name}")
                 _analyse_clip(clip, annotations, signals, heart, options, collected)
@@ -177,11 +181,13 @@ def _frame_index(clip: Clip, frame_number: int | None) -> int | None:
     return i if i < len(clip.frame_numbers) and clip.frame_numbers[i] == frame_number else None
 
 
-def _session_signals(session: Session, annotations: list[Annotation]) -> ClipData | None:
+def _session_signals(session: Session, annotations: list[Annotation], used: list[str]
+                     ) -> ClipData | None:
     """The session's physiology and EEG on the session clock, with its MEs (macro ones as
     concordance blockers); each stream is processed once, when first needed."""
-    physio = read_signals(stream_of_type(session, "Physio"))
-    eeg = read_signals(stream_of_type(session, "EEG"))
+    physio = select_channels(session, "physio")
+    eeg = select_channels(session, "eeg")
+    used += [line for s in (physio, eeg) if s is not None for line in s.used]
     if physio is None and eeg is None:
         return None
     mes = [
@@ -371,6 +377,7 @@ def _write_outputs(
         "recognition": recognition,
         "concordance_rows": len(rows),
         "spotted": len(collected.rows),
+        "channels": collected.channels,
     }
     write_report(out, summary, rows)
     return summary

@@ -76,6 +76,7 @@ def write_report(
     body = "".join([
         "<h1>melab analysis</h1>",
         f"<p>{summary['sessions']} session(s); {summary['spotted']} intervals spotted.</p>",
+        _channels_section(summary.get("channels", {})),
         _spotting_section(summary["spotting"]),
         _recognition_section(out, summary["recognition"]),
         _concordance_section(concordance),
@@ -87,6 +88,13 @@ def write_report(
     path = out / "report.html"
     path.write_text(page, encoding="utf-8")
     return path
+
+
+def _channels_section(channels: dict[str, list[str]]) -> str:
+    """Which stream and channel each signal of each session was read from, in which unit."""
+    items = "".join(f"<li>{html.escape(session)}: {html.escape(line)}</li>"
+                    for session, lines in channels.items() for line in lines)
+    return f"<h2>Channels used</h2><ul>{items or '<li>no EEG or physiology</li>'}</ul>"
 
 
 def _spotting_section(spot: dict[str, Any]) -> str:

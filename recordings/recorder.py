@@ -17,7 +17,6 @@ import numpy as np
 from core.clock import local_clock
 from core.codes import PROBE_CODE
 from core.devices import CameraLosses, Chunk, DeviceError, Frame, StreamInfo
-from core.trigger_channel import missing_trigger_channels
 from drivers.interfaces import Camera, ContinuousStream, TriggerBox
 from drivers.lsl_markers import MarkerOutlet
 from recordings.camera_losses import LossCounter
@@ -29,6 +28,8 @@ from recordings.preflight import (
     VideoPlan,
     check_disk_space,
 )
+from recordings.rigs.profile import RigProfile
+from recordings.rigs.roles import StreamRoles, describe_roles, resolve_rig
 from recordings.store.errors import SessionError
 from recordings.store.layout import STOP_END, TRIGGER_LOG_TYPE
 from recordings.store.metadata import Event, SessionMetadata, TrialRecord
@@ -54,6 +55,10 @@ TRIGGER_LOG_INTERVAL_S = 0.1  # box edges reach the session file this often
 
 class RecorderError(RuntimeError):
     """The recorder could not start or continue; the message names the devices concerned."""
+
+
+class RigPreflightError(RecorderError):
+    """A stream cannot be recorded as meant (no trigger source, no rate, unmapped units)."""
 
 
 @dataclass(frozen=True)
@@ -102,9 +107,12 @@ class Recorder:
         on_message: Callable[[str], None] | None = None,
         on_frame: Callable[[Frame], None] | None = None,
         on_chunk: Callable[[str, Chunk], None] | None = None,
+        profile: RigProfile | None = None,
         markers: MarkerOutlet | None = None,
     ) -> None:
         self.folder = Path(folder)
+        self.profile = profile
+        self.roles: dict[str, StreamRoles] = {}  # by role, once connected
         self.metadata = metadata
         self.streams = dict(streams)
         self.camera = camera
@@ -155,9 +163,17 @@ class Recorder:
             raise RecorderError(
                 "cannot record, devices missing or failing:\n  " + "\n  ".join(problems)
             )
-        for note in missing_trigger_channels({r: s.info for r, s in self.streams.items()}):
-            self._tell(note)  # named now: such a stream can only be synced to milliseconds
+        self.resolve_roles()
         return [f"{role}: {s.info.name} ({s.info.type})" for role, s in self.streams.items()]
+
+    def resolve_roles(self) -> dict[str, StreamRoles]:
+        """Each open stream's roles (the profile's, else the defaults), said and kept for the
+        session; connect() does it, start() when the streams were opened elsewhere."""
+        self.roles = resolve_rig({r: s.info for r, s in self.streams.items()}, self.profile)
+        for roles in self.roles.values():
+            for line in describe_roles(roles):
+                self._tell(line)  # every guess said now, and stored with the session
+        return self.roles
 
     def plan(self, duration: float, video_seconds: float) -> RecordingPlan:
         """What a session of this length will write (for the disk preflight)."""
@@ -170,8 +186,22 @@ class Recorder:
         return RecordingPlan(duration=duration, streams=streams, video=video)
 
     def preflight(self, duration: float, video_seconds: float, force: bool = False) -> DiskCheck:
-        """Disk-space check for the planned session (raises DiskSpaceError unless it fits)."""
-        return check_disk_space(self.folder, self.plan(duration, video_seconds), force=force)
+        """Disk-space and stream checks for the planned session: DiskSpaceError unless it
+        fits, RigPreflightError for the first stream problem (with force: said, not raised)."""
+        check = check_disk_space(self.folder, self.plan(duration, video_seconds), force=force)
+        problems = self.stream_problems()
+        if problems and not force:
+            raise RigPreflightError(
+                "cannot record as meant (give a rig profile with --rig, docs/rig-profiles.md, "
+                "or --force to record anyway):\n  " + "\n  ".join(problems))
+        for problem in problems:
+            self._tell(f"forced: {problem}")
+        return check
+
+    def stream_problems(self) -> list[str]:
+        """Each connected stream's problems: no trigger source, no rate, unmapped units."""
+        return [f"{role}: {roles.stream}: {p}" for role, roles in self.roles.items()
+                for p in roles.problems]
 
     # --- recording -------------------------------------------------------------------
     def start(self, first_segment: tuple[str, int] | None = None) -> None:
@@ -183,10 +213,13 @@ class Recorder:
         if self.trigger is not None:
             infos.append(TRIGGER_STREAM)
         self._check_stream_names()
+        if not self.roles and self.streams:
+            self.resolve_roles()
         devices: dict[str, dict[str, Any]] = {
             role: {"name": s.info.name, "type": s.info.type, "source_id": s.info.source_id,
                    "hostname": s.info.hostname, "nominal_rate": s.info.nominal_rate,
-                   "channels": s.info.channel_count}
+                   "channels": s.info.channel_count,
+                   **({"rig": self.roles[role].to_dict()} if role in self.roles else {})}
             for role, s in self.streams.items()
         }
         if self.camera is not None:
@@ -442,11 +475,11 @@ class Recorder:
         if not new:
             return
         self._trigger_logged += len(new)
-        self.writer.push_chunk(TRIGGER_STREAM.name, Chunk(
-            np.array([[e.code, e.round_trip] for e in new], dtype=np.float32),
-            np.array([e.box_time for e in new]),
-            np.array([e.host_time for e in new]),
-        ))
+        chunk = Chunk(np.array([[e.code, e.round_trip] for e in new], dtype=np.float32),
+                      np.array([e.box_time for e in new]), np.array([e.host_time for e in new]))
+        self.writer.push_chunk(TRIGGER_STREAM.name, chunk)
+        if self._on_chunk is not None:  # role "trigger": the console's live sync health
+            self._on_chunk("trigger", chunk)
 
     # --- helpers ---------------------------------------------------------------------
     def _hand_losses_to(self, segment: SegmentWriter | None) -> None:

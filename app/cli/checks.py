@@ -13,6 +13,10 @@ import math
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from recordings.rigs.profile import RigProfile
 
 # The XIMEA MQ022's sensor is the largest frame; the face renderer needs at least 64x48 and
 # even sides (Bayer 2x2 cells).
@@ -185,6 +189,16 @@ def protocol_file(text: str) -> str:
     if not path.is_file():
         raise argparse.ArgumentTypeError(f"{path}: a folder, not a protocol file; give the file")
     return text
+
+
+def rig_profile(text: str) -> RigProfile:
+    """An argparse type: a rig profile read and checked (every problem as file:line)."""
+    from recordings.rigs.profile import RigProfileError, load_profile
+
+    try:
+        return load_profile(text)
+    except RigProfileError as exc:
+        raise argparse.ArgumentTypeError("; ".join(str(p) for p in exc.problems)) from None
 
 
 def camera_spec(text: str) -> str:
