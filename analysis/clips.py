@@ -5,8 +5,8 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +14,16 @@ import numpy as np
 
 from analysis.face import FaceCrop, face_crop_raw, iter_crops
 from analysis.spotting import SpotParams, SpottedInterval, Spotter
+from recordings.rigs.roles import stored_roles
 from recordings.store.annotations import Annotation, annotations_from_ground_truth, load_annotations
 from recordings.store.ground_truth import read_ground_truth
 from recordings.store.reader import Session, StreamView
 
 BLOCK_FRAMES = 300  # frames cropped at a time: bounded memory at full resolution
 PHYSIO_CHANNELS = ("ECG", "EDA", "RSP", "SKT", "PPG")
+# Channel types of a session's stored roles (recordings/rigs) -> the analysis' channel names.
+PHYSIO_BY_TYPE = dict(zip(("ecg", "eda", "resp", "temp", "ppg"), PHYSIO_CHANNELS, strict=True))
+STREAM_TYPE_OF_ROLE = {"eeg": "EEG", "physio": "Physio"}  # sessions recorded before roles
 
 
 @dataclass
@@ -113,13 +117,15 @@ def session_annotations(session: Session, external: list[Annotation]) -> list[An
 
 
 def iter_clips(
-    session: Session, params: SpotParams | None = None, sensitive: bool = False
+    session: Session, params: SpotParams | None = None, sensitive: bool = False,
+    skip_trials: Collection[int] = (),
 ) -> Iterator[Clip]:
-    """Every video segment of a session as face crops, spotted while they are read."""
+    """Every video segment of a session as face crops, spotted while they are read;
+    segments of skip_trials (run again by a resumed session) are left out."""
     meta = session.metadata
     for name in session.segment_names():
         seg = session.segment(name)
-        if seg.n_frames < 2:
+        if seg.n_frames < 2 or int(seg.attrs.get("trial", -1)) in skip_trials:
             continue
         face = face_crop_raw(seg.frame(0), seg.pixel_format)
         fps = float(seg.attrs["frame_rate"])
@@ -158,6 +164,7 @@ class Signals:
     host_times: np.ndarray | None = None  # receipt times, which the gaps are measured on
     device_times: np.ndarray | None = None
     gaps: np.ndarray | None = None  # (g, 2) outages [start, end] on the host clock
+    used: list[str] = field(default_factory=list)  # "stream: label -> NAME (unit)" per channel
 
     def channel(self, label: str) -> np.ndarray | None:
         """One channel's samples, or None when absent."""
@@ -182,6 +189,45 @@ def read_signals(view: StreamView | None) -> Signals | None:
         view.times("device_time")[:],
         view.gaps,
     )
+
+
+def select_channels(session: Session, role: str) -> Signals | None:
+    """The channels of a role (eeg, physio) as the session's stored roles name them.
+
+    EEG: only channels of type eeg (never EOG, references, trigger or extras); physiology:
+    the first channel of each type, named ECG, EDA, RSP, SKT, PPG; both scaled to standard
+    units (µV, µS, °C) and at the stored rate. A session recorded before roles were stored:
+    the stream of type EEG / Physio and its channels by exact label, as then.
+    """
+    roles = stored_roles(session.metadata.devices or {})
+    chosen = next((r for r in roles.values() if r.role == role and r.stream in session.streams),
+                  None)
+    if chosen is None:
+        signals = read_signals(stream_of_type(session, STREAM_TYPE_OF_ROLE[role]))
+        if signals is not None:
+            names = signals.labels if role == "eeg" else list(signals.physio())
+            signals.used = [f"{', '.join(names)} (by label: no roles stored)"]
+        return signals
+    signals = read_signals(session.streams[chosen.stream])
+    if signals is None:
+        return None
+    columns, names = [], []
+    for i, channel in enumerate(chosen.channels):
+        name = channel.label if role == "eeg" else PHYSIO_BY_TYPE.get(channel.type)
+        if name and (channel.type == "eeg" if role == "eeg" else name not in names):
+            columns.append(i)
+            names.append(name)
+    # A unit that could not be mapped (a forced recording): the raw values, said as "raw".
+    scale = np.nan_to_num(np.array([chosen.channels[i].scale for i in columns]), nan=1.0)
+    used = [f"{chosen.stream}: {chosen.channels[i].label} -> {name} "
+            f"({chosen.channels[i].unit or 'raw'})" for i, name in zip(columns, names, strict=True)]
+    if role == "eeg":  # one line: the EEG channels by label, and what was left out
+        left = [c.label for c in chosen.channels if c.type != "eeg"]
+        used = [f"{chosen.stream}: {len(names)} EEG channels ({', '.join(names)}) in "
+                f"{chosen.channels[columns[0]].unit if columns else 'µV'}; not EEG: "
+                f"{', '.join(left) or 'none'}"]
+    return replace(signals, samples=signals.samples[:, columns] * scale, labels=names,
+                   rate=chosen.rate, used=used)
 
 
 def sessions_under(paths: list[Path]) -> list[Path]:

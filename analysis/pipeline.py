@@ -19,10 +19,9 @@ from analysis.ccf import CCF_MODES, apply_ccf
 from analysis.clips import (
     Clip,
     iter_clips,
-    read_signals,
+    select_channels,
     session_annotations,
     sessions_under,
-    stream_of_type,
 )
 from analysis.concordance import MEInterval, pooled_table, write_concordance_csv
 from analysis.evaluation import Interval, frame_span
@@ -35,6 +34,7 @@ from analysis.session_signals import SessionSignals, SignalNote, session_signals
 from analysis.signals import OK
 from analysis.spotting import SpotParams, SpottedInterval
 from recordings.store.annotations import Annotation
+from recordings.store.links import superseded_trials
 from recordings.store.reader import Session, open_session
 
 Progress = Callable[[float, str], None]
@@ -106,6 +106,7 @@ class _Collected:
     epochs: list[dict[float, tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]] = field(
         default_factory=list)
     notes: list[tuple[str, str, SignalNote]] = field(default_factory=list)  # subject, session
+    channels: dict[str, list[str]] = field(default_factory=dict)  # session -> channels used
 
 
 def analyze(
@@ -124,17 +125,20 @@ def analyze(
     folders = sessions_under([Path(p) for p in paths])
     external = _read_external(annotation_files, folders)
     collected = _Collected()
+    rerun = superseded_trials(folders)  # a resumed session's trials replace the crashed ones
     for i, folder in enumerate(folders):
         _check(cancel)
         _tell(progress, i / len(folders), f"session {folder.name}")
         with open_session(folder) as session:
             annotations = session_annotations(session, external)
-            signals = _session_signals(session, annotations)
+            signals = _session_signals(session, annotations,
+                                       collected.channels.setdefault(folder.name, []))
             heart = signals.heart_rate() if signals is not None else None
             if signals is not None:
                 collected.notes += [(session.metadata.participant,
                                      str(session.metadata.session), n) for n in signals.notes]
-            for clip in iter_clips(session, options.spot, options.ccf_mode == "rescue"):
+            for clip in iter_clips(session, options.spot, options.ccf_mode == "rescue",
+                                   rerun.get(folder, set())):
                 _check(cancel)
                 _tell(progress, (i + 0.5) / len(folders), f"spotted {folder.name}/{clip.name}")
                 _analyse_clip(clip, annotations, signals, heart, options, collected)
@@ -177,9 +181,14 @@ def _frame_index(clip: Clip, frame_number: int | None) -> int | None:
     return i if i < len(clip.frame_numbers) and clip.frame_numbers[i] == frame_number else None
 
 
-def _session_signals(session: Session, annotations: list[Annotation]) -> SessionSignals | None:
-    """The session's physiology and EEG in continuous pieces on the session clock, with its MEs
-    (macro ones as concordance blockers); each piece is processed once, when first needed."""
+def _session_signals(session: Session, annotations: list[Annotation], used: list[str]
+                     ) -> SessionSignals | None:
+    """The session's physiology and EEG (the channels its stored roles name) in continuous
+    pieces on the session clock, with its MEs (macro ones as concordance blockers); each piece
+    is processed once, when first needed."""
+    physio = select_channels(session, "physio")
+    eeg = select_channels(session, "eeg")
+    used += [line for s in (physio, eeg) if s is not None for line in s.used]
     mes = [
         MEInterval(a.onset_s, a.apex_s, a.offset_s)
         for a in annotations
@@ -190,8 +199,7 @@ def _session_signals(session: Session, annotations: list[Annotation]) -> Session
         for a in annotations
         if a.kind == "macro" and None not in (a.onset_s, a.offset_s)
     ]
-    return session_signals(read_signals(stream_of_type(session, "Physio")),
-                           read_signals(stream_of_type(session, "EEG")), mes, blockers)
+    return session_signals(physio, eeg, mes, blockers)
 
 
 def _analyse_clip(
@@ -343,6 +351,7 @@ def _write_outputs(
         "spotted": len(collected.rows),
         "signals": [{"subject": sub, "session": ses, **vars(n)}
                     for sub, ses, n in collected.notes if n.status != OK],
+        "channels": collected.channels,
     }
     plots = write_report(out, summary, rows)
     summary["files"] = [*written, "recognition.json", "concordance.csv", "report.html", *plots]

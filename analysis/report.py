@@ -81,6 +81,7 @@ def write_report(
         "<h1>melab analysis</h1>",
         f"<p>{summary['sessions']} session(s); {summary['spotted']} intervals spotted.</p>",
         _signals_section(summary.get("signals", [])),
+        _channels_section(summary.get("channels", {})),
         _spotting_section(summary["spotting"]),
         _recognition_section(out, summary["recognition"], plots),
         _concordance_section(concordance),
@@ -104,6 +105,13 @@ def _signals_section(notes: Sequence[dict[str, Any]]) -> str:
                  [[n["subject"], n["session"], n["stream"], n["channel"] or "(all)",
                    n["status"], n["detail"]] for n in notes])
     )
+
+
+def _channels_section(channels: dict[str, list[str]]) -> str:
+    """Which stream and channel each signal of each session was read from, in which unit."""
+    items = "".join(f"<li>{html.escape(session)}: {html.escape(line)}</li>"
+                    for session, lines in channels.items() for line in lines)
+    return f"<h2>Channels used</h2><ul>{items or '<li>no EEG or physiology</li>'}</ul>"
 
 
 def _spotting_section(spot: dict[str, Any]) -> str:

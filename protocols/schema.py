@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.toml_source import KeyPath, TomlSource
 from protocols.model import EVENT_CODE_NAMES, ONSET_CODE_NAMES, TEXT_NAMES
 from protocols.problems import Problem
-from protocols.source import KeyPath, TomlSource
 
 
 @dataclass(frozen=True)
@@ -99,5 +99,7 @@ MANIFEST_SCHEMA: dict[str, Key] = {
         "generator": Key("str", required=False), "version": Key("int", required=False)}),
     "clip": Key("table_list", table={
         "id": Key("str"), "file": Key("str"), "emotion": Key("str"),
-        "valence": Key("number"), "arousal": Key("number"), "duration": Key("number")}),
+        # normative ratings: absent in a library of candidate clips not yet rated
+        "valence": Key("number", required=False), "arousal": Key("number", required=False),
+        "duration": Key("number")}),
 }

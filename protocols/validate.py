@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 from core.codes import CAMERA_LINE, PROBE_CODE, SYNC_CODE
 from core.expressions import EMOTIONS
+from core.toml_source import KeyPath, TomlSource
 from protocols.clipcheck import probe_clip
 from protocols.library import Library
 from protocols.model import NEUTRAL, SEGMENT_MODES, Protocol
 from protocols.order import order_is_feasible
 from protocols.problems import Problem
-from protocols.source import KeyPath, TomlSource
 
 DURATION_TOLERANCE_S = 0.5
 
@@ -46,7 +47,11 @@ def check_library(protocol: Protocol, library: Library) -> list[Problem]:
             problems.append(at("emotion", f"clip {clip_id!r}: unknown emotion {clip.emotion!r} "
                                           f"(known: {', '.join((*EMOTIONS, NEUTRAL))})"))
         for key, value in (("valence", clip.valence), ("arousal", clip.arousal)):
-            if not 1.0 <= value <= 9.0:
+            if math.isnan(value):
+                if clip.emotion != NEUTRAL:  # neutral clips are not rated
+                    problems.append(at("id", f"clip {clip_id!r} has no normative {key}: "
+                                              "rate the library (docs/stimuli.md)"))
+            elif not 1.0 <= value <= 9.0:
                 problems.append(at(key, f"clip {clip_id!r}: {key} {value:g} is outside 1..9"))
         if clip.duration <= 0:
             problems.append(at("duration", f"clip {clip_id!r}: duration must be > 0 s"))

@@ -16,9 +16,10 @@ import numpy as np
 
 from core.clock import local_clock
 from core.codes import PROBE_CODE
-from core.devices import Chunk, DeviceError, Frame, StreamInfo
-from core.trigger_channel import missing_trigger_channels
+from core.devices import CameraLosses, Chunk, DeviceError, Frame, StreamInfo
 from drivers.interfaces import Camera, ContinuousStream, TriggerBox
+from drivers.lsl_markers import MarkerOutlet
+from recordings.camera_losses import LossCounter
 from recordings.markers import MARKER_EVENT, marker_events
 from recordings.preflight import (
     DiskCheck,
@@ -27,9 +28,11 @@ from recordings.preflight import (
     VideoPlan,
     check_disk_space,
 )
+from recordings.rigs.profile import RigProfile
+from recordings.rigs.roles import StreamRoles, describe_roles, resolve_rig
 from recordings.store.errors import SessionError
 from recordings.store.layout import STOP_END, TRIGGER_LOG_TYPE
-from recordings.store.metadata import SessionMetadata, TrialRecord
+from recordings.store.metadata import Event, SessionMetadata, TrialRecord
 from recordings.store.segment_writer import SegmentWriter
 from recordings.store.session_writer import SessionWriter, WriterStats
 
@@ -54,6 +57,10 @@ class RecorderError(RuntimeError):
     """The recorder could not start or continue; the message names the devices concerned."""
 
 
+class RigPreflightError(RecorderError):
+    """A stream cannot be recorded as meant (no trigger source, no rate, unmapped units)."""
+
+
 @dataclass(frozen=True)
 class StreamLiveStatus:
     """Live figures of one stream for the console."""
@@ -74,12 +81,13 @@ class RecorderStatus:
     streams: list[StreamLiveStatus]
     frames: int
     camera_fps: float
-    dropped_frames: int  # all segments so far: holes in the camera's frame numbers
+    dropped_frames: int  # all segments so far: frames lost before melab (gaps, skipped, missed)
     lost_frames: int  # all segments so far: frames melab could not queue
     queue_fill: float
     disk_free: int
     recording_time_left: float  # seconds at the current data rate
     messages: list[str] = field(default_factory=list)
+    camera_losses: CameraLosses = field(default_factory=CameraLosses)  # its counters' share
 
 
 class Recorder:
@@ -99,8 +107,12 @@ class Recorder:
         on_message: Callable[[str], None] | None = None,
         on_frame: Callable[[Frame], None] | None = None,
         on_chunk: Callable[[str, Chunk], None] | None = None,
+        profile: RigProfile | None = None,
+        markers: MarkerOutlet | None = None,
     ) -> None:
         self.folder = Path(folder)
+        self.profile = profile
+        self.roles: dict[str, StreamRoles] = {}  # by role, once connected
         self.metadata = metadata
         self.streams = dict(streams)
         self.camera = camera
@@ -113,11 +125,14 @@ class Recorder:
         # reference to each frame / chunk; they must only store it and return at once.
         self._on_frame = on_frame
         self._on_chunk = on_chunk
+        # Every event the recorder logs is also published here (LSL `melab-markers`).
+        self.markers = markers
         self.messages: list[str] = []
         self.writer: SessionWriter | None = None
         self._segment: SegmentWriter | None = None
         self._segments: list[SegmentWriter] = []  # every segment of the session, for totals
         self._segment_lock = threading.Lock()
+        self._losses = LossCounter(camera) if camera is not None else None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._frames = 0
@@ -148,9 +163,17 @@ class Recorder:
             raise RecorderError(
                 "cannot record, devices missing or failing:\n  " + "\n  ".join(problems)
             )
-        for note in missing_trigger_channels({r: s.info for r, s in self.streams.items()}):
-            self._tell(note)  # named now: such a stream can only be synced to milliseconds
+        self.resolve_roles()
         return [f"{role}: {s.info.name} ({s.info.type})" for role, s in self.streams.items()]
+
+    def resolve_roles(self) -> dict[str, StreamRoles]:
+        """Each open stream's roles (the profile's, else the defaults), said and kept for the
+        session; connect() does it, start() when the streams were opened elsewhere."""
+        self.roles = resolve_rig({r: s.info for r, s in self.streams.items()}, self.profile)
+        for roles in self.roles.values():
+            for line in describe_roles(roles):
+                self._tell(line)  # every guess said now, and stored with the session
+        return self.roles
 
     def plan(self, duration: float, video_seconds: float) -> RecordingPlan:
         """What a session of this length will write (for the disk preflight)."""
@@ -163,8 +186,22 @@ class Recorder:
         return RecordingPlan(duration=duration, streams=streams, video=video)
 
     def preflight(self, duration: float, video_seconds: float, force: bool = False) -> DiskCheck:
-        """Disk-space check for the planned session (raises DiskSpaceError unless it fits)."""
-        return check_disk_space(self.folder, self.plan(duration, video_seconds), force=force)
+        """Disk-space and stream checks for the planned session: DiskSpaceError unless it
+        fits, RigPreflightError for the first stream problem (with force: said, not raised)."""
+        check = check_disk_space(self.folder, self.plan(duration, video_seconds), force=force)
+        problems = self.stream_problems()
+        if problems and not force:
+            raise RigPreflightError(
+                "cannot record as meant (give a rig profile with --rig, docs/rig-profiles.md, "
+                "or --force to record anyway):\n  " + "\n  ".join(problems))
+        for problem in problems:
+            self._tell(f"forced: {problem}")
+        return check
+
+    def stream_problems(self) -> list[str]:
+        """Each connected stream's problems: no trigger source, no rate, unmapped units."""
+        return [f"{role}: {roles.stream}: {p}" for role, roles in self.roles.items()
+                for p in roles.problems]
 
     # --- recording -------------------------------------------------------------------
     def start(self, first_segment: tuple[str, int] | None = None) -> None:
@@ -176,10 +213,13 @@ class Recorder:
         if self.trigger is not None:
             infos.append(TRIGGER_STREAM)
         self._check_stream_names()
+        if not self.roles and self.streams:
+            self.resolve_roles()
         devices: dict[str, dict[str, Any]] = {
             role: {"name": s.info.name, "type": s.info.type, "source_id": s.info.source_id,
                    "hostname": s.info.hostname, "nominal_rate": s.info.nominal_rate,
-                   "channels": s.info.channel_count}
+                   "channels": s.info.channel_count,
+                   **({"rig": self.roles[role].to_dict()} if role in self.roles else {})}
             for role, s in self.streams.items()
         }
         if self.camera is not None:
@@ -202,12 +242,14 @@ class Recorder:
             if first_segment is not None:
                 self.start_segment(*first_segment)
             self.camera.start()
+            assert self._losses is not None
+            self._losses.started()
             self._spawn("camera", self._camera_loop, self.camera)
         if self.trigger is not None:
             self._probe()  # the first clock probe while the lines are still idle
             self.trigger.start_sync(self.sync_period)
             self._spawn("trigger", self._trigger_loop)
-        self.writer.add_event("recording_start")
+        self._publish(self.writer.add_event("recording_start"))
 
     def event(self, kind: str, *, code: int = 0, trial: int = -1,
               payload: dict[str, Any] | None = None) -> float:
@@ -217,7 +259,8 @@ class Recorder:
         if code and self.trigger is not None:
             when = self.trigger.send(code)
         with self._unless_writer_failed():
-            self.writer.add_event(kind, when, trial=trial, code=code, payload=payload)
+            self._publish(self.writer.add_event(kind, when, trial=trial, code=code,
+                                                payload=payload))
         return when
 
     def add_trial(self, trial: TrialRecord) -> None:
@@ -237,6 +280,7 @@ class Recorder:
             segment = self.writer.start_segment(name, self.camera.info, trial=trial,
                                                 compression=self.compression)
             with self._segment_lock:
+                self._hand_losses_to(self._segment)  # what they counted so far: the old one's
                 previous, self._segment = self._segment, segment
                 if previous is not None:
                     segment.continue_numbering(previous)
@@ -253,6 +297,7 @@ class Recorder:
         """Finish the current camera segment."""
         assert self.writer is not None
         with self._segment_lock:
+            self._hand_losses_to(self._segment)
             segment, self._segment = self._segment, None
         if segment is not None:
             with self._unless_writer_failed():
@@ -273,7 +318,7 @@ class Recorder:
                 self._tell(f"trigger box: {exc}")
         self.stop_segment()
         with self._unless_writer_failed():
-            self.writer.add_event("recording_stop")
+            self._publish(self.writer.add_event("recording_stop"))
         if not self._stop.is_set():
             time.sleep(2 * POLL_INTERVAL_S)  # the stream loops pick up their last samples
         self._stop.set()
@@ -300,6 +345,8 @@ class Recorder:
             self.camera.close()
         if self.trigger is not None:
             self.trigger.close()
+        if self.markers is not None:
+            self.markers.close()
 
     def status(self) -> RecorderStatus:
         """Live status: per stream rate and last-sample age, frames, queue fill, disk."""
@@ -331,6 +378,7 @@ class Recorder:
             # counts too (SegmentWriter.continue_numbering).
             dropped_frames=sum(s.dropped_frames for s in segments),
             lost_frames=sum(s.lost_frames for s in segments),
+            camera_losses=sum((s.camera_losses for s in segments), CameraLosses()),
             queue_fill=max([stats.queue_fill, *(s.queue_fill for s in segments)]),
             disk_free=free,
             recording_time_left=free / rate if rate > 0 else float("inf"),
@@ -373,6 +421,7 @@ class Recorder:
             time.sleep(POLL_INTERVAL_S)
 
     def _camera_loop(self, camera: Camera) -> None:
+        assert self._losses is not None
         while not self._stop.is_set():
             try:
                 frame = camera.read(timeout=0.1)
@@ -380,6 +429,9 @@ class Recorder:
                 self._camera_error = exc
                 self._tell(f"camera: {exc}")
                 return
+            if frame is None or self._losses.due():
+                with self._segment_lock, self._unless_writer_failed():
+                    self._hand_losses_to(self._segment)
             if frame is None:
                 continue
             self._frames += 1
@@ -423,13 +475,18 @@ class Recorder:
         if not new:
             return
         self._trigger_logged += len(new)
-        self.writer.push_chunk(TRIGGER_STREAM.name, Chunk(
-            np.array([[e.code, e.round_trip] for e in new], dtype=np.float32),
-            np.array([e.box_time for e in new]),
-            np.array([e.host_time for e in new]),
-        ))
+        chunk = Chunk(np.array([[e.code, e.round_trip] for e in new], dtype=np.float32),
+                      np.array([e.box_time for e in new]), np.array([e.host_time for e in new]))
+        self.writer.push_chunk(TRIGGER_STREAM.name, chunk)
+        if self._on_chunk is not None:  # role "trigger": the console's live sync health
+            self._on_chunk("trigger", chunk)
 
     # --- helpers ---------------------------------------------------------------------
+    def _hand_losses_to(self, segment: SegmentWriter | None) -> None:
+        """The camera's loss counters, read now, into `segment` (call under _segment_lock)."""
+        if self._losses is not None:
+            self._losses.hand_to(segment)
+
     def _check_stream_names(self) -> None:
         """Each stream is stored under its name: refuse two streams that share one."""
         seen: dict[str, tuple[str, StreamInfo]] = {}
@@ -452,6 +509,12 @@ class Recorder:
                 f"{info.hostname or '?'}); a session stores each stream under its name. Rename "
                 "one at its sender, or record only one of them."
             )
+
+    def _publish(self, event: Event) -> None:
+        """The event on the marker outlet too, with its session-clock time."""
+        if self.markers is not None:
+            self.markers.publish(event.time, event.kind, trial=event.trial, code=event.code,
+                                 payload=event.payload)
 
     def _writer_failed(self, error: Exception) -> None:
         """The writer stopped on a write error (e.g. disk full): stop reading every device."""

@@ -92,9 +92,28 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     except Exception:
         tell_what_was_written(args.out, before)
         raise
+    for note in without_video(args.sessions):
+        print(note)
     print(format_results(summary))
     print(f"Results in {args.out}: {', '.join(summary['files'])}")
     return 0
+
+
+def without_video(paths: list[Path]) -> list[str]:
+    """A line for each session with no video (e.g. one `melab import xdf` made): what of the
+    analysis ran on it and what could not."""
+    from analysis.clips import sessions_under
+    from recordings.store.reader import open_session
+
+    notes = []
+    for folder in sessions_under(paths):
+        with open_session(folder) as session:
+            if any(session.segment(n).n_frames > 1 for n in session.segment_names()):
+                continue
+        notes.append(f"{folder.name}: no video in this session, so no face spotting and no "
+                     "ME features; its physiology and EEG are analysed around the coded "
+                     "expressions (annotations with onset/apex/offset in seconds)")
+    return notes
 
 
 def tell_what_was_written(out: Path, before: set[Path] | None) -> None:

@@ -13,6 +13,10 @@ import math
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from recordings.rigs.profile import RigProfile
 
 # The XIMEA MQ022's sensor is the largest frame; the face renderer needs at least 64x48 and
 # even sides (Bayer 2x2 cells).
@@ -91,6 +95,16 @@ def participant_id(text: str) -> str:
 
     try:
         return validate_participant_id(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def rater_id(text: str) -> str:
+    """An argparse type: a rater ID (the participant ID rules)."""
+    from protocols.ratings_file import validate_rater_id
+
+    try:
+        return validate_rater_id(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -177,6 +191,16 @@ def protocol_file(text: str) -> str:
     return text
 
 
+def rig_profile(text: str) -> RigProfile:
+    """An argparse type: a rig profile read and checked (every problem as file:line)."""
+    from recordings.rigs.profile import RigProfileError, load_profile
+
+    try:
+        return load_profile(text)
+    except RigProfileError as exc:
+        raise argparse.ArgumentTypeError("; ".join(str(p) for p in exc.problems)) from None
+
+
 def camera_spec(text: str) -> str:
     """An argparse type: ximea[:SERIAL] | opencv:INDEX | file:PATH (an existing video file)."""
     kind, _, value = text.partition(":")
@@ -206,6 +230,14 @@ def check_record(args: argparse.Namespace) -> None:
 
 def check_gui(args: argparse.Namespace) -> None:
     """What `melab gui`'s options decide together, before a window opens."""
+    if args.rating or args.rater:
+        if not (args.rating and args.rater):
+            raise ValueError("a rating session needs both --rating LIBRARY and --rater ID")
+        devices = [f"--{n}" for n in ("simulate", "camera", "eeg", "physio", "stream",
+                                      "trigger") if getattr(args, n, None)]
+        if devices:
+            raise ValueError(f"a rating session uses no devices: leave out {' '.join(devices)}")
+        return
     _one_lab(args)
 
 

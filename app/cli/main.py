@@ -10,7 +10,11 @@ from typing import NoReturn
 
 from app.cli import checks
 from app.cli.analyze import add_analysis_commands
+from app.cli.camera import add_camera_commands
+from app.cli.export import add_export_commands
 from app.cli.lsl_scope import add_lsl_arguments, lsl_scope_choice
+from app.cli.rig_commands import add_rig_commands
+from app.cli.stimuli import add_stimuli_commands
 from app.stop_signals import StoppedBySignal
 
 
@@ -42,28 +46,48 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_gui(args: argparse.Namespace) -> int:
     from app.console.app import has_display, run_console
     from app.console.setup import SessionSetup
+    from app.qt_platform import require_platform
     from app.rig import Rig, real_rig, simulated_rig
 
     if not has_display():
         print("melab gui: error: no display (DISPLAY/WAYLAND_DISPLAY unset, or Qt runs "
               "offscreen); `melab demo` runs the console headless", file=sys.stderr)
         return 2
+    require_platform()  # before any device is opened: Qt aborts when its plugin cannot load
+    if args.rating:
+        return _run_rating(args)
     if args.simulate:
         width, height = args.size
 
         def make_rig(seconds: float) -> Rig:
             return simulated_rig(seconds, seed=args.seed, width=width, height=height,
-                                 fps=args.fps, reactive=True)
+                                 fps=args.fps, reactive=True, profile=args.rig)
     else:
-        real_rig(args.camera, args.eeg, args.physio, args.trigger, args.stream)  # fail early
+        real_rig(args.camera, args.eeg, args.physio, args.trigger, args.stream,
+                 args.rig)  # fail early
 
         def make_rig(seconds: float) -> Rig:
-            return real_rig(args.camera, args.eeg, args.physio, args.trigger, args.stream)
+            return real_rig(args.camera, args.eeg, args.physio, args.trigger, args.stream,
+                            args.rig)
     setup = SessionSetup(participant=args.participant, protocol=args.protocol,
-                         stimuli=str(args.stimuli or ""), output=str(args.out))
-    run = run_console(make_rig, setup)
+                         stimuli=str(args.stimuli or ""), output=str(args.out or "sessions"))
+    run = run_console(make_rig, setup, resume=args.resume)
     if run.stopped_by is not None:
         raise StoppedBySignal(run.stopped_by, run.folder)
+    return 0
+
+
+def _run_rating(args: argparse.Namespace) -> int:
+    from app.console.rating import run_rating
+    from protocols.candidates import read_candidates
+    from protocols.rating import plan_rating
+
+    candidates = read_candidates(args.rating, args.stimuli)
+    plan = plan_rating(candidates, args.rater, args.out or "ratings")
+    print(f"rater {args.rater}: {len(plan.done)} of {len(plan.header.order)} clips rated "
+          f"before; ratings file {plan.path}", flush=True)
+    phase = run_rating(plan, full_screen=args.full_screen)
+    print(f"rating session {phase}; ratings file {plan.path}")
     return 0
 
 
@@ -95,6 +119,9 @@ def add_rig_arguments(parser: argparse.ArgumentParser) -> None:
                              "hostname, e.g. type=Gaze or name=Markers,hostname=stim-pc")
     parser.add_argument("--trigger", type=checks.trigger_spec,
                         help="serial:PORT (e.g. serial:/dev/ttyUSB0)")
+    parser.add_argument("--rig", metavar="FILE", type=checks.rig_profile,
+                        help="rig profile (TOML): each device's stream, channels and trigger "
+                             "source (docs/rig-profiles.md; default: guessed, and said)")
     parser.add_argument("--seed", type=checks.seed, default=1, help="simulation seed")
     parser.add_argument("--size", type=checks.frame_size, default="640x480",
                         help="simulated camera WIDTHxHEIGHT (even, 64x48 to 2040x1088)")
@@ -112,8 +139,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_session_commands(sub)
     _add_record_command(sub)
     add_analysis_commands(sub)
+    add_export_commands(sub)
     _add_console_commands(sub)
     _add_protocol_commands(sub)
+    add_rig_commands(sub)
+    add_stimuli_commands(sub)
+    add_camera_commands(sub)
     return parser
 
 
@@ -175,8 +206,14 @@ def _add_record_command(sub: argparse._SubParsersAction) -> None:
                         type=checks.number_in(checks.MIN_SEGMENT_S, checks.MAX_RECORD_S,
                                               f"seconds from {checks.MIN_SEGMENT_S:g}"),
                         help="seconds of camera frames per segment file")
+    record.add_argument("--resume", metavar="SESSION", type=checks.existing_session,
+                        help="continue a crashed session: a new session folder beside it, "
+                             "linked to it, with its participant, session and consent, the "
+                             "segment numbers going on after its last")
     record.add_argument("--lz4", action="store_true", help="compress frames with LZ4")
-    record.add_argument("--force", action="store_true", help="start even if the disk is short")
+    record.add_argument("--force", action="store_true",
+                        help="start even if the disk is short or a stream cannot be synced "
+                             "as meant (no trigger source, no rate, unmapped units)")
     record.set_defaults(func=_cmd_record, check=checks.check_record)
 
 
@@ -203,16 +240,26 @@ def _add_console_commands(sub: argparse._SubParsersAction) -> None:
         description="Session set-up, device panel, live views, protocol control and analysis. "
         "Real rig: --camera ximea[:SERIAL]|opencv:INDEX|file:PATH --eeg QUERY --physio QUERY "
         "[--stream QUERY ...] --trigger serial:PORT [--lsl-scope site]. Simulated lab: "
-        "--simulate.")
+        "--simulate. Rating the stimulus library: --rating LIBRARY --rater ID.")
     add_rig_arguments(gui)
     gui.add_argument("--protocol", type=checks.protocol_file, default="cmrr",
                      help="protocol file or name (cmrr, demo)")
     gui.add_argument("--stimuli", metavar="DIR", type=checks.not_a_file,
                      help="stimulus folder (overrides the protocol's)")
-    gui.add_argument("--out", type=checks.output_folder, default="sessions",
-                     help="folder that receives sessions")
+    gui.add_argument("--out", type=checks.output_folder,
+                     help="folder that receives sessions (default sessions), or with --rating "
+                          "the ratings files (default ratings)")
     gui.add_argument("--participant", type=checks.participant_or_empty, default="",
                      help="participant ID to fill in")
+    gui.add_argument("--resume", metavar="SESSION", type=checks.existing_session,
+                     help="continue a crashed session at its first unfinished trial, in a new "
+                          "session folder linked to it (the protocol must be the one it ran)")
+    gui.add_argument("--rating", metavar="LIBRARY", type=checks.existing_file,
+                     help="a rating session instead (no devices): an evaluator rates the "
+                          "clips of this candidate library (docs/stimuli.md); needs --rater")
+    gui.add_argument("--rater", type=checks.rater_id, help="the evaluator's ID (--rating)")
+    gui.add_argument("--full-screen", action="store_true",
+                     help="--rating: show the clips full screen")
     gui.set_defaults(func=_cmd_gui, check=checks.check_gui)
 
 
@@ -288,7 +335,9 @@ def one_line(text: str) -> str:
 
 def command_name(args: argparse.Namespace) -> str:
     """The command as typed: `record`, `protocol check`, ..."""
-    return " ".join(filter(None, (args.command, getattr(args, "protocol_command", None))))
+    # A command with subcommands stores the one typed as `<command>_command`.
+    sub = getattr(args, f"{args.command}_command", None) if args.command else None
+    return " ".join(filter(None, (args.command, sub)))
 
 
 class OneLineErrorParser(argparse.ArgumentParser):

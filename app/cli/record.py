@@ -11,7 +11,10 @@ from pathlib import Path
 
 from app.stop_signals import StopSignals
 from drivers.interfaces import Camera, ContinuousStream, TriggerBox
+from drivers.lsl_markers import MarkerOutlet
+from recordings.camera_losses import dropped_text
 from recordings.recorder import Recorder
+from recordings.rigs.profile import RigProfile
 from recordings.store.ground_truth import write_ground_truth
 from recordings.store.layout import (
     STOP_DISK_FULL,
@@ -36,6 +39,7 @@ class RecordOptions:
     segment_length: float = 60.0
     compression: str | None = None
     force: bool = False
+    first_segment: int = 1  # a resumed recording goes on after the crashed one's segments
 
 
 def record_segments(recorder: Recorder, options: RecordOptions, progress: bool = True,
@@ -47,14 +51,14 @@ def record_segments(recorder: Recorder, options: RecordOptions, progress: bool =
         return recorder.failure is not None or (stop is not None and stop.requested)
 
     start = time.monotonic()
-    index = 0
+    index = options.first_segment - 1
     next_report = 0.5
     while (elapsed := time.monotonic() - start) < options.duration and not ended():
         if recorder.camera is not None:
             index += 1
             # The first segment opens with the recording; each next one takes over from the
             # one before without a gap (Recorder.start_segment).
-            if index > 1 or not recorder.segment_active:
+            if index > options.first_segment or not recorder.segment_active:
                 recorder.start_segment(segment_name(index), trial=index)
             recorder.event("segment_start", trial=index)
         segment_end = min(options.duration, elapsed + options.segment_length)
@@ -76,8 +80,9 @@ def print_status(recorder: Recorder) -> None:
     s = recorder.status()
     streams = ", ".join(f"{x.name} {x.samples}" for x in s.streams)
     end = "" if sys.stdout.isatty() else "\n"
-    print(f"\r  {s.elapsed:6.1f} s  frames {s.frames} (dropped {s.dropped_frames},"
-          f" lost {s.lost_frames})  {streams}   ", end=end, flush=True)
+    print(f"\r  {s.elapsed:6.1f} s  frames {s.frames} "
+          f"({dropped_text(s.dropped_frames, s.camera_losses)}, {s.lost_frames} lost)"
+          f"  {streams}   ", end=end, flush=True)
 
 
 def segment_name(index: int) -> str:
@@ -93,19 +98,27 @@ def run_recording(
     progress: bool = True,
     on_connected: Callable[[], None] | None = None,
     stop: StopSignals | None = None,
+    profile: RigProfile | None = None,
+    markers: MarkerOutlet | None = None,
 ) -> Recorder | None:
     """Connect, preflight, record and close; returns the finished recorder (None when a stop
     signal came before the recording started: nothing is recorded then).
 
     A stop signal ends the recording early, closed and synchronized as at its end. A
     recording stopped by a write error (recorder.failure) is closed but not synchronized:
-    sync writes to the session, and its disk may be full.
+    sync writes to the session, and its disk may be full. profile: what each stream carries
+    (None: the defaults); the preflight refuses streams that cannot be recorded as meant.
     """
     recorder = Recorder(options.folder, options.metadata, streams=streams, camera=camera,
                         trigger=trigger, compression=options.compression,
-                        on_message=lambda m: print(f"\n  ! {m}"))
+                        on_message=lambda m: print(f"\n  ! {m}"), profile=profile,
+                        markers=markers)
     recorder.connect()
-    check = recorder.preflight(options.duration, options.duration, force=options.force)
+    try:
+        check = recorder.preflight(options.duration, options.duration, force=options.force)
+    except Exception:
+        recorder.close_devices()
+        raise
     if progress:
         print(f"  disk: {check.describe()}")
     if on_connected is not None:
@@ -113,7 +126,8 @@ def run_recording(
     if stop is not None and stop.requested:
         recorder.close_devices()
         return None
-    recorder.start(first_segment=(segment_name(1), 1) if camera is not None else None)
+    first = options.first_segment
+    recorder.start(first_segment=(segment_name(first), first) if camera is not None else None)
     try:
         record_segments(recorder, options, progress, stop)
     finally:
@@ -142,20 +156,23 @@ def sync_recording(folder: Path, progress: bool = True) -> None:
 
 def record_simulated(options: RecordOptions, seed: int = 1, width: int = 640,
                      height: int = 480, fps: float = 150.0, progress: bool = True,
-                     stop: StopSignals | None = None) -> Path:
+                     stop: StopSignals | None = None, shape: str = "",
+                     profile: RigProfile | None = None, prefix: str = "") -> Path:
     """Record from the simulated lab and store its ground truth in the session (unless a
-    write error stopped the recording: its disk may be full)."""
+    write error stopped the recording: its disk may be full). shape, profile, prefix: as
+    app.rig.simulated_rig takes them."""
     from app.rig import MAX_SIMULATED_S, simulated_rig
 
     if options.duration + 30.0 > MAX_SIMULATED_S:
         raise ValueError(f"--simulate records at most {MAX_SIMULATED_S - 30.0:g} s (the lab "
                          "computes its signals ahead); use a shorter --duration")
-    rig = simulated_rig(options.duration, seed, width, height, fps)
+    rig = simulated_rig(options.duration, seed, width, height, fps, prefix=prefix, shape=shape,
+                        profile=profile)
     lab = rig.lab
     try:
         options.metadata.simulated = True
         recorder = run_recording(options, rig.streams, rig.camera, rig.trigger, progress,
-                                 stop=stop)
+                                 stop=stop, profile=rig.profile, markers=rig.markers)
     finally:
         rig.close()
     if recorder is not None and recorder.failure is None:
@@ -176,10 +193,24 @@ def record_replay(options: RecordOptions, session: Path, progress: bool = True,
     lab.open()
     try:
         run_recording(options, lab.streams(), lab.camera(), None, progress,
-                      on_connected=lab.start, stop=stop)
+                      on_connected=lab.start, stop=stop, markers=MarkerOutlet())
     finally:
         lab.stop()
     return options.folder
+
+
+def continuation(crashed: Path) -> tuple[SessionMetadata, int]:
+    """Metadata of a recording that continues a crashed one (same participant, session and
+    consent, linked by `resumes`) and the number of its first segment."""
+    from recordings.store.reader import open_session
+
+    with open_session(crashed) as session:
+        old = session.metadata
+        trials = [int(session.segment(n).attrs.get("trial", 0)) for n in session.segment_names()]
+    metadata = SessionMetadata(old.participant, session=old.session,
+                               consent_level=old.consent_level, notes=f"resumes {crashed.name}",
+                               resumes=crashed.name)
+    return metadata, max(trials, default=0) + 1
 
 
 def lab_is_simulated(session: Path) -> bool:
@@ -199,21 +230,28 @@ def record_from_args(args: argparse.Namespace) -> int:
     from recordings.summary import format_summary, summarize
 
     metadata = SessionMetadata(args.participant, session=args.session, consent_level=args.consent)
+    out, first_segment = args.out, 1
+    if getattr(args, "resume", None):
+        metadata, first_segment = continuation(args.resume)
+        out = args.resume.parent
     metadata.validate()
-    folder = new_session_folder(args.out, args.participant, args.session)
+    folder = new_session_folder(out, metadata.participant, metadata.session)
     options = RecordOptions(folder, metadata, args.duration or 0.0, args.segment_length,
-                            "lz4" if args.lz4 else None, args.force)
+                            "lz4" if args.lz4 else None, args.force, first_segment)
     with StopSignals() as stop:
         if args.replay:
             record_replay(options, args.replay, stop=stop)
         elif args.simulate:
             width, height = args.size
-            record_simulated(options, args.seed, width, height, args.fps, stop=stop)
+            record_simulated(options, args.seed, width, height, args.fps, stop=stop,
+                             profile=args.rig)
         else:
             from app.rig import real_rig
 
-            rig = real_rig(args.camera, args.eeg, args.physio, args.trigger, args.stream)
-            run_recording(options, rig.streams, rig.camera, rig.trigger, stop=stop)
+            rig = real_rig(args.camera, args.eeg, args.physio, args.trigger, args.stream,
+                           args.rig)
+            run_recording(options, rig.streams, rig.camera, rig.trigger, stop=stop,
+                          profile=rig.profile, markers=rig.markers)
         if not folder.exists():  # stopped before the recording started
             stop.raise_if_received(None)
     with open_session(folder) as session:
