@@ -1,5 +1,5 @@
 """Physiology as a real lab records it, through real LSL into a session, then `melab analyze`:
-a 120 s ECG/EDA/RSP at 1000 Hz with a 6 s outage, a PPG nothing is plugged into, and a 3 s
+a 60 s ECG/EDA/RSP at 1000 Hz with a 6 s outage, a PPG nothing is plugged into, and a 3 s
 session. Nothing may crash; the flat channel and the gap are reported; the heart rate
 agrees with NeuroKit2 on each continuous part and every sample sits at its true time."""
 
@@ -28,8 +28,8 @@ from tests.conftest import unique_prefix
 from tests.recordings.test_lsl_recording import counted, wait_for
 
 RATE = 1000.0
-SECONDS = 120.0
-OUTAGE_AT, OUTAGE = 57.0, 6.0
+SECONDS = 60.0  # two stretches of ~27 s: long enough for every channel (EDA needs 20 s)
+OUTAGE_AT, OUTAGE = 27.0, 6.0
 LABELS = ("ECG", "EDA", "RSP", "PPG")
 
 
@@ -91,7 +91,7 @@ def record(folder: Path, participant: str, signals: np.ndarray, samples: int,
 
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """Two sessions: 120 s with a 6 s outage, and 3 s; the signals and senders that made them."""
+    """Two sessions: 60 s with a 6 s outage, and 3 s; the signals and senders that made them."""
     root = tmp_path_factory.mktemp("physio")
     long_signals = physiology(int(SECONDS) + 10, seed=3)
     expected = int((SECONDS - OUTAGE) * RATE)  # the device skips what falls in the outage
