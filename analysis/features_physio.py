@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import neurokit2 as nk
 import numpy as np
+from scipy.signal import find_peaks
 
 from analysis.preprocessing import TARGET_RATE, lowpass, preprocess_physio
 
@@ -182,7 +183,13 @@ def electrodermal(eda: np.ndarray, rate: float) -> Electrodermal:
     SCR_MIN_US are dropped too, since without a real SCR the 10 % rule keeps noise.
     """
     tonic = lowpass(eda, rate, SCL_CUTOFF_HZ, order=2)
-    _, info = nk.eda_peaks(eda - tonic, sampling_rate=rate)
+    phasic = eda - tonic
+    if len(find_peaks(phasic)[0]) == 0:
+        # No local maximum, no SCR (a few seconds' recording): NeuroKit2 would fail here
+        # taking the largest of no peaks.
+        none = np.array([], dtype=np.float64)
+        return Electrodermal(tonic, np.array([], dtype=np.int64), none, none, none)
+    _, info = nk.eda_peaks(phasic, sampling_rate=rate)
     peaks = np.asarray(info["SCR_Peaks"], dtype=np.float64)
     amplitude = np.asarray(info["SCR_Amplitude"], dtype=np.float64)
     ok = np.isfinite(peaks) & (amplitude >= SCR_MIN_US)
