@@ -41,11 +41,11 @@ def record_continuation(args: argparse.Namespace) -> Continuation:
         trials = [int(session.segment(n).attrs.get("trial", 0)) for n in session.segment_names()]
     if protocol:
         raise ValueError(f"{crashed.name} ran protocol {protocol!r}: continue it with "
-                           f"`melab gui --resume {crashed} --protocol {protocol}` (melab record "
-                           "runs no protocol)")
+                         f"`melab gui --resume {crashed} --protocol FILE`, FILE that protocol's "
+                         "file (melab record runs no protocol)")
     if ended:
         raise ValueError(f"{crashed.name} recorded to its planned end (complete, nothing "
-                           "to resume); record a new session instead")
+                         "to resume); record a new session instead")
     resumed = already_resumed(crashed)
     if resumed:
         raise ValueError(resumed)
@@ -70,7 +70,7 @@ def check_same_session(args: argparse.Namespace, old: SessionMetadata, crashed: 
     out = getattr(args, "out", None)
     if out is not None and Path(out).resolve() != crashed.parent.resolve():
         raise ValueError(f"--out {out}: a continuation goes beside the crashed session, in "
-                           f"{crashed.parent}; leave out --out")
+                         f"{crashed.parent}; leave out --out")
 
 
 def check_gui_resume(args: argparse.Namespace) -> None:

@@ -69,7 +69,8 @@ def plan_resume(folder: Path, protocol: Protocol) -> ResumePlan:
     resumed = already_resumed(folder)
     if resumed:
         raise ResumeError(resumed)
-    if metadata.protocol_sha256 and metadata.protocol_sha256 != protocol.sha256:
+    if (metadata.protocol_name == protocol.name and metadata.protocol_sha256
+            and metadata.protocol_sha256 != protocol.sha256):
         raise ResumeError(f"{folder.name} ran another version of protocol "
                           f"{metadata.protocol_name!r} (its file changed since): choose the "
                           "protocol file the session ran")
