@@ -105,7 +105,8 @@ def test_a_killed_recording_goes_on_in_a_linked_folder_and_is_analysed_with_it(
                            if session.segment(n).n_frames >= 2}
     assert sorted(analysed) == sorted(with_video)  # each once
     assert len({trials[a] for a in analysed}) == len(analysed)  # no trial number twice
-    assert {trials[a] for a in analysed} >= {1, 2, *resumed_trials}
+    # The last segment of either may be too short for a clip; the others are whole seconds.
+    assert {trials[a] for a in analysed} >= {1, 2, *resumed_trials[:-1]}
 
     # Neither session can be continued (again) now.
     line = refused(capsys, [*LIGHT, "--duration", "2", "--resume", str(resumed)])
