@@ -226,6 +226,10 @@ def check_record(args: argparse.Namespace) -> None:
     _one_lab(args, ("--replay SESSION", bool(args.replay)))
     if args.duration is None and not args.replay:
         raise ValueError("--duration is required (seconds to record)")
+    if args.resume:
+        from app.cli.resume import record_continuation
+
+        record_continuation(args)
 
 
 def check_gui(args: argparse.Namespace) -> None:
@@ -239,6 +243,10 @@ def check_gui(args: argparse.Namespace) -> None:
             raise ValueError(f"a rating session uses no devices: leave out {' '.join(devices)}")
         return
     _one_lab(args)
+    if args.resume:
+        from app.cli.resume import check_gui_resume
+
+        check_gui_resume(args)
 
 
 def _one_lab(args: argparse.Namespace, *other: tuple[str, bool]) -> None:

@@ -194,22 +194,24 @@ def _add_record_command(sub: argparse._SubParsersAction) -> None:
                         help="play a recorded session back as the lab and record it again")
     record.add_argument("--duration", type=checks.seconds_up_to(checks.MAX_RECORD_S),
                         help="seconds to record (a replay defaults to the session's length)")
-    record.add_argument("--out", type=checks.output_folder, default="sessions",
-                        help="folder that receives the session")
-    record.add_argument("--participant", type=checks.participant_id, default="P01",
-                        help="participant ID")
+    # Defaults applied by record_from_args: with --resume, an option given must agree.
+    record.add_argument("--out", type=checks.output_folder,
+                        help="folder that receives the session (default sessions)")
+    record.add_argument("--participant", type=checks.participant_id,
+                        help="participant ID (default P01)")
     record.add_argument("--session", type=checks.int_in(1, 99, "a whole number from 1 to 99"),
-                        default=1, help="session number")
-    record.add_argument("--consent", type=int, default=2, choices=(1, 2),
-                        help="1: images may be published; 2: data shared, images not")
+                        help="session number (default 1)")
+    record.add_argument("--consent", type=int, choices=(1, 2),
+                        help="1: images may be published; 2 (default): data shared, images not")
     record.add_argument("--segment-length", default=60.0,
                         type=checks.number_in(checks.MIN_SEGMENT_S, checks.MAX_RECORD_S,
                                               f"seconds from {checks.MIN_SEGMENT_S:g}"),
                         help="seconds of camera frames per segment file")
     record.add_argument("--resume", metavar="SESSION", type=checks.existing_session,
-                        help="continue a crashed session: a new session folder beside it, "
-                             "linked to it, with its participant, session and consent, the "
-                             "segment numbers going on after its last")
+                        help="continue a crashed (or early stopped) headless recording: a "
+                             "new session folder beside it, linked to it, with its "
+                             "participant, session and consent, the segment numbers going on "
+                             "after its last")
     record.add_argument("--lz4", action="store_true", help="compress frames with LZ4")
     record.add_argument("--force", action="store_true",
                         help="start even if the disk is short or a stream cannot be synced "

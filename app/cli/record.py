@@ -27,6 +27,8 @@ from recordings.store.metadata import SessionMetadata
 # How often the recording loop looks for a reason to end early (a write error, a stop
 # signal): well inside the 1 s in which a full disk must stop every device.
 CHECK_INTERVAL_S = 0.05
+DEFAULT_PARTICIPANT = "P01"
+DEFAULT_OUT = "sessions"
 
 
 @dataclass
@@ -199,20 +201,6 @@ def record_replay(options: RecordOptions, session: Path, progress: bool = True,
     return options.folder
 
 
-def continuation(crashed: Path) -> tuple[SessionMetadata, int]:
-    """Metadata of a recording that continues a crashed one (same participant, session and
-    consent, linked by `resumes`) and the number of its first segment."""
-    from recordings.store.reader import open_session
-
-    with open_session(crashed) as session:
-        old = session.metadata
-        trials = [int(session.segment(n).attrs.get("trial", 0)) for n in session.segment_names()]
-    metadata = SessionMetadata(old.participant, session=old.session,
-                               consent_level=old.consent_level, notes=f"resumes {crashed.name}",
-                               resumes=crashed.name)
-    return metadata, max(trials, default=0) + 1
-
-
 def lab_is_simulated(session: Path) -> bool:
     """Whether a recorded session came from the simulated lab."""
     from recordings.store.reader import open_session
@@ -226,14 +214,17 @@ def record_from_args(args: argparse.Namespace) -> int:
     passed); prints the summary and returns the exit code (1 when a write error stopped the
     recording). SIGTERM, SIGHUP and SIGINT close the session as at its end, then raise
     StoppedBySignal."""
+    from app.cli.resume import record_continuation
     from recordings.store.reader import open_session
     from recordings.summary import format_summary, summarize
 
-    metadata = SessionMetadata(args.participant, session=args.session, consent_level=args.consent)
-    out, first_segment = args.out, 1
-    if getattr(args, "resume", None):
-        metadata, first_segment = continuation(args.resume)
-        out = args.resume.parent
+    if args.resume:
+        continued = record_continuation(args)
+        metadata, out, first_segment = continued.metadata, continued.out, continued.first_segment
+    else:
+        metadata = SessionMetadata(args.participant or DEFAULT_PARTICIPANT,
+                                   session=args.session or 1, consent_level=args.consent or 2)
+        out, first_segment = args.out or Path(DEFAULT_OUT), 1
     metadata.validate()
     folder = new_session_folder(out, metadata.participant, metadata.session)
     options = RecordOptions(folder, metadata, args.duration or 0.0, args.segment_length,

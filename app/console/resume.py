@@ -16,6 +16,7 @@ from protocols.model import Protocol
 from protocols.plan import plan_trials
 from protocols.resume import ResumeError, ResumeState, resume_state
 from recordings.store.errors import SessionError
+from recordings.store.links import already_resumed
 from recordings.store.metadata import SessionMetadata
 from recordings.store.reader import open_session
 
@@ -65,7 +66,11 @@ def plan_resume(folder: Path, protocol: Protocol) -> ResumePlan:
             stop_reason = session.stop_reason
     except (SessionError, OSError) as exc:
         raise ResumeError(f"{folder}: cannot be read ({exc})") from None
-    if metadata.protocol_sha256 and metadata.protocol_sha256 != protocol.sha256:
+    resumed = already_resumed(folder)
+    if resumed:
+        raise ResumeError(resumed)
+    if (metadata.protocol_name == protocol.name and metadata.protocol_sha256
+            and metadata.protocol_sha256 != protocol.sha256):
         raise ResumeError(f"{folder.name} ran another version of protocol "
                           f"{metadata.protocol_name!r} (its file changed since): choose the "
                           "protocol file the session ran")

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from recordings.store.errors import SessionError
+from recordings.store.layout import SESSION_FILE
 from recordings.store.reader import open_session
 
 
@@ -24,6 +25,25 @@ def resumed_folder(folder: Path) -> Path | None:
     except (SessionError, OSError):
         return None
     return folder.parent / name if name else None
+
+
+def continued_by(folder: Path) -> list[Path]:
+    """The sessions beside folder that continue it (their `resumes` names it): a session
+    continued once is not resumed again, or the continuations would repeat trials."""
+    folder = Path(folder)
+    return sorted(p for p in folder.parent.iterdir()
+                  if p.name != folder.name and (p / SESSION_FILE).is_file()
+                  and (previous := resumed_folder(p)) is not None
+                  and previous.name == folder.name)
+
+
+def already_resumed(folder: Path) -> str:
+    """Why folder cannot be resumed again (a continuation of it exists), or ''."""
+    later = continued_by(folder)
+    if not later:
+        return ""
+    return (f"{Path(folder).name} was resumed already, by {later[-1].name}: resume that one "
+            "instead if it stopped early too")
 
 
 def session_chain(folder: Path) -> list[Path]:

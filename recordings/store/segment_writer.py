@@ -8,7 +8,9 @@ the HDF5 library in h5py's wheels is not thread-safe across files being closed a
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
+import os
 import queue
 import struct
 import threading
@@ -166,7 +168,13 @@ class SegmentWriter:
         """Create the segment file (never over an existing one) and enter SWMR mode."""
         cam = self.camera
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        f = h5py.File(self.path, "x", libver=FILE_LIBVER)
+        if self.path.exists():
+            raise FileExistsError(errno.EEXIST, "segment file exists already", str(self.path))
+        # Built under a hidden name and linked into place only once whole: a kill in between
+        # must not leave a segment file HDF5 cannot open, which would make the whole crashed
+        # session unreadable (reader, analysis, resume).
+        creating = self.path.with_name(f".{self.path.name}.creating")
+        f = h5py.File(creating, "x", libver=FILE_LIBVER)
         f.attrs.update(
             {
                 "format": SEGMENT_FORMAT,
@@ -202,6 +210,9 @@ class SegmentWriter:
                                   chunks=(256, len(LOSS_COLUMNS)))
         losses.attrs["columns"] = ",".join(LOSS_COLUMNS)
         f.swmr_mode = True
+        sync_to_disk(f)
+        os.link(creating, self.path)  # unlike a rename, never replaces an existing file
+        creating.unlink()
         self._file = f
         self._meta: dict[str, list[float]] = {column: [] for column, _ in _META_COLUMNS}
         self._gaps_written = 0
