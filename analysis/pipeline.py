@@ -36,10 +36,12 @@ from analysis.features_physio import FEATURES_BY_CHANNEL, window_features
 from analysis.flow import flow_features
 from analysis.fusion import WEIGHTINGS
 from analysis.recognition import CLASSIFIERS, DEFAULT_CLASSIFIER, recognize
+from analysis.report_timeline import ClipTimeline, TruthSpan, clip_timeline
 from analysis.spotting import SpotParams, SpottedInterval
 from recordings.store.annotations import Annotation
 from recordings.store.links import superseded_trials
 from recordings.store.reader import Session, open_session
+from recordings.summary import summarize
 
 Progress = Callable[[float, str], None]
 FUSION_VOTERS = ("modalities", "signals")
@@ -110,6 +112,8 @@ class _Collected:
     epochs: list[dict[float, tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]] = field(
         default_factory=list)
     channels: dict[str, list[str]] = field(default_factory=dict)  # session -> channels used
+    overviews: dict[str, dict[str, Any]] = field(default_factory=dict)  # session -> summarize()
+    timelines: list[ClipTimeline] = field(default_factory=list)  # report.html, one per clip
 
 
 def analyze(
@@ -133,6 +137,7 @@ def analyze(
         _check(cancel)
         _tell(progress, i / len(folders), f"session {folder.name}")
         with open_session(folder) as session:
+            collected.overviews[folder.name] = summarize(session)
             annotations = session_annotations(session, external)
             signals = _session_signals(session, annotations,
                                        collected.channels.setdefault(folder.name, []))
@@ -244,6 +249,7 @@ def _analyse_clip(
     out.candidates[key] = [Interval(s.onset, s.offset, s.kind) for s in confident]
     out.filtered[key] = [Interval(s.onset, s.offset, s.kind) for s in spotted if s in kept]
     truths = out.truths.setdefault(key, [])
+    spans: list[TruthSpan] = []
     for a in annotations:
         # Simulation ground truth counts camera frames over the whole session, so it belongs
         # to whichever clip holds its frames; coders' files name their clip (trial).
@@ -256,8 +262,20 @@ def _analyse_clip(
             continue
         truths.append(Interval(onset, end_frame, a.kind))
         apex = _frame_index(clip, a.apex_frame)
+        spans.append(TruthSpan(onset, apex, end_frame, a.kind, a.emotion or ""))
         if a.kind == "micro" and apex is not None and a.emotion:
             _add_sample(clip, onset, apex, signals, a, options, out)
+    out.timelines.append(clip_timeline(
+        clip.folder, clip.name, clip.trial, clip.times, spotted, kept, spans, clip.curve,
+        heart, _eda(signals)))
+
+
+def _eda(signals: ClipData | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """(session-clock times, µS) of the raw EDA channel, or None without one."""
+    eda = (signals.physio or {}).get("EDA") if signals is not None else None
+    if eda is None:
+        return None
+    return signals.physio_t0 + np.arange(len(eda)) / signals.physio_rate, eda
 
 
 def _row(clip: Clip, s: SpottedInterval, kept: bool) -> SpotRow:
@@ -379,7 +397,7 @@ def _write_outputs(
         "spotted": len(collected.rows),
         "channels": collected.channels,
     }
-    write_report(out, summary, rows)
+    write_report(out, summary, rows, collected.overviews, collected.timelines)
     return summary
 
 

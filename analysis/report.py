@@ -12,21 +12,11 @@ import matplotlib
 matplotlib.use("Agg")  # files only: the analysis runs headless and in worker threads
 import matplotlib.pyplot as plt
 
+from analysis.report_html import STYLE, img
+from analysis.report_html import table as _table
+from analysis.report_overview import overview_section
+from analysis.report_timeline import ClipTimeline, timelines_section
 from core.expressions import KINDS
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>" for row in rows
-    )
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return "" if value != value else f"{value:.4g}"
-    return str(value)
 
 
 def _save(fig: Any, path: Path) -> str:
@@ -63,31 +53,36 @@ def _confusion_plot(out: Path, task: str, fused: dict[str, Any]) -> str:
     return _save(fig, out / f"confusion_{task}.png")
 
 
-STYLE = (
-    "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin:1em 0}"
-    "td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}"
-)
-
-
 def write_report(
-    out: Path, summary: dict[str, Any], concordance: Sequence[Any]
+    out: Path, summary: dict[str, Any], concordance: Sequence[Any],
+    overviews: dict[str, dict[str, Any]] | None = None,
+    timelines: Sequence[ClipTimeline] = (),
 ) -> Path:
-    """Write report.html (and its PNG plots) into out."""
+    """Write report.html (self-contained: plots embedded) and its PNG plots into out."""
     body = "".join([
         "<h1>melab analysis</h1>",
         f"<p>{summary['sessions']} session(s); {summary['spotted']} intervals spotted.</p>",
+        NAV,
+        overview_section(overviews or {}),
         _channels_section(summary.get("channels", {})),
         _spotting_section(summary["spotting"]),
+        timelines_section(timelines),
         _recognition_section(out, summary["recognition"]),
         _concordance_section(concordance),
     ])
     page = (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>melab analysis</title>"
+        "<!doctype html><html><head><meta charset='utf-8'><title>melab analysis</title>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<style>{STYLE}</style></head><body>{body}</body></html>"
     )
     path = out / "report.html"
     path.write_text(page, encoding="utf-8")
     return path
+
+
+NAV = ("<nav><a href='#overview'>Sessions</a><a href='#spotting'>Spotting</a>"
+       "<a href='#timelines'>Clips</a><a href='#recognition'>Recognition</a>"
+       "<a href='#concordance'>Concordance</a></nav>")
 
 
 def _channels_section(channels: dict[str, list[str]]) -> str:
@@ -109,14 +104,14 @@ def _spotting_section(spot: dict[str, Any]) -> str:
         for kind in (*KINDS, "overall")
     ]
     return (
-        "<h2>Spotting (MEGC rules: IoU &ge; 0.5, counts pooled over clips)</h2>"
+        "<h2 id='spotting'>Spotting (MEGC rules: IoU &ge; 0.5, counts pooled over clips)</h2>"
         + _table(["", "precision", "recall", "F1", "TP", "FP", "FN"], rows)
     )
 
 
 def _recognition_section(out: Path, recognition: dict[str, Any]) -> str:
     """Scores per modality and task, with a UF1 plot and the fused confusion matrix."""
-    parts = ["<h2>Recognition (leave-one-subject-out)</h2>"]
+    parts = ["<h2 id='recognition'>Recognition (leave-one-subject-out)</h2>"]
     if "skipped" in recognition:
         parts.append(f"<p>{html.escape(recognition['skipped'])}</p>")
     for task in ("3class", "7class"):
@@ -130,9 +125,10 @@ def _recognition_section(out: Path, recognition: dict[str, Any]) -> str:
                 [[m, s["acc"], s["f1"], s["uf1"], s["uar"]] for m, s in scores.items()],
             )
         )
-        parts.append(f'<img src="{_recognition_plot(out, task, scores)}">')
+        parts.append(img(out / _recognition_plot(out, task, scores), f"{task} UF1"))
         if "fused" in scores:
-            parts.append(f'<img src="{_confusion_plot(out, task, scores["fused"])}">')
+            parts.append(img(out / _confusion_plot(out, task, scores["fused"]),
+                             f"{task} confusion"))
     return "".join(parts)
 
 
@@ -140,7 +136,7 @@ def _concordance_section(concordance: Sequence[Any]) -> str:
     """The significant paired t-tests (at most 40; all of them are in concordance.csv)."""
     significant = [r for r in concordance if r.significance][:40]
     return (
-        "<h2>Concordance (paired t-tests, before vs after each ME apex)</h2>"
+        "<h2 id='concordance'>Concordance (paired t-tests, before vs after each ME apex)</h2>"
         f"<p>{len(concordance)} tests, {len(significant)} shown (p &lt; 0.05); "
         "all in concordance.csv.</p>"
         + _table(
