@@ -30,9 +30,9 @@ STYLE = (
 
 
 def fmt(value: Any) -> str:
-    """A table cell: floats to 4 significant digits, NaN and None empty."""
+    """A table cell: floats to 4 significant digits, NaN empty, None "n/a"."""
     if value is None:
-        return ""
+        return "n/a"
     if isinstance(value, float):
         return "" if value != value else f"{value:.4g}"
     return str(value)

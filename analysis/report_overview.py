@@ -74,7 +74,7 @@ def _sync_cells(s: dict[str, Any] | None) -> list[Any]:
     residual = ("" if s["max_residual_ms"] is None
                 else f"{_ms(s['rms_residual_ms'])} / {_ms(s['max_residual_ms'])}")
     drifts = [c["drift_ppm"] for c in s.get("clocks", ())]
-    drift = max(drifts, key=abs) if drifts else None
+    drift = max(drifts, key=abs) + 0.0 if drifts else ""  # + 0.0: never "-0"
     edges = s["n_edges"] if "trigger" in s["method"] or s["method"] == "reference" else ""
     return [s["method"], edges, residual, _ms(s["bound_ms"]), drift, s["warning"]]
 

@@ -136,7 +136,8 @@ def timelines_section(timelines: Sequence[ClipTimeline]) -> str:
     parts.append(
         "<p class='note'>Each clip: top, the annotated intervals (blue: found by the spotter, "
         "grey: missed) and the spotted ones (green: matches an annotation with IoU &ge; 0.5, "
-        "red: no match, hatched: candidate the Candidate Clip Filter left out); then the "
+        "red: no match, hatched: candidate the Candidate Clip Filter left out; thin bars: "
+        "macro-expressions); then the "
         "micro spotting curve in noise units with its threshold, the ECG heart rate and the "
         "skin conductance (EDA), annotated apexes as dotted lines; emotions by their first three "
         "letters. Right: heart rate and EDA "
@@ -201,7 +202,7 @@ def timeline_figure(t: ClipTimeline) -> Figure:
 def _intervals(ax: Axes, t: ClipTimeline) -> None:
     for y, marks, colours in ((1, t.truths, TRUTH_COLOURS), (0, t.spotted, SPOT_COLOURS)):
         for m in marks:
-            height = 0.6 if m.kind == "micro" else 0.35  # macro: thinner, behind
+            height = 0.7 if m.kind == "micro" else 0.3  # macro-expressions: thin bars
             ax.barh(y, max(m.offset - m.onset, 0.02), left=m.onset, height=height,
                     color=colours[m.matched] if m.kept else "none",
                     edgecolor=colours[m.matched], hatch=None if m.kept else "///", lw=0.6)

@@ -21,6 +21,8 @@ from recordings.simulated.dataset import DatasetConfig, write_dataset
 def dataset(tmp_path_factory):
     out = tmp_path_factory.mktemp("dataset")
     write_dataset(out, DatasetConfig(participants=2, duration=140.0, trials=2, eeg_channels=16))
+    # One session synchronized (session_time), one not (host_time): the analysis reads both.
+    assert main(["sync", str(out / "S01_s01")]) == 0
     return out
 
 
@@ -178,4 +180,4 @@ def test_report_opens_in_chromium_without_errors(results, tmp_path):
     if os.environ.get("MELAB_DOCS_SCREENSHOTS"):  # the top of the page for docs/analysis.md
         docs = Path(__file__).resolve().parents[2] / "docs" / "report.png"
         top = Image.open(io.BytesIO(check.screenshot)).crop((0, 0, check.width, 2200))
-        top.convert("RGB").quantize(colors=64).save(docs, optimize=True)
+        top.convert("RGB").quantize(colors=256).save(docs, optimize=True)
