@@ -36,7 +36,7 @@ from analysis.features_physio import FEATURES_BY_CHANNEL, window_features
 from analysis.flow import flow_features
 from analysis.fusion import WEIGHTINGS
 from analysis.recognition import CLASSIFIERS, DEFAULT_CLASSIFIER, recognize
-from analysis.report_timeline import ClipTimeline, TruthSpan, clip_timeline
+from analysis.report_timeline import AROUND_S, ClipTimeline, TruthSpan, clip_timeline
 from analysis.spotting import SpotParams, SpottedInterval
 from recordings.store.annotations import Annotation
 from recordings.store.links import superseded_trials
@@ -267,15 +267,18 @@ def _analyse_clip(
             _add_sample(clip, onset, apex, signals, a, options, out)
     out.timelines.append(clip_timeline(
         clip.folder, clip.name, clip.trial, clip.times, spotted, kept, spans, clip.curve,
-        heart, _eda(signals)))
+        heart, _eda(signals, start - AROUND_S, end + AROUND_S)))
 
 
-def _eda(signals: ClipData | None) -> tuple[np.ndarray, np.ndarray] | None:
-    """(session-clock times, µS) of the raw EDA channel, or None without one."""
+def _eda(signals: ClipData | None, start: float, end: float
+         ) -> tuple[np.ndarray, np.ndarray] | None:
+    """(session-clock times, µS) of the raw EDA channel from start to end, or None."""
     eda = (signals.physio or {}).get("EDA") if signals is not None else None
     if eda is None:
         return None
-    return signals.physio_t0 + np.arange(len(eda)) / signals.physio_rate, eda
+    lo, hi = (np.clip(np.array([start, end]) - signals.physio_t0, 0, None)
+              * signals.physio_rate).astype(int)
+    return signals.physio_t0 + np.arange(lo, min(hi, len(eda))) / signals.physio_rate, eda[lo:hi]
 
 
 def _row(clip: Clip, s: SpottedInterval, kept: bool) -> SpotRow:
