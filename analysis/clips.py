@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from analysis.face import FaceCrop, face_crop_raw, iter_crops
-from analysis.spotting import SpotParams, SpottedInterval, Spotter
+from analysis.spotting import SpotCurve, SpotParams, SpottedInterval, Spotter
 from recordings.rigs.roles import stored_roles
 from recordings.store.annotations import Annotation, annotations_from_ground_truth, load_annotations
 from recordings.store.ground_truth import read_ground_truth
@@ -40,6 +40,8 @@ class Clip:
     frame_numbers: np.ndarray  # device frame number of each crop
     times: np.ndarray  # session-clock time of each frame (aligned when synced)
     spotted: list[SpottedInterval]  # spotting result, frame indices within the clip
+    curve: SpotCurve | None = None  # the micro spotting curve (report.html's timeline)
+    folder: str = ""  # the session folder's name
 
 
 @dataclass
@@ -49,6 +51,7 @@ class SpotRun:
     crops: np.ndarray  # (n, size, size) uint8 grey face crops
     spotted: list[SpottedInterval]
     waited_seconds: float  # time the spotter sat waiting for the reader (disk-bound share)
+    curve: SpotCurve | None = None  # the micro scale's curve and threshold
 
 
 def read_and_spot(
@@ -94,7 +97,7 @@ def read_and_spot(
             spotter.push(block)
     thread.join()
     crops = np.concatenate(kept) if kept else np.zeros((0, face.size, face.size), np.uint8)
-    return SpotRun(crops, spotter.finish(sensitive), waited)
+    return SpotRun(crops, spotter.finish(sensitive), waited, spotter.curve())
 
 
 def time_column(group: Any) -> str:
@@ -144,6 +147,8 @@ def iter_clips(
             frame_numbers=seg.column("frame_number"),
             times=seg.column(column),
             spotted=run.spotted,
+            curve=run.curve,
+            folder=session.folder.name,
         )
 
 

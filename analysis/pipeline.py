@@ -30,12 +30,14 @@ from analysis.flow import flow_features
 from analysis.fusion import WEIGHTINGS
 from analysis.outputs import spotting_summary, write_signals_csv
 from analysis.recognition import CLASSIFIERS, DEFAULT_CLASSIFIER, recognize
+from analysis.report_timeline import AROUND_S, ClipTimeline, TruthSpan, clip_timeline
 from analysis.session_signals import SessionSignals, SignalNote, session_signals
 from analysis.signals import OK
 from analysis.spotting import SpotParams, SpottedInterval
 from recordings.store.annotations import Annotation
 from recordings.store.links import superseded_trials
 from recordings.store.reader import Session, open_session
+from recordings.summary import summarize
 
 Progress = Callable[[float, str], None]
 FUSION_VOTERS = ("modalities", "signals")
@@ -107,6 +109,8 @@ class _Collected:
         default_factory=list)
     notes: list[tuple[str, str, SignalNote]] = field(default_factory=list)  # subject, session
     channels: dict[str, list[str]] = field(default_factory=dict)  # session -> channels used
+    overviews: dict[str, dict[str, Any]] = field(default_factory=dict)  # session -> summarize()
+    timelines: list[ClipTimeline] = field(default_factory=list)  # report.html, one per clip
 
 
 def analyze(
@@ -130,6 +134,7 @@ def analyze(
         _check(cancel)
         _tell(progress, i / len(folders), f"session {folder.name}")
         with open_session(folder) as session:
+            collected.overviews[folder.name] = summarize(session)
             annotations = session_annotations(session, external)
             signals = _session_signals(session, annotations,
                                        collected.channels.setdefault(folder.name, []))
@@ -226,6 +231,7 @@ def _analyse_clip(
     out.candidates[key] = [Interval(s.onset, s.offset, s.kind) for s in confident]
     out.filtered[key] = [Interval(s.onset, s.offset, s.kind) for s in spotted if s in kept]
     truths = out.truths.setdefault(key, [])
+    spans: list[TruthSpan] = []
     for a in annotations:
         # Simulation ground truth counts camera frames over the whole session, so it belongs
         # to whichever clip holds its frames; coders' files name their clip (trial).
@@ -238,8 +244,13 @@ def _analyse_clip(
             continue
         truths.append(Interval(onset, end_frame, a.kind))
         apex = _frame_index(clip, a.apex_frame)
+        spans.append(TruthSpan(onset, apex, end_frame, a.kind, a.emotion or ""))
         if a.kind == "micro" and apex is not None and a.emotion:
             _add_sample(clip, onset, apex, signals, a, options, out)
+    out.timelines.append(clip_timeline(
+        clip.folder, clip.name, clip.trial, clip.times, spotted, kept, spans, clip.curve,
+        heart, signals.channel_between("EDA", start - AROUND_S, end + AROUND_S)
+        if signals is not None else None))
 
 
 def _row(clip: Clip, s: SpottedInterval, kept: bool) -> SpotRow:
@@ -353,7 +364,7 @@ def _write_outputs(
                     for sub, ses, n in collected.notes if n.status != OK],
         "channels": collected.channels,
     }
-    plots = write_report(out, summary, rows)
+    plots = write_report(out, summary, rows, collected.overviews, collected.timelines)
     summary["files"] = [*written, "recognition.json", "concordance.csv", "report.html", *plots]
     return summary
 

@@ -13,23 +13,12 @@ matplotlib.use("Agg")  # files only: the analysis runs headless and in worker th
 import matplotlib.pyplot as plt
 
 from analysis.concordance import MIN_PAIRS
+from analysis.report_html import STYLE, img
+from analysis.report_html import fmt as _fmt
+from analysis.report_html import table as _table
+from analysis.report_overview import overview_section
+from analysis.report_timeline import ClipTimeline, timelines_section
 from core.expressions import KINDS
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>" for row in rows
-    )
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, float):
-        return "" if value != value else f"{value:.4g}"
-    return str(value)
 
 
 def _save(fig: Any, path: Path) -> str:
@@ -66,28 +55,29 @@ def _confusion_plot(out: Path, task: str, fused: dict[str, Any]) -> str:
     return _save(fig, out / f"confusion_{task}.png")
 
 
-STYLE = (
-    "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin:1em 0}"
-    "td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}"
-)
-
-
 def write_report(
-    out: Path, summary: dict[str, Any], concordance: Sequence[Any]
+    out: Path, summary: dict[str, Any], concordance: Sequence[Any],
+    overviews: dict[str, dict[str, Any]] | None = None,
+    timelines: Sequence[ClipTimeline] = (),
 ) -> list[str]:
-    """Write report.html and its PNG plots into out; return the plots' file names."""
+    """Write report.html (self-contained: plots embedded) and its PNG plots into out; return
+    the plots' file names."""
     plots: list[str] = []
     body = "".join([
         "<h1>melab analysis</h1>",
         f"<p>{summary['sessions']} session(s); {summary['spotted']} intervals spotted.</p>",
+        NAV,
+        overview_section(overviews or {}),
         _signals_section(summary.get("signals", [])),
         _channels_section(summary.get("channels", {})),
         _spotting_section(summary["spotting"]),
+        timelines_section(timelines),
         _recognition_section(out, summary["recognition"], plots),
         _concordance_section(concordance),
     ])
     page = (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>melab analysis</title>"
+        "<!doctype html><html><head><meta charset='utf-8'><title>melab analysis</title>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<style>{STYLE}</style></head><body>{body}</body></html>"
     )
     (out / "report.html").write_text(page, encoding="utf-8")
@@ -107,6 +97,11 @@ def _signals_section(notes: Sequence[dict[str, Any]]) -> str:
     )
 
 
+NAV = ("<nav><a href='#overview'>Sessions</a><a href='#spotting'>Spotting</a>"
+       "<a href='#timelines'>Clips</a><a href='#recognition'>Recognition</a>"
+       "<a href='#concordance'>Concordance</a></nav>")
+
+
 def _channels_section(channels: dict[str, list[str]]) -> str:
     """Which stream and channel each signal of each session was read from, in which unit."""
     items = "".join(f"<li>{html.escape(session)}: {html.escape(line)}</li>"
@@ -119,7 +114,7 @@ def _spotting_section(spot: dict[str, Any]) -> str:
     without annotations only the number of spotted intervals."""
     if not spot["annotated"]:
         return (
-            "<h2>Spotting</h2><p>No annotations: nothing to score against. Spotted "
+            "<h2 id='spotting'>Spotting</h2><p>No annotations: nothing to score against. Spotted "
             f"{spot['micro_spotted']} micro and {spot['macro_spotted']} macro intervals "
             f"({spot['micro_spotted_ccf']} micro after the Candidate Clip Filter); "
             "they are listed in spotting.csv.</p>"
@@ -134,7 +129,7 @@ def _spotting_section(spot: dict[str, Any]) -> str:
         for kind in (*KINDS, "overall")
     ]
     return (
-        "<h2>Spotting (MEGC rules: IoU &ge; 0.5, counts pooled over clips)</h2>"
+        "<h2 id='spotting'>Spotting (MEGC rules: IoU &ge; 0.5, counts pooled over clips)</h2>"
         f"<p>Ground truth: {spot['micro_truth']} micro, {spot['macro_truth']} macro "
         "(n/a: no instance of that kind to score against).</p>"
         + _table(["", "precision", "recall", "F1", "TP", "FP", "FN"], rows)
@@ -144,7 +139,7 @@ def _spotting_section(spot: dict[str, Any]) -> str:
 def _recognition_section(out: Path, recognition: dict[str, Any], plots: list[str]) -> str:
     """Scores per modality and task beside the class counts and chance levels, with a UF1
     plot and the fused confusion matrix (one row per class of the task)."""
-    parts = ["<h2>Recognition (leave-one-subject-out)</h2>"]
+    parts = ["<h2 id='recognition'>Recognition (leave-one-subject-out)</h2>"]
     if "skipped" in recognition:
         parts.append(f"<p>{html.escape(recognition['skipped'])}</p>")
     for task in ("3class", "7class"):
@@ -161,10 +156,10 @@ def _recognition_section(out: Path, recognition: dict[str, Any], plots: list[str
             )
         )
         plots.append(_recognition_plot(out, task, scores))
-        parts.append(f'<img src="{plots[-1]}">')
+        parts.append(img(out / plots[-1], f"{task} UF1"))
         if "fused" in scores:
             plots.append(_confusion_plot(out, task, scores["fused"]))
-            parts.append(f'<img src="{plots[-1]}">')
+            parts.append(img(out / plots[-1], f"{task} confusion"))
     return "".join(parts)
 
 
@@ -188,7 +183,7 @@ def _concordance_section(concordance: Sequence[Any]) -> str:
     tested = [r for r in concordance if r.tested]
     significant = [r for r in tested if r.significance]
     return (
-        "<h2>Concordance (paired t-tests, before vs after each ME apex)</h2>"
+        "<h2 id='concordance'>Concordance (paired t-tests, before vs after each ME apex)</h2>"
         f"<p>{len(tested)} tests run (features with &ge; {MIN_PAIRS} pairs), "
         f"{len(concordance) - len(tested)} not tested (fewer pairs); p corrected by "
         f"Benjamini-Hochberg over all {len(tested)} tests; {len(significant)} significant "

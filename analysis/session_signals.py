@@ -101,6 +101,28 @@ class SessionSignals:
             bpm.append(hr)
         return (np.concatenate(times), np.concatenate(bpm)) if times else None
 
+    def channel_between(self, name: str, start: float, stop: float
+                        ) -> tuple[np.ndarray, np.ndarray] | None:
+        """(session times, samples) of one peripheral channel as recorded over [start, stop)
+        s of session time, NaN between pieces; None where it has no sample."""
+        times, values = [], []
+        for p in self.physio:
+            samples = p.data.physio.get(name) if p.data.physio else None
+            if samples is None:
+                continue
+            rate = p.data.physio_rate
+            lo, hi = np.clip(np.rint((p.local([start, stop]) - p.data.physio_t0) * rate),
+                             0, len(samples)).astype(int)
+            if hi <= lo:
+                continue
+            at = p.session(p.data.physio_t0 + np.arange(lo, hi) / rate)
+            if times:  # one NaN between pieces: no line is drawn across a gap
+                times.append(np.array([(times[-1][-1] + at[0]) / 2]))
+                values.append(np.array([np.nan]))
+            times.append(at)
+            values.append(np.asarray(samples[lo:hi], dtype=np.float64))
+        return (np.concatenate(times), np.concatenate(values)) if times else None
+
     def epochs(self, lengths: Sequence[float]) -> list[dict]:
         """epoch_features of every piece that holds a signal (concordance pools them)."""
         pieces = [p for p in (*self.physio, *self.eeg)

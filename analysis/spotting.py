@@ -95,6 +95,15 @@ class SpottedInterval:
         return self.onset / fps, self.apex / fps, self.offset / fps
 
 
+@dataclass(frozen=True)
+class SpotCurve:
+    """One scale's spotting curve, for plots: where it crosses `threshold` are the peaks."""
+
+    frames: np.ndarray  # frame index within the clip of each point (middle of its group)
+    values: np.ndarray  # curve in noise units (MADs above its median)
+    threshold: float  # the confident threshold, in the same units
+
+
 @dataclass
 class _Candidate:
     apex: int  # frame index: of its track while estimated, then of the clip
@@ -418,6 +427,18 @@ class Spotter:
             SpottedInterval(c.onset, c.apex, c.offset, c.score, kind, c.confident)
             for c, kind in sorted(confident + extra, key=lambda t: t[0].apex)
         ]
+
+    def curve(self, scale: str = "micro") -> SpotCurve | None:
+        """The curve and threshold of one scale ("micro" or "macro"), None when too short."""
+        track = next(t for t in self.tracks if t.scale == scale)
+        k = track.k
+        if len(track.frames) <= 2 * k + 2:
+            return None
+        curve = _curve(track.values(), k, self.blocks.usable, self.params.top_n,
+                       self.params.normalise)
+        thr, med, mad = _threshold(curve, k, self.params.p, self.params.z)
+        frames = np.arange(len(curve)) * track.group + (track.group - 1) / 2
+        return SpotCurve(frames, (curve - med) / mad, (thr - med) / mad)
 
     def _candidates(self, track: _Track, sensitive: bool) -> list[_Candidate]:
         params, k = self.params, track.k

@@ -98,7 +98,7 @@ def _segment_summary(seg: SegmentView) -> dict[str, Any]:
     }
 
 
-def _state(info: dict[str, Any]) -> str:
+def state_text(info: dict[str, Any]) -> str:
     """How the recording ended, in words."""
     reason = info["stop_reason"]
     if info["complete"]:
@@ -110,7 +110,7 @@ def _state(info: dict[str, Any]) -> str:
 
 def format_summary(info: dict[str, Any]) -> str:
     """Human-readable text of summarize()'s result."""
-    state = _state(info)
+    state = state_text(info)
     lines = [
         f"Session {info['folder']}",
         f"  participant {info['participant']}, session {info['session']}, "
@@ -129,12 +129,12 @@ def format_summary(info: dict[str, Any]) -> str:
         lines.append(f"    {'':<12} units {_units_text(s['units'])}")
     lines.append(
         f"  Video segments: {len(info['segments'])}, {info['frames']} frames, "
-        f"{_dropped(info)}, {info['lost_frames']} lost"
+        f"{dropped_summary(info)}, {info['lost_frames']} lost"
     )
     for name, s in info["segments"].items():
         lines.append(
             f"    {name:<12} trial {s['trial']:>3}  {s['width']}x{s['height']} {s['pixel_format']}"
-            f"  {s['frames']:>6} frames  {s['duration_s']:>7.2f} s  {_dropped(s)}"
+            f"  {s['frames']:>6} frames  {s['duration_s']:>7.2f} s  {dropped_summary(s)}"
             f"  lost {s['lost_frames']}  {human_bytes(s['bytes'])}"
             + ("" if s["complete"] else "  INCOMPLETE")
         )
@@ -147,7 +147,7 @@ def format_summary(info: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _dropped(counts: dict[str, Any]) -> str:
+def dropped_summary(counts: dict[str, Any]) -> str:
     """The dropped frames of a summary (or of one segment's), the camera's own counts named."""
     losses = CameraLosses(counts["transport_skipped"], counts["api_skipped"],
                           counts["missed_triggers"])

@@ -12,8 +12,9 @@ PYTHON="${PYTHON:-python3}"
 
 # System packages: Qt Multimedia needs libpulse0 to import; the serial tests need socat for
 # pty pairs; Qt's xcb platform plugin (the console on an X desktop) needs the xcb libraries
-# below, without which Qt aborts at start; xvfb gives the desktop tests a real X display.
-SYSTEM_PACKAGES=(libpulse0 socat xvfb
+# below, without which Qt aborts at start; xvfb gives the desktop tests a real X display;
+# chromium opens report.html headless in its test (screenshot, console errors, images).
+SYSTEM_PACKAGES=(libpulse0 socat xvfb chromium
     libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0
     libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxkbcommon-x11-0 libegl1)
 missing=()

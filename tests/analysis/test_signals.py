@@ -176,3 +176,17 @@ def test_a_clock_reset_is_noted_as_such_not_as_an_outage():
     (note,) = [n for n in got.notes if not n.channel]
     assert note.status == "clock reset" and note.end - note.start == pytest.approx(0, abs=2e-3)
     assert [n.status for n in got.notes if n.channel] == ["ok", "ok"]
+
+
+def test_a_channel_read_around_a_gap_keeps_each_sample_at_its_time_and_breaks_once():
+    recorded = _two_rates()
+    got = session_signals(recorded, None, [], [])
+    times, ecg = got.channel_between("ECG", 1028.0, 1040.0)
+    assert np.all(np.diff(times) > 0) and np.isnan(ecg).sum() == 1  # the break, in the gap
+    kept = np.isfinite(ecg)
+    rows = np.searchsorted(recorded.times, times[kept] - 0.5 / RATE)  # the nearest stamp
+    np.testing.assert_allclose(times[kept], recorded.times[rows], atol=1e-6)
+    np.testing.assert_allclose(ecg[kept], recorded.samples[rows, 0], atol=1e-5)
+    assert times[kept][0] == pytest.approx(1028.0, abs=1e-3)
+    assert times[kept][-1] == pytest.approx(1040.0, abs=2e-3)
+    assert got.channel_between("EDA", 1028.0, 1040.0) is None
