@@ -32,6 +32,7 @@ from analysis.concordance import (
     write_concordance_csv,
 )
 from analysis.evaluation import Interval, SpottingCounts, evaluate_spotting, frame_span
+from analysis.face_report import FaceReport
 from analysis.features_eeg import band_powers_between
 from analysis.features_physio import FEATURES_BY_CHANNEL, window_features
 from analysis.flow import flow_features
@@ -109,6 +110,7 @@ class _Collected:
     # Per session: the concordance epochs' features (small), not the raw signals.
     epochs: list[dict[float, tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]] = field(
         default_factory=list)
+    face: FaceReport = field(default_factory=FaceReport)
 
 
 def analyze(
@@ -119,8 +121,8 @@ def analyze(
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
 ) -> dict[str, Any]:
-    """Analyse sessions; write spotting.csv, spotting_summary.json, recognition.json,
-    concordance.csv and report.html into `out`; return the summary."""
+    """Analyse sessions; write spotting.csv, face_track.csv, spotting_summary.json,
+    recognition.json, concordance.csv and report.html into `out`; return the summary."""
     options = options or AnalysisOptions()
     options.check()
     out = Path(out)
@@ -136,6 +138,7 @@ def analyze(
             heart = _heart_rate(signals)
             for clip in iter_clips(session, options.spot, options.ccf_mode == "rescue"):
                 _check(cancel)
+                collected.face.add(f"{folder.name}/{clip.name}", clip.track, clip.frame_numbers)
                 _tell(progress, (i + 0.5) / len(folders), f"spotted {folder.name}/{clip.name}")
                 _analyse_clip(clip, annotations, signals, heart, options, collected)
             if signals is not None and signals.mes:
@@ -250,7 +253,9 @@ def _analyse_clip(
             continue
         truths.append(Interval(onset, end_frame, a.kind))
         apex = _frame_index(clip, a.apex_frame)
-        if a.kind == "micro" and apex is not None and a.emotion:
+        # Flow features need the face at onset and apex; without it the ME gives no sample.
+        if (a.kind == "micro" and apex is not None and a.emotion
+                and clip.track[onset].found and clip.track[apex].found):
             _add_sample(clip, onset, apex, signals, a, options, out)
 
 
@@ -353,6 +358,7 @@ def _write_outputs(
         writer = csv.writer(fh)
         writer.writerow(list(SpotRow.__dataclass_fields__))
         writer.writerows([list(vars(r).values()) for r in collected.rows])
+    collected.face.write_csv(out / "face_track.csv")
     spotting = spotting_summary(collected.candidates, collected.filtered, collected.truths)
     (out / "spotting_summary.json").write_text(json.dumps(spotting, indent=2))
     if collected.emotions:
@@ -371,6 +377,7 @@ def _write_outputs(
         "recognition": recognition,
         "concordance_rows": len(rows),
         "spotted": len(collected.rows),
+        "face": collected.face.summary(),
     }
     write_report(out, summary, rows)
     return summary

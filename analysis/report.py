@@ -76,6 +76,7 @@ def write_report(
     body = "".join([
         "<h1>melab analysis</h1>",
         f"<p>{summary['sessions']} session(s); {summary['spotted']} intervals spotted.</p>",
+        _face_section(summary.get("face")),
         _spotting_section(summary["spotting"]),
         _recognition_section(out, summary["recognition"]),
         _concordance_section(concordance),
@@ -87,6 +88,19 @@ def write_report(
     path = out / "report.html"
     path.write_text(page, encoding="utf-8")
     return path
+
+
+def _face_section(face: dict[str, Any] | None) -> str:
+    """Frames with the face found, and every stretch without it (never spotted)."""
+    if not face:
+        return ""
+    items = "".join(f"<li>{html.escape(m)}</li>" for m in face["messages"])
+    return (
+        "<h2>Face tracking</h2>"
+        f"<p>Face found in {face['found']} of {face['frames']} frames (face_track.csv); "
+        "frames without a face are never spotted.</p>"
+        + (f"<ul>{items}</ul>" if items else "")
+    )
 
 
 def _spotting_section(spot: dict[str, Any]) -> str:

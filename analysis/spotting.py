@@ -9,10 +9,11 @@ Training-free, in the MEGC-baseline family, with optical flow as the feature:
 2. For each frame i and scale k: the face's displacement at i against the mean of frames
    i-k and i+k, i.e. (flow(i-k -> i) - flow(i -> i+k)) / 2. It is largest at an apex whose
    expression fits between i-k and i+k (k = half the typical interval: 0.2 s micro,
-   0.65 s macro), and slow head drift cancels. Vectors are averaged per facial block (6x6
-   grid, backdrop and a border along it left out), the median block vector (rigid head
-   motion) is subtracted, each block's magnitude is put in units of its own noise (minus
-   its clip median, over its MAD), and the mean of the top-N blocks is the curve.
+   0.65 s macro), and slow head drift cancels. Vectors are averaged per region of interest
+   (the landmark-placed ROIs of analysis/face.py on the aligned crops), the median region
+   vector (rigid motion the alignment left) is subtracted, each region's magnitude is put
+   in units of its own noise (minus its clip median, over its MAD), and the mean of the
+   top-N regions is the curve.
 3. Peaks above max(mean + p*(max - mean), median + z*MAD) of the clip's curve are
    candidates: the MEGC rule, with a noise floor so that a clip without expressions does
    not call its noise maximum an expression, and a small p so that one macro-expression
@@ -26,7 +27,8 @@ Training-free, in the MEGC-baseline family, with optical flow as the feature:
    expression. Micro vs macro is by length (<= 0.5 s: MMME 3.4); micro candidates inside a
    macro interval are its rise or fall and are dropped.
 
-Measured on simulated clips (drivers.sim.face, 20 s at 150 fps, expressions drawn like the
+Measured before the landmark tracker (fixed frame-0 crop, 6x6 grid of blocks), on
+simulated clips (drivers.sim.face, 20 s at 150 fps, expressions drawn like the
 dataset generator's: ME 0.04-0.5 s, 1-3 AUs, 2.4-5.6 px at a 600 px face, i.e. ~0.5-1.2 px
 on the crop; blinks 10/min; head motion on), pooled micro F1 (IoU >= 0.5): 0.90 at 640x480
 (12 clips), 0.90 at 320x240 (8), 0.92 at 2040x1088 (4), 0.84 mono (4), 0.84 at half the
@@ -47,7 +49,7 @@ import numpy as np
 from scipy.signal import find_peaks
 
 from analysis.evaluation import frame_iou
-from analysis.face import FaceCrop, default_eye_boxes
+from analysis.face import FaceLayout
 from analysis.flow import FlowEngine
 from core.expressions import MICRO_MAX_DURATION_S
 
@@ -61,8 +63,8 @@ class SpotParams:
     micro_interval: float = 0.4  # typical ME length: its half is the micro scale k
     macro_interval: float = 1.3  # typical macro-expression length: its half is the macro k
     max_micro: float = MICRO_MAX_DURATION_S  # longer intervals are macro-expressions
-    block: int = 21  # facial block side (21 px on 128: a 6x6 grid)
-    top_n: int = 4  # blocks averaged into the curve (an AU moves 1-4 blocks)
+    block: int = 21  # block side of the grid used for crops without a layout (ROIs)
+    top_n: int = 4  # regions averaged into the curve (an AU moves 1-4 of them)
     p: float = 0.02  # MEGC threshold: mean + p * (max - mean)
     z: float = 6.0  # noise floor of the threshold: median + z * MAD
     # Sensitive tier: peaks between this floor and the threshold are reported as unconfirmed
@@ -75,7 +77,6 @@ class SpotParams:
     normalise: bool = True  # blocks in units of their own noise (MAD) before ranking
     flow: str = "farneback"
     mask_eyes: bool = True
-    erode: int = 8  # px of face kept away from the backdrop boundary
     head_motion: bool = True  # subtract the median flow (rigid head motion)
 
 
@@ -107,48 +108,49 @@ class _Candidate:
 
 
 class _Blocks:
-    """Block pooling of flow fields over the valid (face, not eye) pixels."""
+    """Pooling of flow fields over regions (the layout's ROIs, else a grid of blocks),
+    counting only valid pixels (not the eye openings)."""
 
-    def __init__(self, valid: np.ndarray, block: int) -> None:
-        h, w = valid.shape
+    def __init__(self, valid: np.ndarray, boxes: Sequence[tuple[int, int, int, int]]) -> None:
         self.valid = valid
-        self.block = block
-        ny, nx = h // block, w // block
-        oy, ox = (h - ny * block) // 2, (w - nx * block) // 2  # centre the grid
-        self.window = (slice(oy, oy + ny * block), slice(ox, ox + nx * block))
-        self.shape = (ny, block, nx, block)
-        counts = valid[self.window].reshape(self.shape).sum(axis=(1, 3)).reshape(-1)
+        x0 = np.array([b[0] for b in boxes])
+        y0 = np.array([b[1] for b in boxes])
+        x1, y1 = x0 + np.array([b[2] for b in boxes]), y0 + np.array([b[3] for b in boxes])
+        self.corners = (y0, x0, y1, x1)
+        counts = self._sums(valid.astype(np.float64)[..., None])[:, 0]
         self.counts = np.maximum(counts, 1).astype(np.float32)
-        # Blocks mostly outside the face (backdrop, eyes) carry no usable flow.
-        self.usable = counts >= 0.3 * block * block
+        area = np.maximum((x1 - x0) * (y1 - y0), 1)
+        # Regions mostly outside the crop or over the eyes carry no usable flow.
+        self.usable = counts >= 0.3 * area
         self.weight = valid[..., None].astype(np.float32)
 
+    def _sums(self, image: np.ndarray) -> np.ndarray:
+        """Sum of an (h, w, c) image over each region -> (nregions, c)."""
+        ii = cv2.integral(image)
+        ii = ii if ii.ndim == 3 else ii[..., None]
+        y0, x0, y1, x1 = self.corners
+        return ii[y1, x1] - ii[y0, x1] - ii[y1, x0] + ii[y0, x0]
+
     def vectors(self, flow: np.ndarray, head_motion: bool) -> np.ndarray:
-        """Mean flow vector per block (nblocks, 2), minus the median block (head) motion."""
-        f = flow * self.weight
-        ny, b, nx, _ = self.shape
-        sums = f[self.window].reshape(ny, b, nx, b, 2).sum(axis=(1, 3)).reshape(-1, 2)
-        vec = sums / self.counts[:, None]
+        """Mean flow vector per region (nregions, 2), minus the median region (head) motion."""
+        vec = (self._sums(flow * self.weight) / self.counts[:, None]).astype(np.float32)
         if head_motion:
-            # Rigid head motion moves every block alike; an expression moves a minority of
-            # them, so the median block vector is the head's (and ~30x cheaper than the
-            # median over pixels).
+            # Rigid motion the alignment left moves every region alike; an expression
+            # moves a minority of them, so the median region vector is the head's.
             vec -= np.median(vec[self.usable], axis=0)
         return vec
 
 
-def _valid_mask(
-    size: int, face: FaceCrop | None, mask_eyes: bool, erode: int = 0
-) -> tuple[np.ndarray, tuple]:
+def grid_boxes(size: int, block: int) -> list[tuple[int, int, int, int]]:
+    """A centred grid of block x block boxes over a size x size crop."""
+    n = size // block
+    o = (size - n * block) // 2
+    return [(o + c * block, o + r * block, block, block) for r in range(n) for c in range(n)]
+
+
+def _valid_mask(size: int, layout: FaceLayout | None, mask_eyes: bool) -> tuple[np.ndarray, tuple]:
     valid = np.ones((size, size), bool)
-    if face is not None and face.foreground is not None:
-        # Flow near the silhouette mixes the moving head with the still backdrop (and the
-        # flow window smears it inwards): keep only pixels well inside the face.
-        inside = cv2.erode(
-            face.foreground.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=erode
-        )
-        valid &= inside > 0
-    eyes = (face.eyes if face is not None else default_eye_boxes(size)) if mask_eyes else ()
+    eyes = layout.eyes if layout is not None and mask_eyes else ()
     for x, y, w, h in eyes:
         valid[max(0, y) : y + h, max(0, x) : x + w] = False
     return valid, eyes
@@ -363,15 +365,16 @@ class Spotter:
         self,
         fps: float,
         params: SpotParams | None = None,
-        face: FaceCrop | None = None,
+        layout: FaceLayout | None = None,
         size: int | None = None,
     ) -> None:
         self.fps = fps
         self.params = params = params or SpotParams()
-        size = size or (face.size if face is not None else 128)
+        size = size or (layout.size if layout is not None else 128)
         self.size = size
-        valid, eyes = _valid_mask(size, face, params.mask_eyes, params.erode)
-        self.blocks = _Blocks(valid, params.block)
+        valid, eyes = _valid_mask(size, layout, params.mask_eyes)
+        boxes = layout.rois if layout is not None else grid_boxes(size, params.block)
+        self.blocks = _Blocks(valid, boxes)
         self.engine = FlowEngine(params.flow)
         self.n = 0
         self.tracks = []
@@ -461,12 +464,12 @@ def spot(
     crops: np.ndarray,
     fps: float,
     params: SpotParams | None = None,
-    face: FaceCrop | None = None,
+    layout: FaceLayout | None = None,
     sensitive: bool = False,
 ) -> list[SpottedInterval]:
-    """Spot micro- and macro-expressions in a clip of grey face crops (n, h, w) uint8."""
+    """Spot micro- and macro-expressions in a clip of aligned face crops (n, h, w) uint8."""
     if crops.ndim != 3 or crops.dtype != np.uint8 or crops.shape[1] != crops.shape[2]:
         raise ValueError(f"expected uint8 (n, size, size) crops, got {crops.dtype} {crops.shape}")
-    spotter = Spotter(fps, params, face, crops.shape[1])
+    spotter = Spotter(fps, params, layout, crops.shape[1])
     spotter.push(crops)
     return spotter.finish(sensitive)

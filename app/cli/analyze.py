@@ -25,9 +25,12 @@ def format_results(summary: dict) -> str:
     """The headline figures of an analysis for the terminal."""
     spot = summary["spotting"]
     truth = {k: spot[f"{k}_tp"] + spot[f"{k}_fn"] for k in KINDS}
-    lines = [f"Ground truth: {truth['micro']} micro-, {truth['macro']} macro-expressions; "
-             f"{summary['spotted']} intervals spotted",
-             "Spotting (IoU >= 0.5, pooled):"]
+    face = summary.get("face")
+    lines = [f"Face found in {face['found']} of {face['frames']} frames", *face["messages"]
+             ] if face else []
+    lines += [f"Ground truth: {truth['micro']} micro-, {truth['macro']} macro-expressions; "
+              f"{summary['spotted']} intervals spotted",
+              "Spotting (IoU >= 0.5, pooled):"]
     for kind in (*KINDS, "overall"):
         lines.append(
             f"  {kind:<8} F1 {spot[f'{kind}_f1']:.3f}  P {spot[f'{kind}_precision']:.3f}  "
@@ -62,8 +65,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         tell_what_was_written(args.out, before)
         raise
     print(format_results(summary))
-    print(f"Results in {args.out}: spotting.csv, spotting_summary.json, recognition.json, "
-          "concordance.csv, report.html (+ plots), features.npz")
+    print(f"Results in {args.out}: spotting.csv, face_track.csv, spotting_summary.json, "
+          "recognition.json, concordance.csv, report.html (+ plots), features.npz")
     return 0
 
 
