@@ -23,7 +23,6 @@ EYE_L, EYE_R = range(36, 42), range(42, 48)
 # these, so a smile or a frown is not "corrected" away as head motion.
 STABLE = (27, 28, 29, 30, 31, 33, 35, 36, 39, 42, 45)
 DETECT_FACE_PX = 120  # faces are shrunk to about this width before HOG detection (speed)
-MIN_FACE_PX = 80  # the HOG detector's window: smaller faces are not found
 
 Box = tuple[int, int, int, int]  # x, y, w, h
 
