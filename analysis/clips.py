@@ -58,12 +58,14 @@ def _read_and_track(frames: Any, n_frames: int, tracker: FaceTracker,
                     blocks: queue.Queue, timing: list[float]) -> None:
     """Reader thread: raw frames in blocks -> tracked frames, handed over block by block."""
     try:
+        if len(frames.shape) != 3 or frames.dtype != np.uint8:
+            raise ValueError(f"expected uint8 (n, h, w) frames, got {frames.dtype} {frames.shape}")
         for start in range(0, n_frames, BLOCK_FRAMES):
-            raw = np.asarray(frames[start : min(n_frames, start + BLOCK_FRAMES)])
-            if raw.ndim != 3 or raw.dtype != np.uint8:
-                raise ValueError(f"expected uint8 (n, h, w) frames, got {raw.dtype} {raw.shape}")
+            # Only the part of each stored frame around the face is read (h5py hyperslab).
+            y0, y1, x0, x1 = tracker.window(*frames.shape[1:])
+            raw = np.asarray(frames[start : min(n_frames, start + BLOCK_FRAMES), y0:y1, x0:x1])
             began = time.perf_counter()
-            blocks.put([tracker.push(frame) for frame in raw])
+            blocks.put([tracker.push(frame, (x0, y0)) for frame in raw])
             timing[0] += time.perf_counter() - began
         blocks.put(None)
     except BaseException as exc:  # handed to the consumer, which re-raises it

@@ -36,6 +36,9 @@ from analysis.landmarks import (
 )
 
 _FULL_FRAME_DETECT_PX = 480  # a lost face is searched in the frame shrunk to this height
+# Raw frames are read around the face box with this margin (box sizes on each side): room for
+# the face to move during one block of frames (0.2 s at 150 fps) without reading whole frames.
+_READ_MARGIN = 1.5
 
 
 @dataclass(frozen=True)
@@ -87,10 +90,22 @@ class FaceTracker:
         self._ref: np.ndarray | None = None  # the run's reference landmarks in crop pixels
         self._m: np.ndarray | None = None  # grey pixels -> crop pixels
         self._rel: tuple[np.ndarray, float] = (np.zeros(2), 1.0)  # box vs landmarks
+        self._offset = np.zeros(2)  # where the pushed part of the frame starts, grey pixels
 
-    def push(self, raw: np.ndarray) -> Tracked:
-        """Track one raw frame (h, w) uint8."""
+    def window(self, height: int, width: int) -> tuple[int, int, int, int]:
+        """(y0, y1, x0, x1) of the raw frames to read next (even offsets): around the face
+        with room for it to move, or the whole frame while it is lost."""
+        if self._box is None:
+            return 0, height, 0, width
+        x, y, w, h = self._box * self.bin
+        grow = _READ_MARGIN * max(w, h)
+        x0, y0 = max(0, int(x - grow)) & ~1, max(0, int(y - grow)) & ~1
+        return y0, min(height, int(y + h + grow) + 2), x0, min(width, int(x + w + grow) + 2)
+
+    def push(self, raw: np.ndarray, offset: tuple[int, int] = (0, 0)) -> Tracked:
+        """Track one raw frame (h, w) uint8, or the part of it at offset (x, y), even."""
         i, self.n = self.n, self.n + 1
+        self._offset = np.array(offset, dtype=np.float64) / self.bin
         new_run = False
         if self._box is None:
             if i % self.detect_step == 0:
@@ -115,13 +130,14 @@ class FaceTracker:
     def _region(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Grey region around the face box and its origin in grey pixels."""
         x, y, w, h = self._box
+        x, y = x - self._offset[0], y - self._offset[1]  # in the pushed part's grey pixels
         grow = self.params.margin * max(w, h)
         b, (fh, fw) = self.bin, raw.shape
         x0 = max(0, int((x - grow) * b)) & ~1
         y0 = max(0, int((y - grow) * b)) & ~1
         x1, y1 = min(fw, int((x + w + grow) * b) + 2), min(fh, int((y + h + grow) * b) + 2)
         region = gray_region(np.ascontiguousarray(raw[y0:y1, x0:x1]), self.pixel_format)
-        return region, np.array([x0 // b, y0 // b], dtype=np.float64)
+        return region, np.array([x0 // b, y0 // b], dtype=np.float64) + self._offset
 
     def _search(self, raw: np.ndarray) -> bool:
         """Full-frame detection of a lost face; True when one was found (a new run)."""
@@ -130,7 +146,7 @@ class FaceTracker:
         found = detect_faces(gray, scale)
         if not found:
             return False
-        self._take(found[0], np.zeros(2))
+        self._take(found[0], self._offset)
         return True
 
     def _confirm(self, gray: np.ndarray, origin: np.ndarray) -> bool:
