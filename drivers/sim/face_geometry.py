@@ -24,17 +24,32 @@ SIDES = (-1, 1)  # image left, image right (the subject's right, left)
 # dlib 68-point layout, per eye in SIDES order: corners (left, right), upper and lower lid
 # points between them, left to right.
 EYE_POINTS = (((36, 39), (37, 38), (41, 40)), ((42, 45), (43, 44), (47, 46)))
+# dlib's index of each point's mirror image (left <-> right): for mirrored photos and anchors.
+_MIRROR = np.array(
+    [*range(16, -1, -1), *range(26, 16, -1), 27, 28, 29, 30, 35, 34, 33, 32, 31,
+     45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40, 54, 53, 52, 51, 50, 49, 48, 59, 58, 57,
+     56, 55, 64, 63, 62, 61, 60, 67, 66, 65]
+)
 WALLS = ((196.0, 200.0, 202.0), (178.0, 196.0, 208.0), (200.0, 192.0, 184.0), (170.0, 172.0, 168.0))
 
 
 @cache
-def photo_landmarks() -> np.ndarray:
-    """(68, 2) float landmarks of the shipped face photo, in photo pixels."""
+def _landmark_file() -> tuple[np.ndarray, int]:
     text = resources.files("drivers.sim").joinpath("assets/face_landmarks.json").read_text()
-    pts = np.array(json.loads(text)["points"], np.float64)
+    doc = json.loads(text)
+    pts = np.array(doc["points"], np.float64)
     if pts.shape != (68, 2):
         raise ValueError("drivers/sim/assets/face_landmarks.json must hold 68 (x, y) points")
-    return pts
+    return pts, int(doc["size"][0])
+
+
+def photo_landmarks(mirrored: bool = False) -> np.ndarray:
+    """(68, 2) landmarks of the shipped face photo (or of its mirror image), in photo pixels."""
+    pts, width = _landmark_file()
+    if not mirrored:
+        return pts.copy()
+    flipped = np.column_stack([width - 1 - pts[:, 0], pts[:, 1]])
+    return flipped[_MIRROR]  # index i is again dlib's point i (0 at the image-left jaw)
 
 
 def landmark_face_box(pts: np.ndarray) -> tuple[float, float, float, float]:
@@ -52,8 +67,9 @@ class FaceLook:
     F: float
     cx: float
     cy: float
-    scale: float  # frame px per photo px
-    shift: tuple[float, float]  # frame = photo * scale + shift
+    scale: tuple[float, float]  # frame px per photo px, across and down
+    shift: tuple[float, float]  # frame = photo * scale + shift (photo mirrored first if mirrored)
+    mirrored: bool  # the photo flipped left to right: another face, with the same landmarks
     points: np.ndarray  # (68, 2) landmarks in frame px
     gains: tuple[float, float, float]  # BGR gains on the person (skin tone, exposure)
     light: float  # left-right illumination slope per face height
@@ -64,18 +80,19 @@ class FaceLook:
 def make_look(width: int, height: int, rng: np.random.Generator) -> FaceLook:
     """Draw a participant's placement and look for a frame of this size (face ~0.55 heights)."""
     u = rng.uniform
-    pts = photo_landmarks()
+    mirrored = bool(rng.integers(2))
+    pts = photo_landmarks(mirrored)
     bx, by, bw, bh = landmark_face_box(pts)
     F = 0.55 * height * u(0.96, 1.04)
     cx = width / 2 + 0.02 * height * u(-1, 1)
     cy = 0.47 * height + 0.015 * height * u(-1, 1)
-    s = F / bh
-    shift = (cx - s * (bx + bw / 2), cy - s * (by + bh / 2))
+    s = (F / bh * u(0.94, 1.06), F / bh)  # a broader or narrower face than the photo's
+    shift = (cx - s[0] * (bx + bw / 2), cy - s[1] * (by + bh / 2))
     k, warm = u(0.82, 1.12), u(-0.07, 0.07)  # exposure and skin tone
     wall = np.array(WALLS[int(rng.integers(len(WALLS)))]) * u(0.9, 1.05)
     return FaceLook(
-        F=F, cx=cx, cy=cy, scale=s, shift=shift,
-        points=pts * s + np.array(shift),
+        F=F, cx=cx, cy=cy, scale=s, shift=shift, mirrored=mirrored,
+        points=pts * np.array(s) + np.array(shift),
         gains=(k * (1 - warm), k, k * (1 + 0.6 * warm)),
         light=u(-0.12, 0.12),
         wall=tuple(float(c) for c in wall),  # type: ignore[arg-type]
@@ -191,14 +208,6 @@ AU_ANCHORS: dict[int, tuple[Anchor, ...]] = {
     25: ((_MID, (57, 66), 0.0, 0.0, 0.07, 0.0, 0.6),),
     26: ((_MID, (57, 8), 0.0, 0.01, 0.17, 0.0, 1.0),),
 }
-# dlib's layout mirrored left <-> right (for anchors given on the image-left side).
-_MIRROR = np.array(
-    [*range(16, -1, -1), *range(26, 16, -1), 27, 28, 29, 30, 35, 34, 33, 32, 31,
-     45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40, 54, 53, 52, 51, 50, 49, 48, 59, 58, 57,
-     56, 55, 64, 63, 62, 61, 60, 67, 66, 65]
-)
-
-
 def au_bumps(lk: FaceLook, ox: float, oy: float) -> dict[int, tuple[Bump, ...]]:
     """Displacement bumps of every AU in canvas px (canvas origin at frame (ox, oy))."""
     F, p = lk.F, lk.points

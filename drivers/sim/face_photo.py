@@ -36,13 +36,15 @@ def _photo() -> tuple[np.ndarray, np.ndarray]:
 def paint_scene(lk: FaceLook, width: int, height: int, rng: np.random.Generator) -> np.ndarray:
     """The participant with this look in front of the lab wall: float32 (H, W, 3) BGR."""
     img, mask = _photo()
-    m = np.float32([[lk.scale, 0, lk.shift[0]], [0, lk.scale, lk.shift[1]]])
+    if lk.mirrored:
+        img, mask = np.ascontiguousarray(img[:, ::-1]), np.ascontiguousarray(mask[:, ::-1])
+    m = np.float32([[lk.scale[0], 0, lk.shift[0]], [0, lk.scale[1], lk.shift[1]]])
     # Replicating the photo's border continues the shirt where the frame is wider than the photo.
     person = cv2.warpAffine(img, m, (width, height), flags=cv2.INTER_CUBIC,
                             borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
     alpha = cv2.warpAffine(mask, m, (width, height), flags=cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
-    alpha = cv2.GaussianBlur(alpha, (0, 0), max(0.7, 0.6 * lk.scale)) * (1 / 255)
+    alpha = cv2.GaussianBlur(alpha, (0, 0), max(0.7, 0.6 * lk.scale[1])) * (1 / 255)
     person *= np.array(lk.gains, np.float32)
     scene = _wall(lk, width, height, rng)
     scene += alpha[..., None] * (person - scene)
