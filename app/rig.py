@@ -8,6 +8,7 @@ from typing import Any
 
 from core.devices import DeviceError
 from drivers.interfaces import Camera, ContinuousStream, TriggerBox
+from drivers.lsl_markers import MarkerOutlet, default_source_id
 from drivers.lsl_query import StreamQuery
 
 # Simulated EEG and physiology are computed ahead for the whole lab (about 0.26 MB and
@@ -26,6 +27,9 @@ class Rig:
     simulated: bool = False
     lab: Any = None  # drivers.sim.lab.SimulatedLab when simulated
     notes: list[str] = field(default_factory=list)  # preflight remarks (e.g. the lab's limit)
+    # The `melab-markers` outlet the recorder publishes every event on (made with the rig, so
+    # LabRecorder can subscribe before the session starts).
+    markers: MarkerOutlet | None = None
 
     def devices(self) -> dict[str, Any]:
         """Every device by role: eeg, physio, ..., camera, trigger."""
@@ -50,10 +54,12 @@ class Rig:
             lab.stimulus(emotion, start, start + seconds, trial)
 
     def close(self) -> None:
-        """Stop the simulated lab (real devices are closed by the recorder)."""
+        """Stop the simulated lab and the marker outlet (devices are closed by the recorder)."""
         if self.lab is not None:
             self.lab.stop()
             self.lab = None
+        if self.markers is not None:
+            self.markers.close()
 
 
 RigFactory = Callable[[float], Rig]  # planned session seconds -> rig
@@ -89,7 +95,8 @@ def simulated_rig(duration: float, seed: int = 1, width: int = 640, height: int 
         notes.append(f"the simulated lab produces {MAX_SIMULATED_S / 60:.0f} min of EEG and "
                      f"physiology; the session may last {duration / 60:.0f} min")
     return Rig({"eeg": lab.eeg_stream(), "physio": lab.physio_stream()}, lab.camera(),
-               lab.trigger_box(), simulated=True, lab=lab, notes=notes)
+               lab.trigger_box(), simulated=True, lab=lab, notes=notes,
+               markers=MarkerOutlet(default_source_id(prefix)))
 
 
 def camera_from_spec(spec: str) -> Camera:
@@ -146,7 +153,8 @@ def real_rig(camera: str | None, eeg: str | None, physio: str | None,
     if not inlets and not camera:
         raise ValueError("nothing to record: give --camera, --eeg, --physio and/or --stream, "
                          "or --simulate")
-    return Rig(inlets, camera_from_spec(camera) if camera else None, box)
+    return Rig(inlets, camera_from_spec(camera) if camera else None, box,
+               markers=MarkerOutlet())
 
 
 def device_name(role: str, device: Any) -> str:

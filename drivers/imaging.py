@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 
 # OpenCV names a Bayer pattern after the 2x2 block starting at row 1, column 1, not at the
-# origin: a sensor whose first row reads R G R G... (RGGB, the MQ022CG-CM) is OpenCV's "BG".
+# origin: a sensor whose first row reads R G R G... (RGGB) is OpenCV's "BG", and the
+# MQ022CG-CM's G B / R G (GBRG, bayer_gb8, as xiAPI's get_cfa() reports it) is OpenCV's "GR".
 _TO_BGR = {
     "bayer_rg8": cv2.COLOR_BayerBG2BGR,
     "bayer_gr8": cv2.COLOR_BayerGB2BGR,

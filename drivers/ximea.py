@@ -1,148 +1,52 @@
 """XIMEA camera driver over xiAPI's Python binding (the rig's MQ022CG-CM face camera).
 
-The binding (`from ximea import xiapi`) loads XIMEA's native libm3api at import, so it is
-imported only in open(): melab runs, and tests run, on machines without XIMEA's software.
+The binding (`from xiapipy import xiapi`, XIMEA's package; or `from ximea import xiapi`, the
+ximea-py repackage) loads XIMEA's native libm3api at import, so it is imported only when a
+camera opens: melab runs, and tests run, on machines without XIMEA's software.
 """
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 from core.clock import local_clock
-from core.devices import PIXEL_FORMATS, CameraInfo, DeviceError, Frame
+from core.devices import CameraInfo, DeviceError, Frame
+from drivers.ximea_errors import MISSING_XIAPI, XI_TIMEOUT, xiapi_error
+from drivers.ximea_report import XimeaReport, pixel_format
+from drivers.ximea_settings import IMAGE_FORMATS, XimeaSettings
 
-# xiAPI status codes melab treats specially.
-XI_TIMEOUT = 10
-XI_ACQUISITION_STOPPED = 45
-XI_NO_DEVICES_FOUND = 56
-XI_DEVICE_LOCKED = 57
-XI_UNKNOWN_PARAM = 100
-XI_WRONG_PARAM_VALUE = 101
+__all__ = ["XimeaCamera", "XimeaCounters", "XimeaSettings"]
 
-# tsSec/tsUSec come from a 32-bit microsecond counter (xiAPI: "typical range 0-4294 s"),
-# so the camera clock wraps every ~71.6 min, shorter than a 42-trial session.
-TIMESTAMP_WRAP_S = 2**32 / 1e6
-
-IMAGE_FORMATS = {"RAW8": "XI_RAW8", "MONO8": "XI_MONO8"}
-BAYER_FORMATS = tuple(f for f in PIXEL_FORMATS if f.startswith("bayer_"))
-TRIGGER_MODES = ("free_run", "hardware")
-# xiAPI documents XI_GPI_EXT_EVENT as "not implemented"; XI_GPI_OFF leaves the input free
-# for triggering while its level is still sampled into each image's GPI_level.
-SYNC_GPI_MODES = ("XI_GPI_OFF", "XI_GPI_EXT_EVENT")
-BUFFER_POLICIES = ("XI_BP_SAFE", "XI_BP_UNSAFE")
-
-MISSING_XIAPI = (
-    "XIMEA camera support is not installed: {exc}. The Python module 'ximea' and XIMEA's "
-    "native library libm3api are both needed. Install XIMEA's Software Package for this OS "
-    "(Linux: XIMEA_Linux_SP from ximea.com, run its ./install; Windows: the XIMEA Windows "
-    "Software Package), which provides the driver and libm3api, then make 'ximea' importable "
-    "in melab's environment (pip install ximea-py, or copy the package's api/Python/v3/ximea "
-    "folder). Check with: python -c 'from ximea import xiapi'. "
-    "See https://www.ximea.com/support/wiki/apis/XiAPI_Python_Manual"
-)
+# tsSec/tsUSec come from the xiQ's 40-bit microsecond counter: it wraps every ~305 h, so a
+# session never sees it wrap unless the camera stays powered for days; unwrapped anyway.
+TIMESTAMP_WRAP_S = 2**40 / 1e6
+# xiAPI's counters are read every this many frames, when a read times out and at stop().
+COUNTER_POLL_FRAMES = 150
+COUNTERS = {
+    "transport_skipped": "XI_CNT_SEL_TRANSPORT_SKIPPED_FRAMES",  # lost on the USB link
+    "api_skipped": "XI_CNT_SEL_API_SKIPPED_FRAMES",  # xiAPI's queue was full
+    "missed_triggers": "XI_CNT_SEL_FRAME_MISSED_TRIGGER_DUETO_OVERLAP",  # no frame at all
+}
 
 
 @dataclass(frozen=True)
-class XimeaSettings:
-    """How to find and configure the XIMEA camera; checked when created."""
+class XimeaCounters:
+    """Frames lost since start(), as the frame numbers and xiAPI's counters tell."""
 
-    serial: str | None = None  # open this serial number; None: open by index
-    index: int = 0
-    image_format: str = "RAW8"  # RAW8 (Bayer as the sensor sees it) or MONO8
-    bayer_pattern: str = "bayer_rg8"  # the CFA layout of RAW8 frames (MQ022CG-CM: RGGB)
-    exposure_us: int = 5000
-    gain_db: float = 0.0
-    frame_rate: float | None = 150.0  # None: as fast as the camera can (free run only)
-    offset_x: int = 0
-    offset_y: int = 0
-    width: int | None = None  # None: the sensor width minus offset_x
-    height: int | None = None  # None: the sensor height minus offset_y
-    trigger_mode: str = "free_run"  # free_run or hardware (one frame per rising edge)
-    trigger_gpi_port: int = 1
-    sync_gpi_port: int | None = 1  # input wired to the trigger box's sync line; None: none
-    sync_gpi_mode: str = "XI_GPI_OFF"
-    sync_gpi_mask: int | None = None  # bit of GPI_level carrying sync; None: 1 << (port - 1)
-    buffer_policy: str = "XI_BP_SAFE"
-    # ~0.85 s at 150 fps: absorbs the 0.3-0.8 s reader stalls seen on the target machines.
-    buffers_queue_size: int = 128
-
-    def __post_init__(self) -> None:
-        problems = self.problems()
-        if problems:
-            raise DeviceError("Invalid XIMEA camera settings: " + "; ".join(problems))
-
-    def problems(self) -> list[str]:
-        """Each setting that cannot work, with what to do about it."""
-        out: list[str] = []
-        if self.serial is not None and not str(self.serial).strip():
-            out.append("serial is empty: give the serial number or None to open by index")
-        if self.index < 0:
-            out.append(f"index={self.index} must be >= 0")
-        if self.image_format not in IMAGE_FORMATS:
-            out.append(f"image_format={self.image_format!r} must be one of {list(IMAGE_FORMATS)}")
-        if self.bayer_pattern not in BAYER_FORMATS:
-            out.append(f"bayer_pattern={self.bayer_pattern!r} must be one of {BAYER_FORMATS}")
-        if self.exposure_us <= 0:
-            out.append(f"exposure_us={self.exposure_us} must be > 0")
-        if self.frame_rate is not None and self.frame_rate <= 0:
-            out.append(f"frame_rate={self.frame_rate} must be > 0 (or None)")
-        elif self.frame_rate and self.exposure_us > 1e6 / self.frame_rate:
-            out.append(
-                f"exposure_us={self.exposure_us} is longer than one frame at {self.frame_rate}"
-                f" fps ({1e6 / self.frame_rate:.0f} us): shorten the exposure or lower frame_rate"
-            )
-        for name in ("offset_x", "offset_y", "width", "height"):
-            value = getattr(self, name)
-            if value is not None and (value < 0 or (name in ("width", "height") and value == 0)):
-                out.append(f"{name}={value} must be positive")
-        # An odd offset would shift the stored Bayer phase away from bayer_pattern.
-        if self.image_format == "RAW8" and (self.offset_x % 2 or self.offset_y % 2):
-            out.append(
-                f"offset_x={self.offset_x}, offset_y={self.offset_y} must be even for RAW8, "
-                "or the Bayer pattern of the stored frames changes"
-            )
-        if self.trigger_mode not in TRIGGER_MODES:
-            out.append(f"trigger_mode={self.trigger_mode!r} must be one of {TRIGGER_MODES}")
-        for name in ("trigger_gpi_port", "sync_gpi_port"):
-            port = getattr(self, name)
-            if port is not None and not 1 <= port <= 12:
-                out.append(f"{name}={port} must be a GPI port number 1-12")
-        if self.trigger_mode == "hardware" and self.sync_gpi_port == self.trigger_gpi_port:
-            out.append(
-                f"trigger and sync cannot share GPI port {self.trigger_gpi_port}: wire the sync "
-                "line to another input or set sync_gpi_port=None (the xiQ has one input)"
-            )
-        if self.sync_gpi_mode not in SYNC_GPI_MODES:
-            out.append(f"sync_gpi_mode={self.sync_gpi_mode!r} must be one of {SYNC_GPI_MODES}")
-        if self.buffer_policy not in BUFFER_POLICIES:
-            out.append(f"buffer_policy={self.buffer_policy!r} must be one of {BUFFER_POLICIES}")
-        if self.buffers_queue_size < 1:
-            out.append(f"buffers_queue_size={self.buffers_queue_size} must be >= 1")
-        return out
+    gaps: int = 0  # holes in acq_nframe (frames the camera numbered, never delivered)
+    transport_skipped: int = 0
+    api_skipped: int = 0
+    missed_triggers: int = 0  # hardware triggers during the previous frame: never numbered
 
     @property
-    def pixel_format(self) -> str:
-        """Pixel format of the frames as melab stores them."""
-        return self.bayer_pattern if self.image_format == "RAW8" else "mono8"
-
-    @property
-    def gpi_mask(self) -> int:
-        """Bit of Frame.gpi_level that carries the sync line (0 when none is wired)."""
-        if self.sync_gpi_port is None:
-            return 0
-        if self.sync_gpi_mask is not None:
-            return self.sync_gpi_mask
-        return 1 << (self.sync_gpi_port - 1)
-
-    @property
-    def target(self) -> str:
-        """Which camera, in words, for messages."""
-        return f"serial number {self.serial}" if self.serial else f"index {self.index}"
+    def dropped(self) -> int:
+        """All frames lost: skipped ones show as gaps too, except after the last delivered."""
+        return max(self.gaps, self.transport_skipped + self.api_skipped) + self.missed_triggers
 
 
 class XimeaCamera:
@@ -157,8 +61,9 @@ class XimeaCamera:
         self._img: Any = None
         self._info: CameraInfo | None = None
         self._acquiring = False
-        self._dropped = 0
+        self._counters = XimeaCounters()
         self._last_nframe: int | None = None
+        self._since_poll = 0
         self._ts_prev: tuple[float, float] | None = None  # (raw device time, host time)
         self._ts_offset = 0.0
 
@@ -175,34 +80,39 @@ class XimeaCamera:
             serial=s.serial or "",
             width=s.width or 0,
             height=s.height or 0,
-            pixel_format=s.pixel_format,
+            pixel_format="mono8" if s.image_format == "MONO8" else "",  # Bayer: the camera's
             frame_rate=float(s.frame_rate or 0.0),
             settings=asdict(s),
         )
 
     @property
     def dropped_frames(self) -> int:
-        """Frames the camera numbered but never delivered since the last start()."""
-        return self._dropped
+        """Frames lost since the last start(): frame-number gaps, skipped and missed triggers."""
+        return self._counters.dropped
+
+    @property
+    def counters(self) -> XimeaCounters:
+        """The losses since start() by kind (xiAPI's counters as last read)."""
+        return self._counters
 
     def open(self) -> None:
-        """Open the camera, apply the settings and read back what the camera accepted."""
+        """Open the camera, apply the settings and read back what the camera accepted.
+
+        Refuses (DeviceError) a frame rate the camera or its USB link cannot carry, and GPI
+        ports the model does not have, before acquiring anything.
+        """
         if self._cam is not None:
             return
-        xiapi = self._load_xiapi()
-        s = self.settings
-        cam = xiapi.Camera(dev_id=s.index)
+        cam = self._open_device()
         try:
-            if s.serial:
-                cam.open_device_by_SN(str(s.serial))
-            else:
-                cam.open_device()
-        except xiapi.Xi_error as exc:
-            raise self._error(exc, "opening the camera", cam=cam) from exc
-        try:
-            self._configure(cam)
-            self._info = self._read_info(cam)
-            self._img = xiapi.Image()
+            report = self._configure_image(cam)
+            problems = self._port_problems(cam) + [p for p in [report.rate_problem()] if p]
+            if problems:
+                raise DeviceError(f"XIMEA {report.model} ({report.serial}) cannot record as "
+                                  "configured: " + "; ".join(problems))
+            queue = self._configure_acquisition(cam, report)
+            self._info = self._read_info(cam, report, queue)
+            self._img = self._xiapi.Image()
         except BaseException:
             _close_quietly(cam)
             raise
@@ -210,15 +120,26 @@ class XimeaCamera:
         # A new handle: the camera clock may have restarted, so forget the unwrap state.
         self._ts_prev, self._ts_offset = None, 0.0
 
+    def report(self) -> XimeaReport:
+        """Open the camera briefly with the ROI and exposure set, and describe it and its link."""
+        if self._cam is not None:
+            raise DeviceError("XIMEA camera is open: call report() before open() or after close()")
+        cam = self._open_device()
+        try:
+            return self._configure_image(cam)
+        finally:
+            _close_quietly(cam)
+
     def start(self) -> None:
-        """Start acquisition; acq_nframe and the dropped-frame count restart."""
+        """Start acquisition; acq_nframe, xiAPI's counters and the loss counts restart."""
         cam = self._need_open("start()")
         if self._acquiring:
             return
         self._call(cam, "start_acquisition", "starting acquisition")
         self._acquiring = True
-        self._dropped = 0
+        self._counters = XimeaCounters()
         self._last_nframe = None
+        self._since_poll = 0
 
     def read(self, timeout: float) -> Frame | None:
         """Next frame, or None when none arrived within timeout seconds."""
@@ -229,20 +150,23 @@ class XimeaCamera:
             cam.get_image(self._img, max(1, round(timeout * 1000)))
         except self._xiapi.Xi_error as exc:
             if getattr(exc, "status", None) == XI_TIMEOUT:
+                self._poll_counters(cam)
                 return None
             raise self._error(exc, "reading a frame") from exc
         host_time = local_clock()
         img = self._img
-        data = img.get_image_data_numpy()
-        if data.dtype != np.uint8 or data.ndim != 2:
+        # The binding copies the frame out of xiAPI's buffer into a fresh array: the one copy.
+        image = img.get_image_data_numpy()
+        if image.dtype != np.uint8 or image.ndim != 2:
             raise DeviceError(
-                f"XIMEA camera delivered {data.dtype} images of shape {data.shape}; melab needs "
-                "8-bit single-plane frames: use image_format RAW8 or MONO8"
+                f"XIMEA camera delivered {image.dtype} images of shape {image.shape}; melab "
+                "needs 8-bit single-plane frames: use image_format RAW8 or MONO8"
             )
-        # The API reuses the image buffer for the next frame, so keep a copy.
-        image = np.array(data, dtype=np.uint8, order="C", copy=True)
         frame_number = int(img.acq_nframe)
-        self._count_drops(frame_number)
+        self._count_gap(frame_number)
+        self._since_poll += 1
+        if self._since_poll >= COUNTER_POLL_FRAMES:
+            self._poll_counters(cam)
         raw_time = int(img.tsSec) + int(img.tsUSec) * 1e-6
         return Frame(
             image=image,
@@ -253,9 +177,10 @@ class XimeaCamera:
         )
 
     def stop(self) -> None:
-        """Stop acquisition (no-op when not acquiring)."""
+        """Stop acquisition (no-op when not acquiring); the loss counts are final then."""
         if self._cam is None or not self._acquiring:
             return
+        self._poll_counters(self._cam)
         self._acquiring = False
         self._call(self._cam, "stop_acquisition", "stopping acquisition")
 
@@ -272,22 +197,27 @@ class XimeaCamera:
         finally:
             self._img = None
 
-    # -- helpers --------------------------------------------------------------------------
+    # -- opening and configuring ----------------------------------------------------------
     def _load_xiapi(self) -> ModuleType:
         if self._xiapi is None:
-            try:
-                from ximea import xiapi
-            except (ImportError, OSError) as exc:  # OSError: libm3api missing at import
-                raise DeviceError(MISSING_XIAPI.format(exc=exc)) from exc
-            self._xiapi = xiapi
+            self._xiapi = import_xiapi()
         return self._xiapi
 
-    def _need_open(self, action: str) -> Any:
-        if self._cam is None:
-            raise DeviceError(f"XIMEA camera is not open: call open() before {action}")
-        return self._cam
+    def _open_device(self) -> Any:
+        xiapi = self._load_xiapi()
+        s = self.settings
+        cam = xiapi.Camera(dev_id=s.index)
+        try:
+            if s.serial:
+                cam.open_device_by_SN(str(s.serial))
+            else:
+                cam.open_device()
+        except xiapi.Xi_error as exc:
+            raise self._error(exc, "opening the camera", cam=cam) from exc
+        return cam
 
-    def _configure(self, cam: Any) -> None:
+    def _configure_image(self, cam: Any) -> XimeaReport:
+        """Format, ROI, exposure and gain; then what the camera says about itself."""
         s = self.settings
         # Fixed exposure and gain: automatic control would change brightness within a trial.
         self._call(cam, "disable_aeag", "switching off auto exposure/gain")
@@ -295,8 +225,9 @@ class XimeaCamera:
         # Offsets first to 0: the camera bounds width by (sensor - offset) and vice versa.
         self._set(cam, "offsetX", 0, "offset_x")
         self._set(cam, "offsetY", 0, "offset_y")
-        width = s.width if s.width is not None else self._get(cam, "width_maximum") - s.offset_x
-        height = s.height if s.height is not None else self._get(cam, "height_maximum") - s.offset_y
+        sensor = (int(self._get(cam, "width_maximum")), int(self._get(cam, "height_maximum")))
+        width = s.width if s.width is not None else sensor[0] - s.offset_x
+        height = s.height if s.height is not None else sensor[1] - s.offset_y
         self._set(cam, "width", int(width), "width")
         self._set(cam, "height", int(height), "height")
         self._set(cam, "offsetX", s.offset_x, "offset_x")
@@ -304,6 +235,35 @@ class XimeaCamera:
         # Exposure before frame rate: the highest frame rate depends on the exposure.
         self._set(cam, "exposure", int(s.exposure_us), "exposure_us")
         self._set(cam, "gain", float(s.gain_db), "gain_db")
+        cfa = str(self._get(cam, "cfa"))
+        return XimeaReport(
+            model=_text(self._call(cam, "get_device_name", "reading the model name")),
+            serial=_text(self._call(cam, "get_device_sn", "reading the serial number")),
+            cfa=cfa,
+            pixel_format=pixel_format(s.image_format, cfa),
+            sensor_width=sensor[0],
+            sensor_height=sensor[1],
+            width=int(self._get(cam, "width")),
+            height=int(self._get(cam, "height")),
+            exposure_us=float(self._get(cam, "exposure")),
+            available_mbps=int(self._get(cam, "available_bandwidth")),
+            limit_mbps=int(self._get(cam, "limit_bandwidth")),
+            max_frame_rate=float(self._get(cam, "framerate_maximum")),
+            frame_rate=s.frame_rate,
+        )
+
+    def _port_problems(self, cam: Any) -> list[str]:
+        ports = int(str(self._get(cam, "gpi_selector_maximum")).removeprefix("XI_GPI_PORT"))
+        return [
+            f"{name}={port}, but this camera has {ports} digital input(s) (GPI port 1"
+            f"{f'-{ports}' if ports > 1 else ''}): wire the line to an input it has, or set "
+            f"{name} to one of them" + (" or None" if name == "sync_gpi_port" else "")
+            for name, port in self.settings.ports().items() if port > ports
+        ]
+
+    def _configure_acquisition(self, cam: Any, report: XimeaReport) -> int:
+        """Trigger, frame rate, GPI and buffers; returns the buffer queue size applied."""
+        s = self.settings
         if s.trigger_mode == "hardware":
             self._set(cam, "gpi_selector", _port(s.trigger_gpi_port), "trigger_gpi_port")
             self._set(cam, "gpi_mode", "XI_GPI_TRIGGER", "trigger_mode")
@@ -318,27 +278,39 @@ class XimeaCamera:
             else:
                 self._set(cam, "acq_timing_mode", "XI_ACQ_TIMING_MODE_FREE_RUN", "frame_rate")
         if s.sync_gpi_port is not None:
+            # XI_GPI_OFF: the input triggers nothing, its level is still in each GPI_level.
             self._set(cam, "gpi_selector", _port(s.sync_gpi_port), "sync_gpi_port")
-            self._set(cam, "gpi_mode", s.sync_gpi_mode, "sync_gpi_mode")
+            self._set(cam, "gpi_mode", "XI_GPI_OFF", "sync_gpi_port")
         self._set(cam, "buffer_policy", s.buffer_policy, "buffer_policy")
-        self._set(cam, "buffers_queue_size", int(s.buffers_queue_size), "buffers_queue_size")
+        # The queue's largest size follows from acq_buffer_size: raise that first, then take
+        # the queue the camera says fits (a smaller queue than asked is noted in the settings).
+        frame_bytes = report.width * report.height
+        acq_bytes = min(int(self._get(cam, "acq_buffer_size_maximum")),
+                        frame_bytes * (s.buffers_queue_size + 1))
+        self._set(cam, "acq_buffer_size", acq_bytes, "buffers_queue_size")
+        queue = min(s.buffers_queue_size, int(self._get(cam, "buffers_queue_size_maximum")))
+        self._set(cam, "buffers_queue_size", queue, "buffers_queue_size")
+        return queue
 
-    def _read_info(self, cam: Any) -> CameraInfo:
+    def _read_info(self, cam: Any, report: XimeaReport, queue: int) -> CameraInfo:
         s = self.settings
         free_run_rate = s.trigger_mode == "free_run"
         frame_rate = float(self._get(cam, "framerate")) if free_run_rate else s.frame_rate
         applied = {
             "exposure_us": self._get(cam, "exposure"),
             "gain_db": self._get(cam, "gain"),
-            "width": self._get(cam, "width"),
-            "height": self._get(cam, "height"),
+            "width": report.width,
+            "height": report.height,
             "offset_x": self._get(cam, "offsetX"),
             "offset_y": self._get(cam, "offsetY"),
             "frame_rate": frame_rate,
+            "buffers_queue_size": queue,
         }
         settings = {
             **asdict(self.settings),
             "applied": applied,
+            "camera": report.to_dict(),
+            "cfa": report.cfa,
             "xiapi_image_format": IMAGE_FORMATS[s.image_format],
             "gpi_sync_mask": s.gpi_mask,
             "device_time": "camera timestamp at start of sensor read-out (tsSec + tsUSec)",
@@ -346,14 +318,20 @@ class XimeaCamera:
             "frame_number": "acq_nframe (restarts at 1 on each start)",
         }
         return CameraInfo(
-            model=_text(self._call(cam, "get_device_name", "reading the model name")),
-            serial=_text(self._call(cam, "get_device_sn", "reading the serial number")),
-            width=int(applied["width"]),
-            height=int(applied["height"]),
-            pixel_format=s.pixel_format,
+            model=report.model,
+            serial=report.serial,
+            width=report.width,
+            height=report.height,
+            pixel_format=report.pixel_format,
             frame_rate=float(frame_rate or 0.0),
             settings=settings,
         )
+
+    # -- calls and errors -----------------------------------------------------------------
+    def _need_open(self, action: str) -> Any:
+        if self._cam is None:
+            raise DeviceError(f"XIMEA camera is not open: call open() before {action}")
+        return self._cam
 
     def _set(self, cam: Any, param: str, value: Any, field: str) -> None:
         try:
@@ -370,67 +348,36 @@ class XimeaCamera:
         except self._xiapi.Xi_error as exc:
             raise self._error(exc, action, cam) from exc
 
-    def _error(
-        self,
-        exc: Exception,
-        action: str,
-        cam: Any = None,
-        param: str | None = None,
-        value: Any = None,
-        field: str | None = None,
-    ) -> DeviceError:
+    def _error(self, exc: Exception, action: str, cam: Any = None, param: str | None = None,
+               value: Any = None, field: str | None = None) -> DeviceError:
         """Turn an xiAPI error into a DeviceError that says what to check or change."""
-        status = getattr(exc, "status", None)
-        s = self.settings
-        if status == XI_NO_DEVICES_FOUND:
-            count = _devices_seen(cam)
-            return DeviceError(
-                f"No XIMEA camera found with {s.target} (xiAPI status 56; cameras seen: "
-                f"{count}). Check: the USB 3 cable is firmly plugged into a USB 3 port on the "
-                "PC (not a hub); the camera's status LED is on; XIMEA's software package is "
-                "installed and xiCOP lists the camera; the serial number matches the camera "
-                "label or xiCOP"
-            )
-        if status == XI_DEVICE_LOCKED:
-            return DeviceError(
-                f"XIMEA camera with {s.target} is in use by another program (xiAPI status 57): "
-                "close xiCamTool, xiCOP, another melab or Python session using it, then retry; "
-                "if nothing else runs, unplug and replug the camera"
-            )
-        if status == XI_UNKNOWN_PARAM:
-            what = f"parameter {param!r} (XimeaSettings.{field})" if param else f"{action!r}"
-            return DeviceError(
-                f"This XIMEA camera does not support {what} (xiAPI status 100, unknown "
-                "parameter): use a setting this model supports, or update XIMEA's software "
-                "package if the model should support it"
-            )
-        if status == XI_WRONG_PARAM_VALUE:
-            limits = _limits(cam, param) if param else ""
-            ports = " (xiQ cameras have one input: port 1)" if param == "gpi_selector" else ""
-            return DeviceError(
-                f"XIMEA camera rejected {param}={value!r}{limits}{ports} (xiAPI status 101, "
-                f"wrong parameter value): change XimeaSettings.{field}"
-            )
-        if status == XI_ACQUISITION_STOPPED:
-            return DeviceError(
-                "XIMEA acquisition is stopped (xiAPI status 45) while " + action + ": call "
-                "start() before read(), and do not stop() from another thread during read()"
-            )
-        return DeviceError(
-            f"XIMEA camera error while {action} (xiAPI status {status}: {exc}); look the "
-            "status up in xiAPI's error codes, and unplug/replug the camera if it persists"
-        )
+        return xiapi_error(exc, action, self.settings.target, cam, param, value, field)
 
-    def _count_drops(self, frame_number: int) -> None:
+    # -- frame bookkeeping ----------------------------------------------------------------
+    def _count_gap(self, frame_number: int) -> None:
         # acq_nframe restarts at 1 with each acquisition, so a first frame > 1 is a drop too.
         expected = 1 if self._last_nframe is None else self._last_nframe + 1
         if frame_number > expected:
-            self._dropped += frame_number - expected
+            gaps = self._counters.gaps + frame_number - expected
+            self._counters = replace(self._counters, gaps=gaps)
         self._last_nframe = frame_number
 
+    def _poll_counters(self, cam: Any) -> None:
+        self._since_poll = 0
+        values = {}
+        for name, selector in COUNTERS.items():
+            if name == "missed_triggers" and self.settings.trigger_mode != "hardware":
+                continue
+            try:
+                cam.set_counter_selector(selector)
+                values[name] = int(cam.get_counter_value())
+            except self._xiapi.Xi_error:  # a model without this counter: the gaps still count
+                continue
+        self._counters = replace(self._counters, **values)
+
     def _unwrap(self, raw: float, host: float) -> float:
-        # The host clock tells how much time passed, hence how many 32-bit wraps happened,
-        # even across a stop()/start() pause longer than the wrap period.
+        # The host clock tells how much time passed, hence how many wraps happened, even
+        # across a stop()/start() pause longer than the wrap period.
         if self._ts_prev is not None:
             prev_raw, prev_host = self._ts_prev
             wraps = round(((host - prev_host) - (raw - prev_raw)) / TIMESTAMP_WRAP_S)
@@ -439,30 +386,25 @@ class XimeaCamera:
         return raw + self._ts_offset
 
 
+def import_xiapi() -> ModuleType:
+    """XIMEA's binding: `xiapipy` (XIMEA's own package) or else `ximea` (ximea-py)."""
+    errors = []
+    for package in ("xiapipy", "ximea"):
+        try:
+            module = __import__(f"{package}.xiapi", fromlist=["xiapi"])
+        except (ImportError, OSError) as exc:  # OSError: libm3api missing at import
+            errors.append(f"{package}: {exc}")
+            continue
+        return module
+    raise DeviceError(MISSING_XIAPI.format(exc="; ".join(errors)))
+
+
 def _port(number: int) -> str:
     return f"XI_GPI_PORT{number}"
 
 
 def _text(value: Any) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
-
-
-def _limits(cam: Any, param: str) -> str:
-    """The camera's accepted range for a parameter, when it reports one."""
-    parts = []
-    for bound in ("minimum", "maximum", "increment"):
-        try:
-            parts.append(f"{bound} {getattr(cam, f'get_{param}_{bound}')()}")
-        except Exception:  # not every parameter has bounds; the message still helps without
-            continue
-    return f" (camera accepts {', '.join(parts)})" if parts else ""
-
-
-def _devices_seen(cam: Any) -> str:
-    try:
-        return str(cam.get_number_devices())
-    except Exception:  # only decorates an error message
-        return "unknown"
 
 
 def _call_quietly(cam: Any, method: str) -> None:

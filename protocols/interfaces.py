@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from recordings.store.metadata import TrialRecord
+
+if TYPE_CHECKING:
+    from protocols.ratings_file import Rating
 
 
 class EventSink(Protocol):
@@ -30,6 +33,14 @@ class EventSink(Protocol):
 
     def add_trial(self, trial: TrialRecord) -> None:
         """Append a row to the session's trials table."""
+        ...
+
+
+class RatingSink(Protocol):
+    """Where a rating session's rows go (protocols.ratings_file.RatingsWriter)."""
+
+    def add(self, rating: Rating) -> None:
+        """Keep one row (a clip shown and its answers)."""
         ...
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from protocols.model import Clip
+from protocols.model import UNRATED, Clip
 from protocols.problems import Problem
 from protocols.schema import MANIFEST_SCHEMA, check_keys
 from protocols.source import TomlSource, read_toml, resolve_path, toml_value
@@ -45,8 +45,8 @@ def read_library(manifest: Path, folder: Path, problems: list[Problem]) -> Libra
         library.clips[clip_id] = Clip(
             id=clip_id, file=file,
             emotion=toml_value(item, "emotion", default="", kind=str),
-            valence=toml_value(item, "valence", default=0.0, kind=float),
-            arousal=toml_value(item, "arousal", default=0.0, kind=float),
+            valence=toml_value(item, "valence", default=UNRATED, kind=float),
+            arousal=toml_value(item, "arousal", default=UNRATED, kind=float),
             duration=toml_value(item, "duration", default=0.0, kind=float),
             path=resolve_path(file, folder) if file else folder,
         )

@@ -9,6 +9,7 @@ from core.expressions import EMOTIONS
 
 NEUTRAL = "neutral"
 SEGMENT_MODES = ("stimulus", "trial", "none")
+UNRATED = float("nan")  # a clip's normative rating before the library was rated
 
 # Names of the trigger codes every protocol file sets in [codes] (docs/protocol.md explains each).
 EVENT_CODE_NAMES = (
@@ -31,8 +32,8 @@ class Clip:
     id: str
     file: str  # as written in the manifest, relative to the stimulus folder
     emotion: str  # one of EMOTIONS, or NEUTRAL
-    valence: float  # normative, 1 (unpleasant) .. 9 (pleasant)
-    arousal: float  # normative, 1 (calm) .. 9 (excited)
+    valence: float  # normative, 1 (unpleasant) .. 9 (pleasant); UNRATED (NaN) if not rated
+    arousal: float  # normative, 1 (calm) .. 9 (excited); UNRATED (NaN) if not rated
     duration: float  # seconds
     path: Path  # file resolved against the stimulus folder
 

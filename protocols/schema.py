@@ -99,5 +99,7 @@ MANIFEST_SCHEMA: dict[str, Key] = {
         "generator": Key("str", required=False), "version": Key("int", required=False)}),
     "clip": Key("table_list", table={
         "id": Key("str"), "file": Key("str"), "emotion": Key("str"),
-        "valence": Key("number"), "arousal": Key("number"), "duration": Key("number")}),
+        # normative ratings: absent in a library of candidate clips not yet rated
+        "valence": Key("number", required=False), "arousal": Key("number", required=False),
+        "duration": Key("number")}),
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 from core.codes import CAMERA_LINE, PROBE_CODE, SYNC_CODE
@@ -46,7 +47,11 @@ def check_library(protocol: Protocol, library: Library) -> list[Problem]:
             problems.append(at("emotion", f"clip {clip_id!r}: unknown emotion {clip.emotion!r} "
                                           f"(known: {', '.join((*EMOTIONS, NEUTRAL))})"))
         for key, value in (("valence", clip.valence), ("arousal", clip.arousal)):
-            if not 1.0 <= value <= 9.0:
+            if math.isnan(value):
+                if clip.emotion != NEUTRAL:  # neutral clips are not rated
+                    problems.append(at("id", f"clip {clip_id!r} has no normative {key}: "
+                                              "rate the library (docs/stimuli.md)"))
+            elif not 1.0 <= value <= 9.0:
                 problems.append(at(key, f"clip {clip_id!r}: {key} {value:g} is outside 1..9"))
         if clip.duration <= 0:
             problems.append(at("duration", f"clip {clip_id!r}: duration must be > 0 s"))

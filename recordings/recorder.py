@@ -19,6 +19,7 @@ from core.codes import PROBE_CODE
 from core.devices import Chunk, DeviceError, Frame, StreamInfo
 from core.trigger_channel import missing_trigger_channels
 from drivers.interfaces import Camera, ContinuousStream, TriggerBox
+from drivers.lsl_markers import MarkerOutlet
 from recordings.markers import MARKER_EVENT, marker_events
 from recordings.preflight import (
     DiskCheck,
@@ -29,7 +30,7 @@ from recordings.preflight import (
 )
 from recordings.store.errors import SessionError
 from recordings.store.layout import STOP_END, TRIGGER_LOG_TYPE
-from recordings.store.metadata import SessionMetadata, TrialRecord
+from recordings.store.metadata import Event, SessionMetadata, TrialRecord
 from recordings.store.segment_writer import SegmentWriter
 from recordings.store.session_writer import SessionWriter, WriterStats
 
@@ -99,6 +100,7 @@ class Recorder:
         on_message: Callable[[str], None] | None = None,
         on_frame: Callable[[Frame], None] | None = None,
         on_chunk: Callable[[str, Chunk], None] | None = None,
+        markers: MarkerOutlet | None = None,
     ) -> None:
         self.folder = Path(folder)
         self.metadata = metadata
@@ -113,6 +115,8 @@ class Recorder:
         # reference to each frame / chunk; they must only store it and return at once.
         self._on_frame = on_frame
         self._on_chunk = on_chunk
+        # Every event the recorder logs is also published here (LSL `melab-markers`).
+        self.markers = markers
         self.messages: list[str] = []
         self.writer: SessionWriter | None = None
         self._segment: SegmentWriter | None = None
@@ -207,7 +211,7 @@ class Recorder:
             self._probe()  # the first clock probe while the lines are still idle
             self.trigger.start_sync(self.sync_period)
             self._spawn("trigger", self._trigger_loop)
-        self.writer.add_event("recording_start")
+        self._publish(self.writer.add_event("recording_start"))
 
     def event(self, kind: str, *, code: int = 0, trial: int = -1,
               payload: dict[str, Any] | None = None) -> float:
@@ -217,7 +221,8 @@ class Recorder:
         if code and self.trigger is not None:
             when = self.trigger.send(code)
         with self._unless_writer_failed():
-            self.writer.add_event(kind, when, trial=trial, code=code, payload=payload)
+            self._publish(self.writer.add_event(kind, when, trial=trial, code=code,
+                                                payload=payload))
         return when
 
     def add_trial(self, trial: TrialRecord) -> None:
@@ -273,7 +278,7 @@ class Recorder:
                 self._tell(f"trigger box: {exc}")
         self.stop_segment()
         with self._unless_writer_failed():
-            self.writer.add_event("recording_stop")
+            self._publish(self.writer.add_event("recording_stop"))
         if not self._stop.is_set():
             time.sleep(2 * POLL_INTERVAL_S)  # the stream loops pick up their last samples
         self._stop.set()
@@ -300,6 +305,8 @@ class Recorder:
             self.camera.close()
         if self.trigger is not None:
             self.trigger.close()
+        if self.markers is not None:
+            self.markers.close()
 
     def status(self) -> RecorderStatus:
         """Live status: per stream rate and last-sample age, frames, queue fill, disk."""
@@ -452,6 +459,12 @@ class Recorder:
                 f"{info.hostname or '?'}); a session stores each stream under its name. Rename "
                 "one at its sender, or record only one of them."
             )
+
+    def _publish(self, event: Event) -> None:
+        """The event on the marker outlet too, with its session-clock time."""
+        if self.markers is not None:
+            self.markers.publish(event.time, event.kind, trial=event.trial, code=event.code,
+                                 payload=event.payload)
 
     def _writer_failed(self, error: Exception) -> None:
         """The writer stopped on a write error (e.g. disk full): stop reading every device."""

@@ -113,3 +113,83 @@ def tmpfs(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
     yield mount
     for point in mounts:
         subprocess.run(["umount", "-l", str(point)], check=False)
+
+
+@pytest.fixture
+def m3api() -> Iterator[Any]:
+    """XIMEA's own binding (xiapipy.xiapi, importable as the driver imports it) over our double
+    of its native library (tests/drivers/m3api_double.py), reset to an MQ022CG-CM on a
+    3,600 Mbit/s USB controller: `m3api.reset(...)` changes the scenario, `m3api.xiapi` is
+    the binding."""
+    from tests.drivers.m3api_double import load_xiapi
+
+    _, double = load_xiapi()
+    double.reset()
+    yield double
+    double.reset()
+
+
+class MarkerListener:
+    """A pylsl inlet on one `melab-markers` outlet, connected at once, pulling on a thread."""
+
+    def __init__(self, source_id: str) -> None:
+        import threading
+
+        import pylsl
+
+        (info,) = pylsl.resolve_byprop("source_id", source_id, minimum=1, timeout=5.0)
+        self.info = info
+        self.inlet = pylsl.StreamInlet(info)
+        self.inlet.open_stream(timeout=5.0)  # connected before the session can log anything
+        self.markers: list[tuple[float, str]] = []
+        self.offset = self.inlet.time_correction(timeout=5.0)  # while the outlet is there
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._pull, daemon=True)
+        self._thread.start()
+
+    def _pull(self) -> None:
+        while not self._stop.is_set():
+            values, stamps = self.inlet.pull_chunk(timeout=0.1)
+            self.markers += [(t, v[0]) for v, t in zip(values, stamps, strict=True)]
+
+    def stop(self) -> list[tuple[float, str]]:
+        """Stop pulling (the outlet is gone by then) and return (timestamp, marker) pairs."""
+        self._stop.set()
+        self._thread.join()
+        return self.markers
+
+
+@pytest.fixture(scope="session")
+def console_session(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One session recorded as `melab demo` records it (the console, the autopilot, a reactive
+    simulated lab, 2 trials of 3 s clips, one reminder), with a pylsl inlet on its
+    `melab-markers` outlet from before the start: {"folder", "markers" [(stamp, text)],
+    "offset" (the inlet's time correction), "stream" (the outlet's pylsl StreamInfo)}."""
+    from app.console.app import run_console
+    from app.console.setup import SessionSetup
+    from app.rig import Rig, simulated_rig
+    from tests.app.test_console_qt import write_two_trials
+
+    base = tmp_path_factory.mktemp("console_session")
+    (base / "clips").mkdir()
+    protocol = write_two_trials(base / "clips", {
+        "demo_happiness": ("happiness", 3.0), "demo_sadness": ("sadness", 3.0),
+        "demo_neutral": ("neutral", 1.0)})
+    listeners: list[MarkerListener] = []
+
+    def make_rig(seconds: float) -> Rig:
+        rig = simulated_rig(seconds, seed=3, width=160, height=120,
+                            prefix=unique_prefix("export"), reactive=True)
+        assert rig.markers is not None
+        listeners.append(MarkerListener(rig.markers.info.source_id))
+        return rig
+
+    setup = SessionSetup("P09", protocol=str(protocol), output=str(base / "out"),
+                         full_screen=False)
+    run = run_console(make_rig, setup, autostart=True, autopilot=True, quit_when_done=True,
+                      remind_in_trial=1)
+    assert run.problems == [] and run.finished is not None, run.problems
+    (listener,) = listeners
+    markers = listener.stop()
+    return {"folder": Path(run.finished.folder), "markers": markers, "offset": listener.offset,
+            "stream": listener.info}

@@ -95,6 +95,16 @@ def participant_id(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def rater_id(text: str) -> str:
+    """An argparse type: a rater ID (the participant ID rules)."""
+    from protocols.ratings_file import validate_rater_id
+
+    try:
+        return validate_rater_id(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def participant_or_empty(text: str) -> str:
     """An argparse type: a participant ID, or nothing (filled in later in the console)."""
     return text if text == "" else participant_id(text)
@@ -206,6 +216,14 @@ def check_record(args: argparse.Namespace) -> None:
 
 def check_gui(args: argparse.Namespace) -> None:
     """What `melab gui`'s options decide together, before a window opens."""
+    if args.rating or args.rater:
+        if not (args.rating and args.rater):
+            raise ValueError("a rating session needs both --rating LIBRARY and --rater ID")
+        devices = [f"--{n}" for n in ("simulate", "camera", "eeg", "physio", "stream",
+                                      "trigger") if getattr(args, n, None)]
+        if devices:
+            raise ValueError(f"a rating session uses no devices: leave out {' '.join(devices)}")
+        return
     _one_lab(args)
 
 

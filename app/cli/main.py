@@ -10,7 +10,10 @@ from typing import NoReturn
 
 from app.cli import checks
 from app.cli.analyze import add_analysis_commands
+from app.cli.camera import add_camera_commands
+from app.cli.export import add_export_commands
 from app.cli.lsl_scope import add_lsl_arguments, lsl_scope_choice
+from app.cli.stimuli import add_stimuli_commands
 from app.stop_signals import StoppedBySignal
 
 
@@ -48,6 +51,8 @@ def _cmd_gui(args: argparse.Namespace) -> int:
         print("melab gui: error: no display (DISPLAY/WAYLAND_DISPLAY unset, or Qt runs "
               "offscreen); `melab demo` runs the console headless", file=sys.stderr)
         return 2
+    if args.rating:
+        return _run_rating(args)
     if args.simulate:
         width, height = args.size
 
@@ -60,10 +65,24 @@ def _cmd_gui(args: argparse.Namespace) -> int:
         def make_rig(seconds: float) -> Rig:
             return real_rig(args.camera, args.eeg, args.physio, args.trigger, args.stream)
     setup = SessionSetup(participant=args.participant, protocol=args.protocol,
-                         stimuli=str(args.stimuli or ""), output=str(args.out))
+                         stimuli=str(args.stimuli or ""), output=str(args.out or "sessions"))
     run = run_console(make_rig, setup)
     if run.stopped_by is not None:
         raise StoppedBySignal(run.stopped_by, run.folder)
+    return 0
+
+
+def _run_rating(args: argparse.Namespace) -> int:
+    from app.console.rating import run_rating
+    from protocols.candidates import read_candidates
+    from protocols.rating import plan_rating
+
+    candidates = read_candidates(args.rating, args.stimuli)
+    plan = plan_rating(candidates, args.rater, args.out or "ratings")
+    print(f"rater {args.rater}: {len(plan.done)} of {len(plan.header.order)} clips rated "
+          f"before; ratings file {plan.path}", flush=True)
+    phase = run_rating(plan, full_screen=args.full_screen)
+    print(f"rating session {phase}; ratings file {plan.path}")
     return 0
 
 
@@ -112,8 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_session_commands(sub)
     _add_record_command(sub)
     add_analysis_commands(sub)
+    add_export_commands(sub)
     _add_console_commands(sub)
     _add_protocol_commands(sub)
+    add_stimuli_commands(sub)
+    add_camera_commands(sub)
     return parser
 
 
@@ -203,16 +225,23 @@ def _add_console_commands(sub: argparse._SubParsersAction) -> None:
         description="Session set-up, device panel, live views, protocol control and analysis. "
         "Real rig: --camera ximea[:SERIAL]|opencv:INDEX|file:PATH --eeg QUERY --physio QUERY "
         "[--stream QUERY ...] --trigger serial:PORT [--lsl-scope site]. Simulated lab: "
-        "--simulate.")
+        "--simulate. Rating the stimulus library: --rating LIBRARY --rater ID.")
     add_rig_arguments(gui)
     gui.add_argument("--protocol", type=checks.protocol_file, default="cmrr",
                      help="protocol file or name (cmrr, demo)")
     gui.add_argument("--stimuli", metavar="DIR", type=checks.not_a_file,
                      help="stimulus folder (overrides the protocol's)")
-    gui.add_argument("--out", type=checks.output_folder, default="sessions",
-                     help="folder that receives sessions")
+    gui.add_argument("--out", type=checks.output_folder,
+                     help="folder that receives sessions (default sessions), or with --rating "
+                          "the ratings files (default ratings)")
     gui.add_argument("--participant", type=checks.participant_or_empty, default="",
                      help="participant ID to fill in")
+    gui.add_argument("--rating", metavar="LIBRARY", type=checks.existing_file,
+                     help="a rating session instead (no devices): an evaluator rates the "
+                          "clips of this candidate library (docs/stimuli.md); needs --rater")
+    gui.add_argument("--rater", type=checks.rater_id, help="the evaluator's ID (--rating)")
+    gui.add_argument("--full-screen", action="store_true",
+                     help="--rating: show the clips full screen")
     gui.set_defaults(func=_cmd_gui, check=checks.check_gui)
 
 
@@ -288,7 +317,9 @@ def one_line(text: str) -> str:
 
 def command_name(args: argparse.Namespace) -> str:
     """The command as typed: `record`, `protocol check`, ..."""
-    return " ".join(filter(None, (args.command, getattr(args, "protocol_command", None))))
+    # A command with subcommands stores the one typed as `<command>_command`.
+    sub = getattr(args, f"{args.command}_command", None) if args.command else None
+    return " ".join(filter(None, (args.command, sub)))
 
 
 class OneLineErrorParser(argparse.ArgumentParser):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from app.stop_signals import StopSignals
 from drivers.interfaces import Camera, ContinuousStream, TriggerBox
+from drivers.lsl_markers import MarkerOutlet
 from recordings.recorder import Recorder
 from recordings.store.ground_truth import write_ground_truth
 from recordings.store.layout import (
@@ -93,6 +94,7 @@ def run_recording(
     progress: bool = True,
     on_connected: Callable[[], None] | None = None,
     stop: StopSignals | None = None,
+    markers: MarkerOutlet | None = None,
 ) -> Recorder | None:
     """Connect, preflight, record and close; returns the finished recorder (None when a stop
     signal came before the recording started: nothing is recorded then).
@@ -103,7 +105,7 @@ def run_recording(
     """
     recorder = Recorder(options.folder, options.metadata, streams=streams, camera=camera,
                         trigger=trigger, compression=options.compression,
-                        on_message=lambda m: print(f"\n  ! {m}"))
+                        on_message=lambda m: print(f"\n  ! {m}"), markers=markers)
     recorder.connect()
     check = recorder.preflight(options.duration, options.duration, force=options.force)
     if progress:
@@ -155,7 +157,7 @@ def record_simulated(options: RecordOptions, seed: int = 1, width: int = 640,
     try:
         options.metadata.simulated = True
         recorder = run_recording(options, rig.streams, rig.camera, rig.trigger, progress,
-                                 stop=stop)
+                                 stop=stop, markers=rig.markers)
     finally:
         rig.close()
     if recorder is not None and recorder.failure is None:
@@ -176,7 +178,7 @@ def record_replay(options: RecordOptions, session: Path, progress: bool = True,
     lab.open()
     try:
         run_recording(options, lab.streams(), lab.camera(), None, progress,
-                      on_connected=lab.start, stop=stop)
+                      on_connected=lab.start, stop=stop, markers=MarkerOutlet())
     finally:
         lab.stop()
     return options.folder
@@ -213,7 +215,8 @@ def record_from_args(args: argparse.Namespace) -> int:
             from app.rig import real_rig
 
             rig = real_rig(args.camera, args.eeg, args.physio, args.trigger, args.stream)
-            run_recording(options, rig.streams, rig.camera, rig.trigger, stop=stop)
+            run_recording(options, rig.streams, rig.camera, rig.trigger, stop=stop,
+                          markers=rig.markers)
         if not folder.exists():  # stopped before the recording started
             stop.raise_if_received(None)
     with open_session(folder) as session:

@@ -64,7 +64,7 @@ class ConsoleRecording:
         self.recorder = Recorder(
             self.folder, session_metadata(setup, protocol, rig.simulated),
             streams=rig.streams, camera=rig.camera, trigger=rig.trigger,
-            on_frame=self.frames.put, on_chunk=self.chunks.put)
+            on_frame=self.frames.put, on_chunk=self.chunks.put, markers=rig.markers)
         self.sink = ObservingSink(RecorderSink(self.recorder))
         self.sink.event_listeners.append(self._tell_rig)
         self.started = False

@@ -1,9 +1,10 @@
-"""Runs a ProtocolEngine with the participant and reminder windows (the engine's Presenter)."""
+"""Runs an engine with the participant window (and the reminder window) as its Presenter."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from PyQt6.QtCore import QObject, Qt, QTimer, pyqtSignal
 
@@ -11,30 +12,27 @@ from app.participant.reminder import ReminderWindow
 from app.participant.window import ParticipantWindow
 from core.clock import local_clock
 from protocols.engine import ProtocolEngine
-from protocols.interfaces import EventSink
+from protocols.interfaces import EventSink, Presenter
 from protocols.model import Protocol
 from protocols.resume import ResumeState
 
 QUEUED = Qt.ConnectionType.QueuedConnection  # window signals reach the engine after Qt returns
 
 
-class ParticipantSession(QObject):
-    """Wires windows to the engine, ticks it, and tells when the protocol is over."""
+class EngineSession(QObject):
+    """Wires the participant window to an engine (the protocol's or a rating session's) as
+    its Presenter, ticks it, and tells when it is over."""
 
     ended = pyqtSignal(str)  # the engine's final phase: "finished" or "aborted"
 
-    def __init__(self, protocol: Protocol, sink: EventSink, *, seed: int | None = None,
-                 resume: ResumeState | None = None,
+    def __init__(self, make_engine: Callable[[Presenter], Any], report_prompt: str, *,
                  clock: Callable[[], float] = local_clock,
                  window: ParticipantWindow | None = None,
-                 reminder_window: ReminderWindow | None = None,
                  tick_ms: int = 20, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.clock = clock
-        self.window = window or ParticipantWindow(protocol.texts["self_report"], clock=clock)
-        self.reminder_window = reminder_window or ReminderWindow(clock)
-        self.engine = ProtocolEngine(protocol, sink, self, seed=seed, clock=clock,
-                                     resume=resume)
+        self.window = window or ParticipantWindow(report_prompt, clock=clock)
+        self.engine = make_engine(self)
         # queued, so that the engine never re-enters Qt Multimedia from inside its signals
         self.window.keyPressed.connect(self.engine.key, QUEUED)
         self.window.clipStarted.connect(self.engine.clip_started, QUEUED)
@@ -46,26 +44,21 @@ class ParticipantSession(QObject):
         self._timer.timeout.connect(self._tick)
 
     def start(self) -> None:
-        """Start the protocol and the clock tick."""
+        """Start the engine and the clock tick."""
         self.engine.start()
         self._timer.start()
 
-    # --- the experimenter's commands ---------------------------------------------------
-    def reminder(self) -> None:
-        """Send the reminder (logged with its code, shown on the auxiliary display)."""
-        self.engine.reminder()
-
     def pause(self) -> None:
-        """Pause between trials."""
+        """Pause between trials (clips)."""
         self.engine.pause()
 
     def resume(self) -> None:
         """Leave the pause."""
         self.engine.resume()
 
-    def abort(self, reason: str = "") -> None:
-        """Stop the protocol."""
-        self.engine.abort(reason)
+    def abort(self) -> None:
+        """Stop the engine."""
+        self.engine.abort()
         self._check_done()
 
     # --- Presenter -------------------------------------------------------------------
@@ -82,11 +75,10 @@ class ParticipantSession(QObject):
         self.window.show_self_report(deadline_s)
 
     def show_reminder(self, text: str, seconds: float) -> None:
-        """The prompt on the auxiliary display."""
-        self.reminder_window.show_reminder(text, seconds)
+        """No auxiliary display here (ParticipantSession has one)."""
 
     def finish(self) -> None:
-        """The protocol is over."""
+        """The engine is over."""
         self.window.finish()
 
     def _tick(self) -> None:
@@ -97,3 +89,35 @@ class ParticipantSession(QObject):
         if self.engine.done and self._timer.isActive():
             self._timer.stop()
             self.ended.emit(str(self.engine.phase))
+
+
+class ParticipantSession(EngineSession):
+    """The CMRR protocol's engine with the participant and reminder windows."""
+
+    def __init__(self, protocol: Protocol, sink: EventSink, *, seed: int | None = None,
+                 resume: ResumeState | None = None,
+                 clock: Callable[[], float] = local_clock,
+                 window: ParticipantWindow | None = None,
+                 reminder_window: ReminderWindow | None = None,
+                 tick_ms: int = 20, parent: QObject | None = None) -> None:
+        def make_engine(presenter: Presenter) -> ProtocolEngine:
+            return ProtocolEngine(protocol, sink, presenter, seed=seed, clock=clock,
+                                  resume=resume)
+
+        super().__init__(make_engine, protocol.texts["self_report"], clock=clock,
+                         window=window, tick_ms=tick_ms, parent=parent)
+        self.reminder_window = reminder_window or ReminderWindow(clock)
+
+    # --- the experimenter's commands ---------------------------------------------------
+    def reminder(self) -> None:
+        """Send the reminder (logged with its code, shown on the auxiliary display)."""
+        self.engine.reminder()
+
+    def abort(self, reason: str = "") -> None:
+        """Stop the protocol."""
+        self.engine.abort(reason)
+        self._check_done()
+
+    def show_reminder(self, text: str, seconds: float) -> None:
+        """The prompt on the auxiliary display."""
+        self.reminder_window.show_reminder(text, seconds)

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from core.devices import PIXEL_FORMATS
 from drivers.imaging import debayer, mosaic
 from drivers.sim.expression import REFERENCE_FACE_HEIGHT, Expression, intensity_at
 from drivers.sim.face_eyelids import close_eyes, make_eyelids
@@ -33,8 +34,6 @@ from drivers.sim.face_geometry import (
     shift_weight,
 )
 from drivers.sim.face_photo import paint_scene
-
-PIXEL_FORMATS = ("bayer_rg8", "mono8")
 
 BLINK_CLOSE, BLINK_HOLD, BLINK_OPEN = 0.055, 0.015, 0.080  # seconds; ~150 ms in all
 BLINK_DURATION = BLINK_CLOSE + BLINK_HOLD + BLINK_OPEN

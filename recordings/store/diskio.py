@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,6 +21,11 @@ RESERVE_FILE = ".melab-reserve"
 # OSError(ENOSPC) from it to rehearse a full disk.
 FaultHook = Callable[[str, int], None]
 
+# Writes stop while this much is still free, so that every HDF5 call succeeds: after a write
+# that failed on a full disk HDF5's caches are unsafe (freeing or closing such a file crashed
+# the process), so the disk is called full before HDF5 can find out.
+MIN_FREE_BYTES = 1 << 20
+
 
 def is_disk_full(exc: BaseException) -> bool:
     """Tell whether an exception (OS or HDF5) means the disk is full."""
@@ -27,6 +33,19 @@ def is_disk_full(exc: BaseException) -> bool:
         return True
     text = str(exc).lower()
     return "no space left" in text or "disk quota" in text
+
+
+def space_checked(hook: FaultHook | None) -> FaultHook:
+    """A write hook that raises ENOSPC before a write would leave under MIN_FREE_BYTES free,
+    then calls hook (if any)."""
+    def before_write(path: str, nbytes: int) -> None:
+        free = shutil.disk_usage(os.path.dirname(path) or ".").free
+        if free - nbytes < MIN_FREE_BYTES:
+            raise OSError(errno.ENOSPC, f"No space left on device: {free} bytes free, "
+                          f"{nbytes} to write and {MIN_FREE_BYTES} kept for closing", path)
+        if hook is not None:
+            hook(path, nbytes)
+    return before_write
 
 
 def sync_to_disk(file: h5py.File) -> None:

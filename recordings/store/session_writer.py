@@ -29,6 +29,7 @@ from recordings.store.diskio import (
     FaultHook,
     is_disk_full,
     remove_stale_reserves,
+    space_checked,
     sync_to_disk,
 )
 from recordings.store.errors import DiskFullError, SessionExistsError, WriterStoppedError
@@ -95,7 +96,7 @@ class SessionWriter:
         self.metadata = metadata
         self.streams = {s.name: s for s in streams}
         self._clock = clock
-        self._fault_hook = fault_hook
+        self._fault_hook = space_checked(fault_hook)
         self._on_failure = on_failure
         self._health = WriterHealth()
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=queue_items)

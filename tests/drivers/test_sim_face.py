@@ -88,7 +88,7 @@ def test_shape_dtype_and_determinism(fmt: str) -> None:
 
 def test_rejects_bad_arguments() -> None:
     with pytest.raises(ValueError):
-        FaceRenderer(256, 192, "bayer_gb8")
+        FaceRenderer(256, 192, "bayer_xx8")
     with pytest.raises(ValueError):
         FaceRenderer(255, 192)
     with pytest.raises(ValueError):

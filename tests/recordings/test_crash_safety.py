@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 
 from app.cli.main import main
+from recordings.store.diskio import is_disk_full
 from recordings.store.errors import DiskFullError
 from recordings.store.metadata import SessionMetadata
 from recordings.store.reader import open_session
@@ -119,7 +121,7 @@ def test_disk_full_mid_write_stops_cleanly_and_keeps_data(tmp_path):
 
 @pytest.fixture
 def small_filesystem(tmpfs):
-    return tmpfs("3m")
+    return tmpfs("4m")
 
 
 def test_real_full_filesystem(small_filesystem):
@@ -189,3 +191,18 @@ def test_melab_record_stops_every_device_at_once_when_the_disk_fills(tmpfs, segm
     info = subprocess.run([sys.executable, "-m", "app.cli", "info", str(folder)], cwd=repo,
                           capture_output=True, text=True, timeout=60)
     assert info.returncode == 0 and "stopped: disk full" in info.stdout
+
+
+def test_writes_stop_while_the_disk_still_has_room_for_closing(tmp_path):
+    from recordings.store.diskio import MIN_FREE_BYTES, space_checked
+
+    calls: list[tuple[str, int]] = []
+    before_write = space_checked(lambda path, nbytes: calls.append((path, nbytes)))
+    target = str(tmp_path / "session.h5")
+    before_write(target, 4096)
+    assert calls == [(target, 4096)]
+    free = shutil.disk_usage(tmp_path).free
+    with pytest.raises(OSError) as refused:
+        before_write(target, free - MIN_FREE_BYTES // 2)
+    assert refused.value.errno == errno.ENOSPC and is_disk_full(refused.value)
+    assert calls == [(target, 4096)]  # the refused write never reached the file

@@ -1,1 +1,0 @@
-"""Test double of XIMEA's `ximea` package: only `ximea.xiapi`, written for melab's tests."""
