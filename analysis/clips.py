@@ -52,6 +52,7 @@ class SpotRun:
     spotted: list[SpottedInterval]  # frame indices within the clip; never across a lost face
     waited_seconds: float  # time the spotter sat waiting for the reader (disk-bound share)
     track_seconds: float  # the reader thread's time in the face tracker
+    read_seconds: float  # the reader thread's time reading stored frames
 
 
 def _read_and_track(frames: Any, n_frames: int, tracker: FaceTracker,
@@ -63,10 +64,13 @@ def _read_and_track(frames: Any, n_frames: int, tracker: FaceTracker,
         for start in range(0, n_frames, BLOCK_FRAMES):
             # Only the part of each stored frame around the face is read (h5py hyperslab).
             y0, y1, x0, x1 = tracker.window(*frames.shape[1:])
-            raw = np.asarray(frames[start : min(n_frames, start + BLOCK_FRAMES), y0:y1, x0:x1])
             began = time.perf_counter()
-            blocks.put([tracker.push(frame, (x0, y0)) for frame in raw])
-            timing[0] += time.perf_counter() - began
+            raw = np.asarray(frames[start : min(n_frames, start + BLOCK_FRAMES), y0:y1, x0:x1])
+            read = time.perf_counter()
+            tracked = [tracker.push(frame, (x0, y0)) for frame in raw]
+            timing[0] += time.perf_counter() - read
+            timing[1] += read - began
+            blocks.put(tracked)
         blocks.put(None)
     except BaseException as exc:  # handed to the consumer, which re-raises it
         blocks.put(exc)
@@ -113,7 +117,7 @@ def read_and_spot(
     and OpenCV overlap with the flows)."""
     blocks: queue.Queue[list[Tracked] | BaseException | None] = queue.Queue(maxsize=4)
     tracker = FaceTracker(fps, pixel_format, track)
-    timing = [0.0]
+    timing = [0.0, 0.0]  # tracking, reading
     thread = threading.Thread(target=_read_and_track, name="clip-reader", daemon=True,
                               args=(frames, n_frames, tracker, blocks, timing))
     thread.start()
@@ -138,7 +142,7 @@ def read_and_spot(
     thread.join()
     runs.end()
     stack = np.stack(crops) if crops else np.zeros((0, tracker.size, tracker.size), np.uint8)
-    return SpotRun(stack, points, runs.spotted, waited, timing[0])
+    return SpotRun(stack, points, runs.spotted, waited, timing[0], timing[1])
 
 
 def time_column(group: Any) -> str:

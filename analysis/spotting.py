@@ -105,6 +105,7 @@ class _Candidate:
     confident: bool = True
     onset: int = 0
     offset: int = 0
+    held: bool = False  # still held at the clip's end: the offset is the clip's last frame
 
 
 class _Blocks:
@@ -123,6 +124,13 @@ class _Blocks:
         # Regions mostly outside the crop or over the eyes carry no usable flow.
         self.usable = counts >= 0.3 * area
         self.weight = valid[..., None].astype(np.float32)
+        # Rigid motion basis at the regions' centres (x rows, then y rows): shift x, shift y,
+        # zoom, rotation about the crop's centre.
+        cx = (x0 + x1) / 2 - valid.shape[1] / 2
+        cy = (y0 + y1) / 2 - valid.shape[0] / 2
+        one, zero = np.ones_like(cx), np.zeros_like(cx)
+        self.rigid_basis = np.block([[one[:, None], zero[:, None], cx[:, None], -cy[:, None]],
+                                     [zero[:, None], one[:, None], cy[:, None], cx[:, None]]])
 
     def _sums(self, image: np.ndarray) -> np.ndarray:
         """Sum of an (h, w, c) image over each region -> (nregions, c)."""
@@ -132,13 +140,35 @@ class _Blocks:
         return ii[y1, x1] - ii[y0, x1] - ii[y1, x0] + ii[y0, x0]
 
     def vectors(self, flow: np.ndarray, head_motion: bool) -> np.ndarray:
-        """Mean flow vector per region (nregions, 2), minus the median region (head) motion."""
+        """Mean flow vector per region (nregions, 2), minus the rigid (head) motion."""
         vec = (self._sums(flow * self.weight) / self.counts[:, None]).astype(np.float32)
         if head_motion:
-            # Rigid motion the alignment left moves every region alike; an expression
-            # moves a minority of them, so the median region vector is the head's.
-            vec -= np.median(vec[self.usable], axis=0)
+            vec -= self._rigid(vec)
         return vec
+
+    def _rigid(self, vec: np.ndarray) -> np.ndarray:
+        """The similarity motion (shift, rotation, zoom) that best explains the regions'
+        vectors, fitted again without the regions it explains worst.
+
+        Motion the alignment left (its lag behind the head, landmark jitter) is rigid and
+        moves every region; an expression moves a few of them, which the refit leaves out.
+        """
+        use = np.flatnonzero(self.usable)
+        if use.size < 2 * _RIGID_OUTLIERS:
+            return np.median(vec[use], axis=0)
+        fitted = self._fit_rigid(vec, use)
+        resid = np.hypot(*(vec[use] - fitted[use]).T)
+        fitted = self._fit_rigid(vec, use[np.argsort(resid)[: use.size - _RIGID_OUTLIERS]])
+        return fitted.astype(np.float32)
+
+    def _fit_rigid(self, vec: np.ndarray, keep: np.ndarray) -> np.ndarray:
+        """Least-squares similarity motion of the regions `keep`, evaluated at every region."""
+        rows = np.concatenate([keep, keep + len(vec)])
+        p = np.linalg.lstsq(self.rigid_basis[rows], np.concatenate(vec[keep].T), rcond=None)[0]
+        return (self.rigid_basis @ p).reshape(2, -1).T
+
+
+_RIGID_OUTLIERS = 4  # regions left out of the rigid refit: an AU moves 1-4 of them
 
 
 def grid_boxes(size: int, block: int) -> list[tuple[int, int, int, int]]:
@@ -232,8 +262,13 @@ def _curve(
     mad = np.maximum(np.median(np.abs(inner - med), axis=0), 1e-6) if normalise else 1.0
     v = (block_values - med) / mad
     v[:, ~usable] = -np.inf
-    n = min(top_n, int(usable.sum()))
-    curve = np.sort(v, axis=1)[:, -n:].mean(axis=1)
+    ranked = np.sort(v, axis=1)
+    curve = np.full(m, -np.inf)
+    for n in sorted({1, 2, min(top_n, int(usable.sum()))}):
+        c = ranked[:, -n:].mean(axis=1)
+        ci = c[k : m - k] if m > 2 * k else c
+        cm = float(np.median(ci))
+        curve = np.maximum(curve, (c - cm) / max(float(np.median(np.abs(ci - cm))), 1e-6))
     curve[:k] = 0.0
     curve[max(k, m - k) :] = 0.0
     return curve
@@ -317,16 +352,52 @@ def _estimate_interval(
     """Set the candidate's onset and offset; False when it is not an apex at all."""
     m = len(frames)
     lookahead = max(2, round(params.lookahead * rate))
-    sides = []
-    for step, steps in ((-1, min(window, cand.apex) + 1), (1, min(window, m - 1 - cand.apex) + 1)):
-        prof = _Profile(frames, cand, step, steps, blocks, engine, params.head_motion)
-        sides.append(_boundary(prof, params.boundary, floor, lookahead))
+    profiles = [
+        _Profile(frames, cand, step, steps, blocks, engine, params.head_motion)
+        for step, steps in ((-1, min(window, cand.apex) + 1),
+                            (1, min(window, m - 1 - cand.apex) + 1))
+    ]
+    sides = [_boundary(p, params.boundary, floor, lookahead) for p in profiles]
     (back, level_before), (ahead, level_after) = sides
     cand.onset, cand.offset = cand.apex - back, cand.apex + ahead
+    # A boundary is where the face reaches a lasting state (the neutral face), not a bump
+    # such as an earlier expression seen from its echo: the level holds for as far again.
+    if not all(_holds(p, b, lv * params.symmetry) for p, (b, lv) in zip(profiles, sides,
+                                                                         strict=True)):
+        return False
     # At an apex the face differs from the neutral face on both sides by about the same.
     # The magnitude contrast also peaks one scale before and after a short expression
     # (there frame i is neutral and i+k or i-k is the apex): then one side stays flat.
-    return min(level_before, level_after) >= params.symmetry * max(level_before, level_after)
+    level = params.symmetry * max(level_before, level_after)
+    if min(level_before, level_after) >= level:
+        return True
+    # Or the apex starts a plateau: the face rose from a neutral face and is held (a long
+    # smile), possibly until the clip (or the run of frames with a face) ends, as in a clip
+    # cut mid-expression.
+    if level_before < floor or level_after >= level:
+        return False
+    cand.offset = _plateau_end(frames, cand, level, lookahead, blocks, engine, params)
+    cand.held = cand.offset == m - 1
+    return True
+
+
+def _holds(profile: _Profile, s: int, level: float) -> bool:
+    """True when the displacement stays at or above `level` from step s for as many steps
+    again (within the profile's reach)."""
+    return all(profile.smooth(t) >= level for t in range(s, min(2 * s + 1, profile.n)))
+
+
+def _plateau_end(frames: np.ndarray, cand: _Candidate, level: float, stride: int,
+                 blocks: _Blocks, engine: FlowEngine, params: SpotParams) -> int:
+    """The first frame after the apex (checked every `stride`) whose face is back within
+    `level` of the neutral face at the onset; the clip's last frame when none is."""
+    m = len(frames)
+    for j in [*range(cand.apex + stride, m - 1, stride), m - 1]:
+        flow = engine(frames[cand.onset], frames[j])
+        vec = blocks.vectors(flow, params.head_motion)[cand.blocks]
+        if float(np.hypot(vec[:, 0], vec[:, 1]).mean()) < level:
+            return j
+    return m - 1
 
 
 def _overlaps(a: _Candidate, b: _Candidate) -> bool:
@@ -456,6 +527,8 @@ class Spotter:
                 for name in ("onset", "apex", "offset"):
                     j = getattr(cand, name)
                     setattr(cand, name, min(self.n - 1, round(j * track.group + centre)))
+                if cand.held:
+                    cand.offset = self.n - 1
                 out.append(cand)
         return out
 
