@@ -10,10 +10,12 @@ Training-free, in the MEGC-baseline family, with optical flow as the feature:
    i-k and i+k, i.e. (flow(i-k -> i) - flow(i -> i+k)) / 2. It is largest at an apex whose
    expression fits between i-k and i+k (k = half the typical interval: 0.2 s micro,
    0.65 s macro), and slow head drift cancels. Vectors are averaged per region of interest
-   (the landmark-placed ROIs of analysis/face.py on the aligned crops), the median region
-   vector (rigid motion the alignment left) is subtracted, each region's magnitude is put
-   in units of its own noise (minus its clip median, over its MAD), and the mean of the
-   top-N regions is the curve.
+   (the landmark-placed ROIs of analysis/face.py on the aligned crops), the similarity
+   motion (shift, rotation, zoom) that best explains the regions' vectors, refitted without
+   the regions it explains worst, is subtracted (rigid motion the alignment left: its lag,
+   landmark jitter), each region's magnitude is put in units of its own noise (minus its clip
+   median, over its MAD), and the curve is, per frame, the largest of the mean of the top 1,
+   top 2 and top-N regions, each in units of its own noise (an AU moves one to four regions).
 3. Peaks above max(mean + p*(max - mean), median + z*MAD) of the clip's curve are
    candidates: the MEGC rule, with a noise floor so that a clip without expressions does
    not call its noise maximum an expression, and a small p so that one macro-expression
@@ -22,10 +24,14 @@ Training-free, in the MEGC-baseline family, with optical flow as the feature:
    (analysis/ccf.py).
 4. Each candidate's onset and offset come from the displacement relative to its apex frame:
    walking away from the apex, it rises to a plateau (the neutral face); the boundary is
-   where it first reaches (1 - q) of what follows. A true apex differs from the neutral face
-   on both sides alike; one flat side means a side lobe or a posture step, not an
-   expression. Micro vs macro is by length (<= 0.5 s: MMME 3.4); micro candidates inside a
-   macro interval are its rise or fall and are dropped.
+   where it first reaches (1 - q) of what follows, and the plateau must hold for as far
+   again (a bump that comes back is an earlier or later expression, not the neutral face).
+   A true apex differs from the neutral face on both sides alike; one flat side means a side
+   lobe or a posture step, not an expression - unless the apex starts a plateau: the face
+   rose from neutral and is held, then the offset is where it comes back near the neutral
+   face, or the end of the clip (the run of frames with a face) when it never does, as in a
+   clip cut mid-expression. Micro vs macro is by length (<= 0.5 s: MMME 3.4); micro
+   candidates inside a macro interval are its rise or fall and are dropped.
 
 Measured before the landmark tracker (fixed frame-0 crop, 6x6 grid of blocks), on
 simulated clips (drivers.sim.face, 20 s at 150 fps, expressions drawn like the
@@ -44,13 +50,13 @@ import collections
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 from scipy.signal import find_peaks
 
 from analysis.evaluation import frame_iou
 from analysis.face import FaceLayout
 from analysis.flow import FlowEngine
+from analysis.regions import RegionPool, grid_boxes, valid_mask
 from core.expressions import MICRO_MAX_DURATION_S
 
 
@@ -108,84 +114,6 @@ class _Candidate:
     held: bool = False  # still held at the clip's end: the offset is the clip's last frame
 
 
-class _Blocks:
-    """Pooling of flow fields over regions (the layout's ROIs, else a grid of blocks),
-    counting only valid pixels (not the eye openings)."""
-
-    def __init__(self, valid: np.ndarray, boxes: Sequence[tuple[int, int, int, int]]) -> None:
-        self.valid = valid
-        x0 = np.array([b[0] for b in boxes])
-        y0 = np.array([b[1] for b in boxes])
-        x1, y1 = x0 + np.array([b[2] for b in boxes]), y0 + np.array([b[3] for b in boxes])
-        self.corners = (y0, x0, y1, x1)
-        counts = self._sums(valid.astype(np.float64)[..., None])[:, 0]
-        self.counts = np.maximum(counts, 1).astype(np.float32)
-        area = np.maximum((x1 - x0) * (y1 - y0), 1)
-        # Regions mostly outside the crop or over the eyes carry no usable flow.
-        self.usable = counts >= 0.3 * area
-        self.weight = valid[..., None].astype(np.float32)
-        # Rigid motion basis at the regions' centres (x rows, then y rows): shift x, shift y,
-        # zoom, rotation about the crop's centre.
-        cx = (x0 + x1) / 2 - valid.shape[1] / 2
-        cy = (y0 + y1) / 2 - valid.shape[0] / 2
-        one, zero = np.ones_like(cx), np.zeros_like(cx)
-        self.rigid_basis = np.block([[one[:, None], zero[:, None], cx[:, None], -cy[:, None]],
-                                     [zero[:, None], one[:, None], cy[:, None], cx[:, None]]])
-
-    def _sums(self, image: np.ndarray) -> np.ndarray:
-        """Sum of an (h, w, c) image over each region -> (nregions, c)."""
-        ii = cv2.integral(image)
-        ii = ii if ii.ndim == 3 else ii[..., None]
-        y0, x0, y1, x1 = self.corners
-        return ii[y1, x1] - ii[y0, x1] - ii[y1, x0] + ii[y0, x0]
-
-    def vectors(self, flow: np.ndarray, head_motion: bool) -> np.ndarray:
-        """Mean flow vector per region (nregions, 2), minus the rigid (head) motion."""
-        vec = (self._sums(flow * self.weight) / self.counts[:, None]).astype(np.float32)
-        if head_motion:
-            vec -= self._rigid(vec)
-        return vec
-
-    def _rigid(self, vec: np.ndarray) -> np.ndarray:
-        """The similarity motion (shift, rotation, zoom) that best explains the regions'
-        vectors, fitted again without the regions it explains worst.
-
-        Motion the alignment left (its lag behind the head, landmark jitter) is rigid and
-        moves every region; an expression moves a few of them, which the refit leaves out.
-        """
-        use = np.flatnonzero(self.usable)
-        if use.size < 2 * _RIGID_OUTLIERS:
-            return np.median(vec[use], axis=0)
-        fitted = self._fit_rigid(vec, use)
-        resid = np.hypot(*(vec[use] - fitted[use]).T)
-        fitted = self._fit_rigid(vec, use[np.argsort(resid)[: use.size - _RIGID_OUTLIERS]])
-        return fitted.astype(np.float32)
-
-    def _fit_rigid(self, vec: np.ndarray, keep: np.ndarray) -> np.ndarray:
-        """Least-squares similarity motion of the regions `keep`, evaluated at every region."""
-        rows = np.concatenate([keep, keep + len(vec)])
-        p = np.linalg.lstsq(self.rigid_basis[rows], np.concatenate(vec[keep].T), rcond=None)[0]
-        return (self.rigid_basis @ p).reshape(2, -1).T
-
-
-_RIGID_OUTLIERS = 4  # regions left out of the rigid refit: an AU moves 1-4 of them
-
-
-def grid_boxes(size: int, block: int) -> list[tuple[int, int, int, int]]:
-    """A centred grid of block x block boxes over a size x size crop."""
-    n = size // block
-    o = (size - n * block) // 2
-    return [(o + c * block, o + r * block, block, block) for r in range(n) for c in range(n)]
-
-
-def _valid_mask(size: int, layout: FaceLayout | None, mask_eyes: bool) -> tuple[np.ndarray, tuple]:
-    valid = np.ones((size, size), bool)
-    eyes = layout.eyes if layout is not None and mask_eyes else ()
-    for x, y, w, h in eyes:
-        valid[max(0, y) : y + h, max(0, x) : x + w] = False
-    return valid, eyes
-
-
 class _Track:
     """One scale: crops averaged to its rate, and its contrast computed as frames arrive.
 
@@ -199,7 +127,7 @@ class _Track:
         group: int,
         k: int,
         eyes: Sequence[tuple[int, int, int, int]],
-        blocks: _Blocks,
+        blocks: RegionPool,
         engine: FlowEngine,
         head_motion: bool,
     ) -> None:
@@ -295,7 +223,7 @@ class _Profile:
         cand: _Candidate,
         step: int,
         steps: int,
-        blocks: _Blocks,
+        blocks: RegionPool,
         engine: FlowEngine,
         head_motion: bool,
     ) -> None:
@@ -345,7 +273,7 @@ def _estimate_interval(
     window: int,
     floor: float,
     rate: float,
-    blocks: _Blocks,
+    blocks: RegionPool,
     engine: FlowEngine,
     params: SpotParams,
 ) -> bool:
@@ -388,7 +316,7 @@ def _holds(profile: _Profile, s: int, level: float) -> bool:
 
 
 def _plateau_end(frames: np.ndarray, cand: _Candidate, level: float, stride: int,
-                 blocks: _Blocks, engine: FlowEngine, params: SpotParams) -> int:
+                 blocks: RegionPool, engine: FlowEngine, params: SpotParams) -> int:
     """The first frame after the apex (checked every `stride`) whose face is back within
     `level` of the neutral face at the onset; the clip's last frame when none is."""
     m = len(frames)
@@ -443,9 +371,9 @@ class Spotter:
         self.params = params = params or SpotParams()
         size = size or (layout.size if layout is not None else 128)
         self.size = size
-        valid, eyes = _valid_mask(size, layout, params.mask_eyes)
+        valid, eyes = valid_mask(size, layout, params.mask_eyes)
         boxes = layout.rois if layout is not None else grid_boxes(size, params.block)
-        self.blocks = _Blocks(valid, boxes)
+        self.blocks = RegionPool(valid, boxes)
         self.engine = FlowEngine(params.flow)
         self.n = 0
         self.tracks = []
