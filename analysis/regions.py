@@ -74,7 +74,7 @@ class RegionPool:
         return (self.rigid_basis @ p).reshape(2, -1).T
 
 
-_RIGID_OUTLIERS = 4  # regions left out of the rigid refit: an AU moves 1-4 of them
+_RIGID_OUTLIERS = 6  # regions left out of the rigid refit: an AU moves 1-4 of them
 
 
 def grid_boxes(size: int, block: int) -> list[tuple[int, int, int, int]]:

@@ -112,6 +112,7 @@ class _Candidate:
     onset: int = 0
     offset: int = 0
     held: bool = False  # still held at the clip's end: the offset is the clip's last frame
+    noise: float = 0.0  # typical displacement of its blocks without an expression
 
 
 class _Track:
@@ -246,7 +247,8 @@ class _Profile:
         return sum(self.raw(i) for i in range(lo, hi + 1)) / (hi - lo + 1)
 
 
-def _boundary(profile: _Profile, q: float, floor: float, min_lookahead: int) -> tuple[int, float]:
+def _boundary(profile: _Profile, q: float, floor: float, min_lookahead: int,
+              noise: float) -> tuple[int, float]:
     """Steps from the apex to the plateau of displacement, and the plateau's level.
 
     The plateau starts at the first step s whose displacement is (1 - q) of the largest one
@@ -254,7 +256,8 @@ def _boundary(profile: _Profile, q: float, floor: float, min_lookahead: int) -> 
     far as we have come makes the rule scale-free (a slow macro rise stops at the same
     relative point as a fast micro one), and a global maximum would be pulled away by the
     next expression or by slow drift. Near the apex displacement is ~0 and flat, so nothing
-    below `floor` counts as a plateau.
+    below `floor` counts as a plateau. Within `noise` of the largest counts as reached too
+    (a faint expression's plateau is as noisy as it is high).
     """
     n = profile.n
     for s in range(1, n):
@@ -262,7 +265,7 @@ def _boundary(profile: _Profile, q: float, floor: float, min_lookahead: int) -> 
         if level < floor:
             continue
         ahead = max(profile.smooth(t) for t in range(s, min(n, s + max(min_lookahead, s) + 1)))
-        if level >= (1.0 - q) * ahead:
+        if level >= ahead - max(q * ahead, noise):
             return s, level
     return n - 1, profile.smooth(n - 1) if n > 1 else 0.0
 
@@ -285,7 +288,7 @@ def _estimate_interval(
         for step, steps in ((-1, min(window, cand.apex) + 1),
                             (1, min(window, m - 1 - cand.apex) + 1))
     ]
-    sides = [_boundary(p, params.boundary, floor, lookahead) for p in profiles]
+    sides = [_boundary(p, params.boundary, floor, lookahead, cand.noise) for p in profiles]
     (back, level_before), (ahead, level_after) = sides
     cand.onset, cand.offset = cand.apex - back, cand.apex + ahead
     # A boundary is where the face reaches a lasting state (the neutral face), not a bump
@@ -443,7 +446,8 @@ class Spotter:
             v = np.where(self.blocks.usable, values[i], -np.inf)
             chosen = np.argsort(v)[-params.top_n :]
             cand = _Candidate(
-                int(i), track.scale, (float(curve[i]) - med) / mad, chosen, bool(curve[i] >= thr)
+                int(i), track.scale, (float(curve[i]) - med) / mad, chosen, bool(curve[i] >= thr),
+                noise=float(np.median(values[k : len(values) - k, chosen], axis=0).mean()),
             )
             # The apex's contrast (displacement against frames i-k and i+k) is about the
             # plateau height for an expression that fits in the scale: a third of it marks
