@@ -1,6 +1,6 @@
 """The analysis end to end on a simulated dataset: the figures issue 7 asks of it.
 
-Writes `melab simulate-dataset` sessions (default 6 participants x 420 s, 7 trials, 320x240
+Writes `melab simulate-dataset` sessions (default 6 participants x 420 s, 7 trials, 640x480
 at 50 fps; recordings/simulated/dataset.py) into a temporary folder, runs `melab analyze`'s code
 (analysis.pipeline.analyze, default options) on them and prints:
 
