@@ -10,7 +10,7 @@ at 50 fps; recordings/simulated/dataset.py) into a temporary folder, runs `melab
 
 Targets: micro F1 >= 0.8; the filter never lowering micro recall; 3-class fused UF1 >= 0.8
 and >= every single modality. The last line printed is JSON (`targets_met` says whether all
-hold). About 5 minutes on 2 cores.
+hold). About 13 minutes on 2 cores under load (640x480 through the face tracker).
 """
 
 from __future__ import annotations
