@@ -1,4 +1,4 @@
-"""A session's clips for the analysis: face crops, frame times, signals and annotations."""
+"""A session's clips for the analysis: tracked face crops, frame times, signals, annotations."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ from typing import Any
 
 import numpy as np
 
-from analysis.face import FaceCrop, face_crop_raw, iter_crops
+from analysis.face_track import FaceTracker, Tracked, TrackParams, TrackPoint
 from analysis.spotting import SpotCurve, SpotParams, SpottedInterval, Spotter
 from recordings.rigs.roles import stored_roles
 from recordings.store.annotations import Annotation, annotations_from_ground_truth, load_annotations
 from recordings.store.ground_truth import read_ground_truth
 from recordings.store.reader import Session, StreamView
 
-BLOCK_FRAMES = 300  # frames cropped at a time: bounded memory at full resolution
+BLOCK_FRAMES = 32  # raw frames read at a time: bounded memory at full resolution
 PHYSIO_CHANNELS = ("ECG", "EDA", "RSP", "SKT", "PPG")
 # Channel types of a session's stored roles (recordings/rigs) -> the analysis' channel names.
 PHYSIO_BY_TYPE = dict(zip(("ecg", "eda", "resp", "temp", "ppg"), PHYSIO_CHANNELS, strict=True))
@@ -35,51 +35,119 @@ class Clip:
     trial: str
     name: str
     fps: float
-    crops: np.ndarray  # (n, 128, 128) uint8 grey face crops
-    face: FaceCrop
+    crops: np.ndarray  # (n, 128, 128) uint8 aligned grey face crops; zeros without a face
+    track: list[TrackPoint]  # the face track, one point per frame
     frame_numbers: np.ndarray  # device frame number of each crop
     times: np.ndarray  # session-clock time of each frame (aligned when synced)
     spotted: list[SpottedInterval]  # spotting result, frame indices within the clip
     curve: SpotCurve | None = None  # the micro spotting curve (report.html's timeline)
     folder: str = ""  # the session folder's name
 
+    @property
+    def found(self) -> np.ndarray:
+        """(n,) bool: frames where the face was found."""
+        return np.array([p.found for p in self.track], bool)
+
 
 @dataclass
 class SpotRun:
-    """A clip read and spotted in one pass."""
+    """A clip read, tracked and spotted in one pass."""
 
-    crops: np.ndarray  # (n, size, size) uint8 grey face crops
-    spotted: list[SpottedInterval]
+    crops: np.ndarray  # (n, size, size) uint8 aligned crops; zeros where no face was found
+    track: list[TrackPoint]
+    spotted: list[SpottedInterval]  # frame indices within the clip; never across a lost face
     waited_seconds: float  # time the spotter sat waiting for the reader (disk-bound share)
-    curve: SpotCurve | None = None  # the micro scale's curve and threshold
+    track_seconds: float  # the reader thread's time in the face tracker
+    read_seconds: float  # the reader thread's time reading stored frames
+    curve: SpotCurve | None = None  # the micro scale's curve over the runs with a face
+
+
+def _read_and_track(frames: Any, n_frames: int, tracker: FaceTracker,
+                    blocks: queue.Queue, timing: list[float]) -> None:
+    """Reader thread: raw frames in blocks -> tracked frames, handed over block by block."""
+    try:
+        if len(frames.shape) != 3 or frames.dtype != np.uint8:
+            raise ValueError(f"expected uint8 (n, h, w) frames, got {frames.dtype} {frames.shape}")
+        for start in range(0, n_frames, BLOCK_FRAMES):
+            # Only the part of each stored frame around the face is read (h5py hyperslab).
+            y0, y1, x0, x1 = tracker.window(*frames.shape[1:])
+            began = time.perf_counter()
+            raw = np.asarray(frames[start : min(n_frames, start + BLOCK_FRAMES), y0:y1, x0:x1])
+            read = time.perf_counter()
+            tracked = [tracker.push(frame, (x0, y0)) for frame in raw]
+            timing[0] += time.perf_counter() - read
+            timing[1] += read - began
+            blocks.put(tracked)
+        blocks.put(None)
+    except BaseException as exc:  # handed to the consumer, which re-raises it
+        blocks.put(exc)
+
+
+class _Runs:
+    """Spotting of each run of frames with a face on its own: nothing spans a lost face."""
+
+    def __init__(self, fps: float, params: SpotParams | None, sensitive: bool) -> None:
+        self.fps, self.params, self.sensitive = fps, params, sensitive
+        self.spotter: Spotter | None = None
+        self.start = 0
+        self.spotted: list[SpottedInterval] = []
+        self.curves: list[SpotCurve] = []  # each run's micro curve, on clip frame indices
+
+    def add(self, t: Tracked) -> None:
+        """One tracked frame, in order."""
+        if t.layout is not None or t.crop is None:
+            self.end()
+        if t.layout is not None:
+            self.spotter, self.start = Spotter(self.fps, self.params, t.layout), t.point.frame
+        if t.crop is not None and self.spotter is not None:
+            self.spotter.push(t.crop[None])
+
+    def end(self) -> None:
+        """Close the current run."""
+        if self.spotter is not None:
+            s = self.start
+            self.spotted += [replace(i, onset=i.onset + s, apex=i.apex + s, offset=i.offset + s)
+                             for i in self.spotter.finish(self.sensitive)]
+            curve = self.spotter.curve()
+            if curve is not None:
+                self.curves.append(replace(curve, frames=curve.frames + s))
+        self.spotter = None
+
+    def curve(self) -> SpotCurve | None:
+        """The runs' curves joined for plotting (NaN between runs), with the threshold of the
+        longest run: each run's curve is in units of its own noise, so they share a scale."""
+        if not self.curves:
+            return None
+        longest = max(self.curves, key=lambda c: len(c.frames))
+        gap = np.array([np.nan])
+        frames = np.concatenate([x for c in self.curves for x in (c.frames, gap)][:-1])
+        values = np.concatenate([x for c in self.curves for x in (c.values, gap)][:-1])
+        return SpotCurve(frames, values, longest.threshold)
 
 
 def read_and_spot(
     frames: Any,
     n_frames: int,
     pixel_format: str,
-    face: FaceCrop,
     fps: float,
     params: SpotParams | None = None,
     sensitive: bool = False,
+    track: TrackParams | None = None,
 ) -> SpotRun:
-    """Read a stored clip's face crops in blocks on a reader thread while a Spotter computes
-    the flows of the blocks already read (HDF5 reads and OpenCV release the GIL)."""
-    blocks: queue.Queue[np.ndarray | BaseException | None] = queue.Queue(maxsize=4)
-
-    def reader() -> None:
-        try:
-            for block in iter_crops(frames, pixel_format, face, BLOCK_FRAMES):
-                blocks.put(block)
-            blocks.put(None)
-        except BaseException as exc:  # handed to the consumer, which re-raises it
-            blocks.put(exc)
-
-    thread = threading.Thread(target=reader, name="clip-reader", daemon=True)
+    """Track the face through a stored clip on a reader thread (reading and tracking block by
+    block) while Spotters compute the flows of the runs already tracked (HDF5 reads, dlib
+    and OpenCV overlap with the flows)."""
+    blocks: queue.Queue[list[Tracked] | BaseException | None] = queue.Queue(maxsize=4)
+    tracker = FaceTracker(fps, pixel_format, track)
+    timing = [0.0, 0.0]  # tracking, reading
+    thread = threading.Thread(target=_read_and_track, name="clip-reader", daemon=True,
+                              args=(frames, n_frames, tracker, blocks, timing))
     thread.start()
-    spotter = Spotter(fps, params, face)
-    kept: list[np.ndarray] = []
-    count, waited = 0, 0.0
+    runs = _Runs(fps, params, sensitive)
+    crops: list[np.ndarray] = []
+    points: list[TrackPoint] = []
+    blank = np.zeros((tracker.size, tracker.size), np.uint8)
+    waited = 0.0
     while True:
         started = time.perf_counter()
         block = blocks.get()
@@ -89,15 +157,14 @@ def read_and_spot(
         if isinstance(block, BaseException):
             thread.join()
             raise block
-        # A crashed segment may hold unwritten frames past n_frames: never analyse those.
-        block = block[: max(0, n_frames - count)]
-        count += len(block)
-        if len(block):
-            kept.append(block)
-            spotter.push(block)
+        for t in block:
+            runs.add(t)
+            points.append(t.point)
+            crops.append(t.crop if t.crop is not None else blank)
     thread.join()
-    crops = np.concatenate(kept) if kept else np.zeros((0, face.size, face.size), np.uint8)
-    return SpotRun(crops, spotter.finish(sensitive), waited, spotter.curve())
+    runs.end()
+    stack = np.stack(crops) if crops else np.zeros((0, tracker.size, tracker.size), np.uint8)
+    return SpotRun(stack, points, runs.spotted, waited, timing[0], timing[1], runs.curve())
 
 
 def time_column(group: Any) -> str:
@@ -130,10 +197,8 @@ def iter_clips(
         seg = session.segment(name)
         if seg.n_frames < 2 or int(seg.attrs.get("trial", -1)) in skip_trials:
             continue
-        face = face_crop_raw(seg.frame(0), seg.pixel_format)
         fps = float(seg.attrs["frame_rate"])
-        # Only the face region of each stored frame is read (h5py hyperslab), not whole frames.
-        run = read_and_spot(seg.file["frames"], seg.n_frames, seg.pixel_format, face, fps,
+        run = read_and_spot(seg.file["frames"], seg.n_frames, seg.pixel_format, fps,
                             params, sensitive)
         column = time_column(seg.file)
         yield Clip(
@@ -143,7 +208,7 @@ def iter_clips(
             name=name,
             fps=fps,
             crops=run.crops,
-            face=face,
+            track=run.track,
             frame_numbers=seg.column("frame_number"),
             times=seg.column(column),
             spotted=run.spotted,

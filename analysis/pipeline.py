@@ -25,6 +25,7 @@ from analysis.clips import (
 )
 from analysis.concordance import MEInterval, pooled_table, write_concordance_csv
 from analysis.evaluation import Interval, frame_span
+from analysis.face_report import FaceReport
 from analysis.features_physio import FEATURES_BY_CHANNEL
 from analysis.flow import flow_features
 from analysis.fusion import WEIGHTINGS
@@ -111,6 +112,7 @@ class _Collected:
     channels: dict[str, list[str]] = field(default_factory=dict)  # session -> channels used
     overviews: dict[str, dict[str, Any]] = field(default_factory=dict)  # session -> summarize()
     timelines: list[ClipTimeline] = field(default_factory=list)  # report.html, one per clip
+    face: FaceReport = field(default_factory=FaceReport)
 
 
 def analyze(
@@ -121,8 +123,8 @@ def analyze(
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
 ) -> dict[str, Any]:
-    """Analyse sessions; write spotting.csv, spotting_summary.json, recognition.json,
-    concordance.csv and report.html into `out`; return the summary."""
+    """Analyse sessions; write spotting.csv, face_track.csv, spotting_summary.json,
+    recognition.json, concordance.csv and report.html into `out`; return the summary."""
     options = options or AnalysisOptions()
     options.check()
     out = Path(out)
@@ -145,6 +147,7 @@ def analyze(
             for clip in iter_clips(session, options.spot, options.ccf_mode == "rescue",
                                    rerun.get(folder, set())):
                 _check(cancel)
+                collected.face.add(f"{folder.name}/{clip.name}", clip.track, clip.frame_numbers)
                 _tell(progress, (i + 0.5) / len(folders), f"spotted {folder.name}/{clip.name}")
                 _analyse_clip(clip, annotations, signals, heart, options, collected)
             if signals is not None:
@@ -245,7 +248,9 @@ def _analyse_clip(
         truths.append(Interval(onset, end_frame, a.kind))
         apex = _frame_index(clip, a.apex_frame)
         spans.append(TruthSpan(onset, apex, end_frame, a.kind, a.emotion or ""))
-        if a.kind == "micro" and apex is not None and a.emotion:
+        # Flow features need the face at onset and apex; without it the ME gives no sample.
+        if (a.kind == "micro" and apex is not None and a.emotion
+                and clip.track[onset].found and clip.track[apex].found):
             _add_sample(clip, onset, apex, signals, a, options, out)
     out.timelines.append(clip_timeline(
         clip.folder, clip.name, clip.trial, clip.times, spotted, kept, spans, clip.curve,
@@ -335,9 +340,10 @@ def _write_outputs(
         writer = csv.writer(fh)
         writer.writerow(list(SpotRow.__dataclass_fields__))
         writer.writerows([list(vars(r).values()) for r in collected.rows])
+    collected.face.write_csv(out / "face_track.csv")
     spotting = spotting_summary(collected.candidates, collected.filtered, collected.truths)
     (out / "spotting_summary.json").write_text(json.dumps(spotting, indent=2))
-    written = ["spotting.csv", "spotting_summary.json"]
+    written = ["spotting.csv", "face_track.csv", "spotting_summary.json"]
     if collected.notes:
         write_signals_csv(collected.notes, out / "signals.csv")
         written.append("signals.csv")
@@ -363,6 +369,7 @@ def _write_outputs(
         "signals": [{"subject": sub, "session": ses, **vars(n)}
                     for sub, ses, n in collected.notes if n.status != OK],
         "channels": collected.channels,
+        "face": collected.face.summary(),
     }
     plots = write_report(out, summary, rows, collected.overviews, collected.timelines)
     summary["files"] = [*written, "recognition.json", "concordance.csv", "report.html", *plots]

@@ -70,6 +70,7 @@ def write_report(
         overview_section(overviews or {}),
         _signals_section(summary.get("signals", [])),
         _channels_section(summary.get("channels", {})),
+        _face_section(summary.get("face")),
         _spotting_section(summary["spotting"]),
         timelines_section(timelines),
         _recognition_section(out, summary["recognition"], plots),
@@ -107,6 +108,19 @@ def _channels_section(channels: dict[str, list[str]]) -> str:
     items = "".join(f"<li>{html.escape(session)}: {html.escape(line)}</li>"
                     for session, lines in channels.items() for line in lines)
     return f"<h2>Channels used</h2><ul>{items or '<li>no EEG or physiology</li>'}</ul>"
+
+
+def _face_section(face: dict[str, Any] | None) -> str:
+    """Frames with the face found, and every stretch without it (never spotted)."""
+    if not face:
+        return ""
+    items = "".join(f"<li>{html.escape(m)}</li>" for m in face["messages"])
+    return (
+        "<h2>Face tracking</h2>"
+        f"<p>Face found in {face['found']} of {face['frames']} frames (face_track.csv); "
+        "frames without a face are never spotted.</p>"
+        + (f"<ul>{items}</ul>" if items else "")
+    )
 
 
 def _spotting_section(spot: dict[str, Any]) -> str:

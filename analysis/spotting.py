@@ -9,10 +9,13 @@ Training-free, in the MEGC-baseline family, with optical flow as the feature:
 2. For each frame i and scale k: the face's displacement at i against the mean of frames
    i-k and i+k, i.e. (flow(i-k -> i) - flow(i -> i+k)) / 2. It is largest at an apex whose
    expression fits between i-k and i+k (k = half the typical interval: 0.2 s micro,
-   0.65 s macro), and slow head drift cancels. Vectors are averaged per facial block (6x6
-   grid, backdrop and a border along it left out), the median block vector (rigid head
-   motion) is subtracted, each block's magnitude is put in units of its own noise (minus
-   its clip median, over its MAD), and the mean of the top-N blocks is the curve.
+   0.65 s macro), and slow head drift cancels. Vectors are averaged per region of interest
+   (the landmark-placed ROIs of analysis/face.py on the aligned crops), the similarity
+   motion (shift, rotation, zoom) that best explains the regions' vectors, refitted without
+   the regions it explains worst, is subtracted (rigid motion the alignment left: its lag,
+   landmark jitter), each region's magnitude is put in units of its own noise (minus its clip
+   median, over its MAD), and the curve is, per frame, the largest of the mean of the top 1,
+   top 2 and top-N regions, each in units of its own noise (an AU moves one to four regions).
 3. Peaks above max(mean + p*(max - mean), median + z*MAD) of the clip's curve are
    candidates: the MEGC rule, with a noise floor so that a clip without expressions does
    not call its noise maximum an expression, and a small p so that one macro-expression
@@ -21,12 +24,17 @@ Training-free, in the MEGC-baseline family, with optical flow as the feature:
    (analysis/ccf.py).
 4. Each candidate's onset and offset come from the displacement relative to its apex frame:
    walking away from the apex, it rises to a plateau (the neutral face); the boundary is
-   where it first reaches (1 - q) of what follows. A true apex differs from the neutral face
-   on both sides alike; one flat side means a side lobe or a posture step, not an
-   expression. Micro vs macro is by length (<= 0.5 s: MMME 3.4); micro candidates inside a
-   macro interval are its rise or fall and are dropped.
+   where it first reaches (1 - q) of what follows, and the plateau must hold for as far
+   again (a bump that comes back is an earlier or later expression, not the neutral face).
+   A true apex differs from the neutral face on both sides alike; one flat side means a side
+   lobe or a posture step, not an expression - unless the apex starts a plateau: the face
+   rose from neutral and is held, then the offset is where it comes back near the neutral
+   face, or the end of the clip (the run of frames with a face) when it never does, as in a
+   clip cut mid-expression. Micro vs macro is by length (<= 0.5 s: MMME 3.4); micro
+   candidates inside a macro interval are its rise or fall and are dropped.
 
-Measured on simulated clips (drivers.sim.face, 20 s at 150 fps, expressions drawn like the
+Measured before the landmark tracker (fixed frame-0 crop, 6x6 grid of blocks), on
+simulated clips (drivers.sim.face, 20 s at 150 fps, expressions drawn like the
 dataset generator's: ME 0.04-0.5 s, 1-3 AUs, 2.4-5.6 px at a 600 px face, i.e. ~0.5-1.2 px
 on the crop; blinks 10/min; head motion on), pooled micro F1 (IoU >= 0.5): 0.90 at 640x480
 (12 clips), 0.90 at 320x240 (8), 0.92 at 2040x1088 (4), 0.84 mono (4), 0.84 at half the
@@ -42,13 +50,13 @@ import collections
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 from scipy.signal import find_peaks
 
 from analysis.evaluation import frame_iou
-from analysis.face import FaceCrop, default_eye_boxes
+from analysis.face import FaceLayout
 from analysis.flow import FlowEngine
+from analysis.regions import RegionPool, grid_boxes, valid_mask
 from core.expressions import MICRO_MAX_DURATION_S
 
 
@@ -61,8 +69,8 @@ class SpotParams:
     micro_interval: float = 0.4  # typical ME length: its half is the micro scale k
     macro_interval: float = 1.3  # typical macro-expression length: its half is the macro k
     max_micro: float = MICRO_MAX_DURATION_S  # longer intervals are macro-expressions
-    block: int = 21  # facial block side (21 px on 128: a 6x6 grid)
-    top_n: int = 4  # blocks averaged into the curve (an AU moves 1-4 blocks)
+    block: int = 21  # block side of the grid used for crops without a layout (ROIs)
+    top_n: int = 4  # regions averaged into the curve (an AU moves 1-4 of them)
     p: float = 0.02  # MEGC threshold: mean + p * (max - mean)
     z: float = 6.0  # noise floor of the threshold: median + z * MAD
     # Sensitive tier: peaks between this floor and the threshold are reported as unconfirmed
@@ -75,7 +83,6 @@ class SpotParams:
     normalise: bool = True  # blocks in units of their own noise (MAD) before ranking
     flow: str = "farneback"
     mask_eyes: bool = True
-    erode: int = 8  # px of face kept away from the backdrop boundary
     head_motion: bool = True  # subtract the median flow (rigid head motion)
 
 
@@ -113,54 +120,8 @@ class _Candidate:
     confident: bool = True
     onset: int = 0
     offset: int = 0
-
-
-class _Blocks:
-    """Block pooling of flow fields over the valid (face, not eye) pixels."""
-
-    def __init__(self, valid: np.ndarray, block: int) -> None:
-        h, w = valid.shape
-        self.valid = valid
-        self.block = block
-        ny, nx = h // block, w // block
-        oy, ox = (h - ny * block) // 2, (w - nx * block) // 2  # centre the grid
-        self.window = (slice(oy, oy + ny * block), slice(ox, ox + nx * block))
-        self.shape = (ny, block, nx, block)
-        counts = valid[self.window].reshape(self.shape).sum(axis=(1, 3)).reshape(-1)
-        self.counts = np.maximum(counts, 1).astype(np.float32)
-        # Blocks mostly outside the face (backdrop, eyes) carry no usable flow.
-        self.usable = counts >= 0.3 * block * block
-        self.weight = valid[..., None].astype(np.float32)
-
-    def vectors(self, flow: np.ndarray, head_motion: bool) -> np.ndarray:
-        """Mean flow vector per block (nblocks, 2), minus the median block (head) motion."""
-        f = flow * self.weight
-        ny, b, nx, _ = self.shape
-        sums = f[self.window].reshape(ny, b, nx, b, 2).sum(axis=(1, 3)).reshape(-1, 2)
-        vec = sums / self.counts[:, None]
-        if head_motion:
-            # Rigid head motion moves every block alike; an expression moves a minority of
-            # them, so the median block vector is the head's (and ~30x cheaper than the
-            # median over pixels).
-            vec -= np.median(vec[self.usable], axis=0)
-        return vec
-
-
-def _valid_mask(
-    size: int, face: FaceCrop | None, mask_eyes: bool, erode: int = 0
-) -> tuple[np.ndarray, tuple]:
-    valid = np.ones((size, size), bool)
-    if face is not None and face.foreground is not None:
-        # Flow near the silhouette mixes the moving head with the still backdrop (and the
-        # flow window smears it inwards): keep only pixels well inside the face.
-        inside = cv2.erode(
-            face.foreground.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=erode
-        )
-        valid &= inside > 0
-    eyes = (face.eyes if face is not None else default_eye_boxes(size)) if mask_eyes else ()
-    for x, y, w, h in eyes:
-        valid[max(0, y) : y + h, max(0, x) : x + w] = False
-    return valid, eyes
+    held: bool = False  # still held at the clip's end: the offset is the clip's last frame
+    noise: float = 0.0  # typical displacement of its blocks without an expression
 
 
 class _Track:
@@ -176,7 +137,7 @@ class _Track:
         group: int,
         k: int,
         eyes: Sequence[tuple[int, int, int, int]],
-        blocks: _Blocks,
+        blocks: RegionPool,
         engine: FlowEngine,
         head_motion: bool,
     ) -> None:
@@ -239,8 +200,13 @@ def _curve(
     mad = np.maximum(np.median(np.abs(inner - med), axis=0), 1e-6) if normalise else 1.0
     v = (block_values - med) / mad
     v[:, ~usable] = -np.inf
-    n = min(top_n, int(usable.sum()))
-    curve = np.sort(v, axis=1)[:, -n:].mean(axis=1)
+    ranked = np.sort(v, axis=1)
+    curve = np.full(m, -np.inf)
+    for n in sorted({1, 2, min(top_n, int(usable.sum()))}):
+        c = ranked[:, -n:].mean(axis=1)
+        ci = c[k : m - k] if m > 2 * k else c
+        cm = float(np.median(ci))
+        curve = np.maximum(curve, (c - cm) / max(float(np.median(np.abs(ci - cm))), 1e-6))
     curve[:k] = 0.0
     curve[max(k, m - k) :] = 0.0
     return curve
@@ -267,7 +233,7 @@ class _Profile:
         cand: _Candidate,
         step: int,
         steps: int,
-        blocks: _Blocks,
+        blocks: RegionPool,
         engine: FlowEngine,
         head_motion: bool,
     ) -> None:
@@ -290,7 +256,8 @@ class _Profile:
         return sum(self.raw(i) for i in range(lo, hi + 1)) / (hi - lo + 1)
 
 
-def _boundary(profile: _Profile, q: float, floor: float, min_lookahead: int) -> tuple[int, float]:
+def _boundary(profile: _Profile, q: float, floor: float, min_lookahead: int,
+              noise: float) -> tuple[int, float]:
     """Steps from the apex to the plateau of displacement, and the plateau's level.
 
     The plateau starts at the first step s whose displacement is (1 - q) of the largest one
@@ -298,7 +265,8 @@ def _boundary(profile: _Profile, q: float, floor: float, min_lookahead: int) -> 
     far as we have come makes the rule scale-free (a slow macro rise stops at the same
     relative point as a fast micro one), and a global maximum would be pulled away by the
     next expression or by slow drift. Near the apex displacement is ~0 and flat, so nothing
-    below `floor` counts as a plateau.
+    below `floor` counts as a plateau. Within `noise` of the largest counts as reached too
+    (a faint expression's plateau is as noisy as it is high).
     """
     n = profile.n
     for s in range(1, n):
@@ -306,7 +274,7 @@ def _boundary(profile: _Profile, q: float, floor: float, min_lookahead: int) -> 
         if level < floor:
             continue
         ahead = max(profile.smooth(t) for t in range(s, min(n, s + max(min_lookahead, s) + 1)))
-        if level >= (1.0 - q) * ahead:
+        if level >= ahead - max(q * ahead, noise):
             return s, level
     return n - 1, profile.smooth(n - 1) if n > 1 else 0.0
 
@@ -317,23 +285,59 @@ def _estimate_interval(
     window: int,
     floor: float,
     rate: float,
-    blocks: _Blocks,
+    blocks: RegionPool,
     engine: FlowEngine,
     params: SpotParams,
 ) -> bool:
     """Set the candidate's onset and offset; False when it is not an apex at all."""
     m = len(frames)
     lookahead = max(2, round(params.lookahead * rate))
-    sides = []
-    for step, steps in ((-1, min(window, cand.apex) + 1), (1, min(window, m - 1 - cand.apex) + 1)):
-        prof = _Profile(frames, cand, step, steps, blocks, engine, params.head_motion)
-        sides.append(_boundary(prof, params.boundary, floor, lookahead))
+    profiles = [
+        _Profile(frames, cand, step, steps, blocks, engine, params.head_motion)
+        for step, steps in ((-1, min(window, cand.apex) + 1),
+                            (1, min(window, m - 1 - cand.apex) + 1))
+    ]
+    sides = [_boundary(p, params.boundary, floor, lookahead, cand.noise) for p in profiles]
     (back, level_before), (ahead, level_after) = sides
     cand.onset, cand.offset = cand.apex - back, cand.apex + ahead
+    # A boundary is where the face reaches a lasting state (the neutral face), not a bump
+    # such as an earlier expression seen from its echo: the level holds for as far again.
+    if not all(_holds(p, b, lv * params.symmetry) for p, (b, lv) in zip(profiles, sides,
+                                                                         strict=True)):
+        return False
     # At an apex the face differs from the neutral face on both sides by about the same.
     # The magnitude contrast also peaks one scale before and after a short expression
     # (there frame i is neutral and i+k or i-k is the apex): then one side stays flat.
-    return min(level_before, level_after) >= params.symmetry * max(level_before, level_after)
+    level = params.symmetry * max(level_before, level_after)
+    if min(level_before, level_after) >= level:
+        return True
+    # Or the apex starts a plateau: the face rose from a neutral face and is held (a long
+    # smile), possibly until the clip (or the run of frames with a face) ends, as in a clip
+    # cut mid-expression.
+    if level_before < floor or level_after >= level:
+        return False
+    cand.offset = _plateau_end(frames, cand, level, lookahead, blocks, engine, params)
+    cand.held = cand.offset == m - 1
+    return True
+
+
+def _holds(profile: _Profile, s: int, level: float) -> bool:
+    """True when the displacement stays at or above `level` from step s for as many steps
+    again (within the profile's reach)."""
+    return all(profile.smooth(t) >= level for t in range(s, min(2 * s + 1, profile.n)))
+
+
+def _plateau_end(frames: np.ndarray, cand: _Candidate, level: float, stride: int,
+                 blocks: RegionPool, engine: FlowEngine, params: SpotParams) -> int:
+    """The first frame after the apex (checked every `stride`) whose face is back within
+    `level` of the neutral face at the onset; the clip's last frame when none is."""
+    m = len(frames)
+    for j in [*range(cand.apex + stride, m - 1, stride), m - 1]:
+        flow = engine(frames[cand.onset], frames[j])
+        vec = blocks.vectors(flow, params.head_motion)[cand.blocks]
+        if float(np.hypot(vec[:, 0], vec[:, 1]).mean()) < level:
+            return j
+    return m - 1
 
 
 def _overlaps(a: _Candidate, b: _Candidate) -> bool:
@@ -372,15 +376,16 @@ class Spotter:
         self,
         fps: float,
         params: SpotParams | None = None,
-        face: FaceCrop | None = None,
+        layout: FaceLayout | None = None,
         size: int | None = None,
     ) -> None:
         self.fps = fps
         self.params = params = params or SpotParams()
-        size = size or (face.size if face is not None else 128)
+        size = size or (layout.size if layout is not None else 128)
         self.size = size
-        valid, eyes = _valid_mask(size, face, params.mask_eyes, params.erode)
-        self.blocks = _Blocks(valid, params.block)
+        valid, eyes = valid_mask(size, layout, params.mask_eyes)
+        boxes = layout.rois if layout is not None else grid_boxes(size, params.block)
+        self.blocks = RegionPool(valid, boxes)
         self.engine = FlowEngine(params.flow)
         self.n = 0
         self.tracks = []
@@ -462,7 +467,8 @@ class Spotter:
             v = np.where(self.blocks.usable, values[i], -np.inf)
             chosen = np.argsort(v)[-params.top_n :]
             cand = _Candidate(
-                int(i), track.scale, (float(curve[i]) - med) / mad, chosen, bool(curve[i] >= thr)
+                int(i), track.scale, (float(curve[i]) - med) / mad, chosen, bool(curve[i] >= thr),
+                noise=float(np.median(values[k : len(values) - k, chosen], axis=0).mean()),
             )
             # The apex's contrast (displacement against frames i-k and i+k) is about the
             # plateau height for an expression that fits in the scale: a third of it marks
@@ -474,6 +480,8 @@ class Spotter:
                 for name in ("onset", "apex", "offset"):
                     j = getattr(cand, name)
                     setattr(cand, name, min(self.n - 1, round(j * track.group + centre)))
+                if cand.held:
+                    cand.offset = self.n - 1
                 out.append(cand)
         return out
 
@@ -482,12 +490,12 @@ def spot(
     crops: np.ndarray,
     fps: float,
     params: SpotParams | None = None,
-    face: FaceCrop | None = None,
+    layout: FaceLayout | None = None,
     sensitive: bool = False,
 ) -> list[SpottedInterval]:
-    """Spot micro- and macro-expressions in a clip of grey face crops (n, h, w) uint8."""
+    """Spot micro- and macro-expressions in a clip of aligned face crops (n, h, w) uint8."""
     if crops.ndim != 3 or crops.dtype != np.uint8 or crops.shape[1] != crops.shape[2]:
         raise ValueError(f"expected uint8 (n, size, size) crops, got {crops.dtype} {crops.shape}")
-    spotter = Spotter(fps, params, face, crops.shape[1])
+    spotter = Spotter(fps, params, layout, crops.shape[1])
     spotter.push(crops)
     return spotter.finish(sensitive)

@@ -28,9 +28,12 @@ def figure(value: float | None) -> str:
 
 def format_results(summary: dict) -> str:
     """The headline figures of an analysis for the terminal."""
-    lines = [f"Signals: {n['subject']}/{n['session']} {n['stream']} "
-             f"{n['channel'] or '(all channels)'}: {n['detail']}"
-             for n in summary.get("signals", [])]
+    face = summary.get("face")
+    lines = [f"Face found in {face['found']} of {face['frames']} frames", *face["messages"]
+             ] if face else []
+    lines += [f"Signals: {n['subject']}/{n['session']} {n['stream']} "
+              f"{n['channel'] or '(all channels)'}: {n['detail']}"
+              for n in summary.get("signals", [])]
     lines += spotting_lines(summary["spotting"], summary["spotted"])
     recognition = summary["recognition"]
     if "skipped" in recognition:
@@ -175,7 +178,7 @@ def add_analysis_commands(sub: argparse._SubParsersAction) -> None:
     dataset.add_argument("--duration", default=420.0,
                          type=checks.number_in(60.0, 3600.0, "seconds from 60 to 3600"),
                          help="seconds per session (7 trials; 60 to 3600)")
-    dataset.add_argument("--size", type=checks.frame_size, default="320x240",
+    dataset.add_argument("--size", type=checks.frame_size, default="640x480",
                          help="camera WIDTHxHEIGHT (even, 64x48 to 2040x1088)")
     dataset.add_argument("--fps", type=checks.frame_rate, default=50.0,
                          help="camera frame rate (1 to 1000)")

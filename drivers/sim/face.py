@@ -1,10 +1,11 @@
-"""Synthetic face camera images: a face on a green backdrop with FACS-style micro/macro
-expressions, blinks, slight head motion and sensor noise, cheap enough for 150 fps full frame.
+"""Synthetic face camera images: a real face photograph in front of a lab wall, warped around its
+landmarks into FACS-style micro/macro expressions, blinks and slight head motion (shift and
+roll), with sensor noise, cheap enough for 150 fps full frame.
 
 Everything is a pure function of (seed, t, expressions): the renderer keeps caches only.
-Speed comes from painting the scene once (drivers.sim.face_paint) and keeping it as a raw
+Speed comes from composing the scene once (drivers.sim.face_photo) and keeping it as a raw
 frame; per frame only the face parts that move are re-warped (cv2.remap on small boxes, with
-the AU displacement fields of drivers.sim.face_geometry and the lids of
+the landmark-anchored AU displacement fields of drivers.sim.face_geometry and the lids of
 drivers.sim.face_eyelids), and noise is a view into a precomputed noise strip at a hashed
 offset, added with one saturating cv2.add.
 """
@@ -28,14 +29,16 @@ from drivers.sim.face_geometry import (
     add_bump,
     au_bumps,
     canvas_box,
+    face_box,
     make_look,
     shift_weight,
 )
-from drivers.sim.face_paint import PaintedScene, paint_scene
+from drivers.sim.face_photo import paint_scene
 
 BLINK_CLOSE, BLINK_HOLD, BLINK_OPEN = 0.055, 0.015, 0.080  # seconds; ~150 ms in all
 BLINK_DURATION = BLINK_CLOSE + BLINK_HOLD + BLINK_OPEN
 _SHIFT_STEP = 0.25  # head motion is quantised to quarter pixels so warped faces can be cached
+HeadKey = tuple[int, int, int]  # quantised dx, dy, roll (a roll step moves the face edge 1/4 px)
 _MAX_VARIANTS = 96  # bound on cached head positions (about 0.4 MB each at full frame)
 _M64 = (1 << 64) - 1
 
@@ -89,14 +92,18 @@ class FaceRenderer:
         h, w = y1 - y0, x1 - x0
         self._gx = np.arange(w, dtype=np.float32)[None, :]
         self._gy = np.arange(h, dtype=np.float32)[:, None]
-        self._variants: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
+        # Roll about the face centre, linearised (a fraction of a degree): canvas offsets.
+        self._rel_x = self._gx - np.float32(lk.cx - x0)
+        self._rel_y = self._gy - np.float32(lk.cy - y0)
+        self._roll_step = _SHIFT_STEP / (0.5 * lk.F)  # radians moving the face's edge a step
+        self._variants: OrderedDict[HeadKey, np.ndarray] = OrderedDict()
         self._work = self._base.copy()  # base frame with the current head position pasted in
-        self._work_key: tuple[int, int] | None = None
+        self._work_key: HeadKey | None = None
         self._dirty: list[Box] = []  # canvas boxes holding moved parts
 
-    def _init_scene(self, scene: PaintedScene) -> None:
-        """Quantise the painted scene clear of the noise offset: raw base frame, canvas, lids."""
-        full = np.clip(np.rint(scene.image), self._off, 255 - self._off).astype(np.uint8)
+    def _init_scene(self, scene: np.ndarray) -> None:
+        """Quantise the composed scene clear of the noise offset: raw base frame, canvas, lids."""
+        full = np.clip(np.rint(scene), self._off, 255 - self._off).astype(np.uint8)
         self._base = self._to_raw(full)
         x0, y0, x1, y1 = self._canvas_box
         self._canvas = np.ascontiguousarray(full[y0:y1, x0:x1])
@@ -107,9 +114,13 @@ class FaceRenderer:
     @property
     def face_box(self) -> tuple[int, int, int, int]:
         """(x, y, w, h) of the face (forehead to chin, cheek to cheek) in frame pixels."""
-        lk = self._look
-        x, y = lk.cx - lk.face_rx * lk.F, lk.cy - 0.5 * lk.F
-        return round(x), round(y), round(2 * lk.face_rx * lk.F), round(lk.F)
+        x, y, w, h = face_box(self._look)
+        return round(x), round(y), round(w), round(h)
+
+    @property
+    def landmarks(self) -> np.ndarray:
+        """(68, 2) dlib-layout landmarks of the still, neutral face in frame pixels (a copy)."""
+        return self._look.points.copy()
 
     @property
     def face_height(self) -> float:
@@ -166,17 +177,29 @@ class FaceRenderer:
         a = self.head_motion * self._scale
         if a == 0:
             return 0.0, 0.0
-        (f1, f2, f3, f4), (p1, p2, p3, p4) = self._motion
+        (f1, f2, f3, f4, _), (p1, p2, p3, p4, _) = self._motion
         tau = 2 * math.pi * t
         dx = a * (0.65 * math.sin(f1 * tau + p1) + 0.35 * math.sin(f2 * tau + p2))
         dy = 0.6 * a * (0.6 * math.sin(f3 * tau + p3) + 0.4 * math.sin(f4 * tau + p4))
         return dx, dy
 
+    def head_roll(self, t: float) -> float:
+        """Head roll in radians at time t (unquantised): moves the face edge ~head_motion px."""
+        a = self.head_motion * self._scale / (0.5 * self._look.F)
+        if a == 0:
+            return 0.0
+        f, p = self._motion[0][4], self._motion[1][4]
+        return a * math.sin(2 * math.pi * f * t + p)
+
     # -- rendering -------------------------------------------------------------------------------
     def render(self, t: float, expressions: Sequence[Expression] = ()) -> np.ndarray:
         """Raw uint8 (height, width) frame at physical time t with these expressions."""
         dx, dy = self.head_offset(t)
-        key = (round(dx / _SHIFT_STEP), round(dy / _SHIFT_STEP))
+        key = (
+            round(dx / _SHIFT_STEP),
+            round(dy / _SHIFT_STEP),
+            round(self.head_roll(t) / self._roll_step),
+        )
         variant = self._variant(key)
         x0, y0, x1, y1 = self._canvas_box
         work = self._work
@@ -200,8 +223,8 @@ class FaceRenderer:
     # -- internals: motion, blinks, noise -------------------------------------------------------
     def _init_motion(self, rng: np.random.Generator) -> None:
         freqs = (rng.uniform(0.03, 0.07), rng.uniform(0.15, 0.3))
-        freqs += (rng.uniform(0.03, 0.07), rng.uniform(0.2, 0.35))
-        self._motion = (freqs, tuple(rng.uniform(0, 2 * math.pi, 4)))
+        freqs += (rng.uniform(0.03, 0.07), rng.uniform(0.2, 0.35), rng.uniform(0.04, 0.1))
+        self._motion = (freqs, tuple(rng.uniform(0, 2 * math.pi, 5)))
 
     def _blink_start(self, k: int, period: float) -> float:
         # One blink per period-long slot at a hashed position: intervals 0.15 s .. 2 periods.
@@ -256,27 +279,28 @@ class FaceRenderer:
     def _maps(
         self,
         box: Box,
-        key: tuple[int, int],
+        key: HeadKey,
         dx: np.ndarray | None = None,
         dy: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Backward maps of a canvas box for head shift key plus a displacement field."""
+        """Backward maps of a canvas box for head pose key plus a displacement field."""
         a, b, c, d = box
         wt = self._shift_weight[b:d, a:c]
-        mx = self._gx[:, a:c] - (key[0] * _SHIFT_STEP) * wt
-        my = self._gy[b:d] - (key[1] * _SHIFT_STEP) * wt
+        roll = key[2] * self._roll_step
+        mx = self._gx[:, a:c] - (key[0] * _SHIFT_STEP - roll * self._rel_y[b:d]) * wt
+        my = self._gy[b:d] - (key[1] * _SHIFT_STEP + roll * self._rel_x[:, a:c]) * wt
         if dx is not None:
             mx -= dx
             my -= dy
         return mx, my
 
-    def _variant(self, key: tuple[int, int]) -> np.ndarray:
+    def _variant(self, key: HeadKey) -> np.ndarray:
         """Raw (offset-subtracted) face region for one quantised head position, cached."""
         v = self._variants.get(key)
         if v is not None:
             self._variants.move_to_end(key)
             return v
-        if key == (0, 0):
+        if key == (0, 0, 0):
             patch = self._canvas
         else:
             h, w = self._canvas.shape[:2]
@@ -297,14 +321,14 @@ class FaceRenderer:
         return raw
 
     def _render_moving(
-        self, key: tuple[int, int], bumps: list[tuple[Bump, float]], closure: float
+        self, key: HeadKey, bumps: list[tuple[Bump, float]], closure: float
     ) -> None:
         """Re-warp the boxes that expressions or a blink change; paste them into the work frame."""
         h, w = self._canvas.shape[:2]
         boxes = [(b.cx - b.r - 1, b.cy - b.r - 1, b.cx + b.r + 2, b.cy + b.r + 2) for b, _ in bumps]
         src = self._canvas
         if closure > 0:
-            m = 2 + abs(key[0]) * _SHIFT_STEP + abs(key[1]) * _SHIFT_STEP
+            m = 2 + (abs(key[0]) + abs(key[1]) + abs(key[2])) * _SHIFT_STEP
             boxes += [(a - m, b - m, c + m, d + m) for a, b, c, d in (e.box for e in self._eyelids)]
             src = close_eyes(self._canvas, self._eyelids, closure, self._off, 255 - self._off)
         x0, y0 = self._canvas_box[:2]

@@ -1,17 +1,19 @@
 """What a blink paints: per eye an open and a closed patch, blended along the moving lid edge.
 
-The closed patch is the eyelid skin (the face before the eyes were painted) with a lash line
-where the lids meet; at closure c the upper lid edge sits at top + c * (bottom - top).
+The open patch is the photo's eye; the closed patch is that eye with the opening filled by the
+skin around it (OpenCV inpainting), a little darker (the lid is in its own shadow), and a lash
+line where the lids meet. At closure c the upper lid edge sits at top + c * (bottom - top).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
-from drivers.sim.face_geometry import SIDES, Box, FaceLook, eye_boxes, eye_contours, eye_shape
-from drivers.sim.face_paint import PaintedScene, soft
+from drivers.sim.face_geometry import SIDES, Box, FaceLook, eye_boxes, eye_contours
+from drivers.sim.face_photo import soft
 
 
 @dataclass
@@ -28,29 +30,36 @@ class Eyelid:
     closed: np.ndarray  # (h, w, 3) float32
 
 
-def make_eyelids(lk: FaceLook, scene: PaintedScene, canvas: Box) -> list[Eyelid]:
+def make_eyelids(lk: FaceLook, scene: np.ndarray, canvas: Box) -> list[Eyelid]:
     """Blink data of both eyes (SIDES order) in the coordinates of this canvas box."""
     x0, y0 = canvas[:2]
-    F = lk.F
     out = []
-    for s, (a, b, c, d), skin in zip(SIDES, eye_boxes(lk), scene.eyelid_skin, strict=True):
+    for s, (a, b, c, d) in zip(SIDES, eye_boxes(lk), strict=True):
         X = np.arange(a, c, dtype=np.float32)[None, :]
         Y = np.arange(b, d, dtype=np.float32)[:, None]
         u, top, bottom = eye_contours(lk, s, X)
-        ew = eye_shape(lk, s).half_width
-        closed = skin * scene.texture[b:d, a:c, None]
-        # The closed lid shows its lash line where it meets the lower lid.
-        line = soft(np.abs(Y - bottom) - 0.004 * F, 1.0) * soft((np.abs(u) - 1) * ew, 1.0)
-        closed *= 1.0 - 0.7 * line[..., None]
+        half = 0.5 * (X.max() - X.min())
+        span = soft((np.abs(u) - 1) * half * 0.5, 1.0)
+        # The eye and its dark lash line, so the fill takes its colour from the skin only.
+        wide = soft((np.abs(u) - 1.15) * half * 0.5, 1.0) > 0
+        opening = ((top - 0.012 * lk.F - 1 <= Y) & (bottom + 0.004 * lk.F + 1 >= Y) & wide)
+        grow = 2 * round(0.005 * lk.F) + 1  # and a rim, so no dark outline is left around it
+        opening = cv2.dilate(opening.astype(np.uint8), np.ones((grow, grow), np.uint8))
+        patch = np.clip(np.rint(scene[b:d, a:c]), 0, 255).astype(np.uint8)
+        skin = cv2.inpaint(patch, opening, max(3.0, 0.01 * lk.F), cv2.INPAINT_TELEA)
+        inside = cv2.GaussianBlur(opening.astype(np.float32), (0, 0), 1.0)[..., None]
+        closed = scene[b:d, a:c] + inside * (0.86 * skin - scene[b:d, a:c])
+        line = soft(np.abs(Y - bottom) - 0.002 * lk.F, 1.0) * span
+        closed *= 1.0 - 0.6 * line[..., None]
         out.append(
             Eyelid(
                 box=(a - x0, b - y0, c - x0, d - y0),
                 top=top - y0,
                 bottom=bottom - y0,
-                span=soft((np.abs(u) - 1) * ew, 1.0),
+                span=span,
                 Y=Y - y0,
-                lash=max(0.6, 0.005 * F),
-                open=scene.image[b:d, a:c].copy(),
+                lash=max(0.8, 0.006 * lk.F),
+                open=scene[b:d, a:c].copy(),
                 closed=closed,
             )
         )
@@ -65,7 +74,8 @@ def close_eyes(
     for e in eyelids:
         lid = e.top + closure * (e.bottom - e.top)  # lid edge per column
         cover = soft(e.Y - lid, 1.0) * e.span
-        lash = np.exp(-(((e.Y - lid) / e.lash) ** 2)) * e.span * (0.75 * min(1.0, 4 * closure))
+        # The drawn lashes replace the photo's (filled in the closed patch) from the first frame.
+        lash = np.exp(-(((e.Y - lid) / e.lash) ** 2)) * e.span * (0.75 if closure > 0 else 0.0)
         img = e.open + cover[..., None] * (e.closed - e.open)
         img *= 1.0 - lash[..., None]
         a, b, c, d = e.box

@@ -1,13 +1,19 @@
-"""Geometry of the simulated face: its per-seed look, the eyes, and the AU displacement fields.
+"""Geometry of the simulated face: the photo's landmarks placed per seed, eyes and AU fields.
 
-Sizes are in face heights (F) relative to the face centre; boxes and bumps are in pixels of the
-frame or of the canvas (the face region that head motion and expressions re-warp).
+The participant is a real face photograph (drivers/sim/assets, see SOURCE.md there) with its
+68 dlib landmarks. A seed draws where the face sits and how big it is; every AU is a compact
+displacement bump anchored at the landmarks it moves (brows, lids, cheeks, nose, lips, chin),
+sized in face heights (F, forehead to chin). Boxes and bumps are in frame or canvas pixels
+(the canvas is the head region that head motion and expressions re-warp).
 """
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 from typing import NamedTuple
 
 import numpy as np
@@ -15,61 +21,97 @@ import numpy as np
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1
 SIDES = (-1, 1)  # image left, image right (the subject's right, left)
 
+# dlib 68-point layout, per eye in SIDES order: corners (left, right), upper and lower lid
+# points between them, left to right.
+EYE_POINTS = (((36, 39), (37, 38), (41, 40)), ((42, 45), (43, 44), (47, 46)))
+# dlib's index of each point's mirror image (left <-> right): for mirrored photos and anchors.
+_MIRROR = np.array(
+    [*range(16, -1, -1), *range(26, 16, -1), 27, 28, 29, 30, 35, 34, 33, 32, 31,
+     45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40, 54, 53, 52, 51, 50, 49, 48, 59, 58, 57,
+     56, 55, 64, 63, 62, 61, 60, 67, 66, 65]
+)
+WALLS = ((196.0, 200.0, 202.0), (178.0, 196.0, 208.0), (200.0, 192.0, 184.0), (170.0, 172.0, 168.0))
+
+
+@cache
+def _landmark_file() -> tuple[np.ndarray, int]:
+    text = resources.files("drivers.sim").joinpath("assets/face_landmarks.json").read_text()
+    doc = json.loads(text)
+    pts = np.array(doc["points"], np.float64)
+    if pts.shape != (68, 2):
+        raise ValueError("drivers/sim/assets/face_landmarks.json must hold 68 (x, y) points")
+    return pts, int(doc["size"][0])
+
+
+def photo_landmarks(mirrored: bool = False) -> np.ndarray:
+    """(68, 2) landmarks of the shipped face photo (or of its mirror image), in photo pixels."""
+    pts, width = _landmark_file()
+    if not mirrored:
+        return pts.copy()
+    flipped = np.column_stack([width - 1 - pts[:, 0], pts[:, 1]])
+    return flipped[_MIRROR]  # index i is again dlib's point i (0 at the image-left jaw)
+
+
+def landmark_face_box(pts: np.ndarray) -> tuple[float, float, float, float]:
+    """(x, y, w, h) of the face from landmarks: cheek to cheek, forehead (a third above) to chin."""
+    x0, x1 = pts[:17, 0].min(), pts[:17, 0].max()
+    brow, chin = pts[17:27, 1].min(), pts[8, 1]
+    top = brow - (chin - brow) / 3
+    return float(x0), float(top), float(x1 - x0), float(chin - top)
+
 
 @dataclass(frozen=True)
 class FaceLook:
-    """Per-seed appearance: sizes in face heights (F) relative to the face centre, BGR colours."""
+    """Per-seed placement and appearance: face height F, centre, photo->frame map, colours."""
 
     F: float
     cx: float
     cy: float
-    face_rx: float
-    eye_dx: float
-    eye_y: float
-    eye_w: float
-    brow_y: float
-    mouth_y: float
-    mouth_w: float
-    hairline: float
-    skin: tuple[float, float, float]
-    hair: tuple[float, float, float]
-    iris: tuple[float, float, float]
-    clothes: tuple[float, float, float]
+    scale: tuple[float, float]  # frame px per photo px, across and down
+    shift: tuple[float, float]  # frame = photo * scale + shift (photo mirrored first if mirrored)
+    mirrored: bool  # the photo flipped left to right: another face, with the same landmarks
+    points: np.ndarray  # (68, 2) landmarks in frame px
+    gains: tuple[float, float, float]  # BGR gains on the person (skin tone, exposure)
+    light: float  # left-right illumination slope per face height
+    wall: tuple[float, float, float]
+    door_x: float  # door frame position in frame widths (0 or 1 side of the wall)
 
 
 def make_look(width: int, height: int, rng: np.random.Generator) -> FaceLook:
-    """Draw a participant's look for a frame of this size (face about 0.55 frame heights)."""
+    """Draw a participant's placement and look for a frame of this size (face ~0.55 heights)."""
     u = rng.uniform
+    mirrored = bool(rng.integers(2))
+    pts = photo_landmarks(mirrored)
+    bx, by, bw, bh = landmark_face_box(pts)
     F = 0.55 * height * u(0.96, 1.04)
-    skin = (u(105, 145), u(140, 170), u(185, 220))
-    irises = [(40.0, 60.0, 95.0), (120.0, 95.0, 60.0), (70.0, 105.0, 80.0), (30.0, 40.0, 60.0)]
-    clothes = [(95.0, 60.0, 45.0), (60.0, 60.0, 65.0), (40.0, 45.0, 120.0), (150.0, 140.0, 135.0)]
+    cx = width / 2 + 0.02 * height * u(-1, 1)
+    cy = 0.47 * height + 0.015 * height * u(-1, 1)
+    s = (F / bh * u(0.94, 1.06), F / bh)  # a broader or narrower face than the photo's
+    shift = (cx - s[0] * (bx + bw / 2), cy - s[1] * (by + bh / 2))
+    k, warm = u(0.82, 1.12), u(-0.07, 0.07)  # exposure and skin tone
+    wall = np.array(WALLS[int(rng.integers(len(WALLS)))]) * u(0.9, 1.05)
     return FaceLook(
-        F=F,
-        cx=width / 2 + 0.02 * height * u(-1, 1),
-        cy=0.47 * height + 0.015 * height * u(-1, 1),
-        face_rx=0.365 * u(0.96, 1.04),
-        eye_dx=0.155 * u(0.95, 1.05),
-        eye_y=-0.07 + 0.008 * u(-1, 1),
-        eye_w=0.072 * u(0.95, 1.05),
-        brow_y=-0.163 + 0.006 * u(-1, 1),
-        mouth_y=0.245 + 0.012 * u(-1, 1),
-        mouth_w=0.115 * u(0.92, 1.08),
-        hairline=-0.33 + 0.02 * u(-1, 1),
-        skin=skin,
-        hair=(u(20, 45), u(25, 55), u(30, 75)),
-        iris=irises[int(rng.integers(len(irises)))],
-        clothes=clothes[int(rng.integers(len(clothes)))],
+        F=F, cx=cx, cy=cy, scale=s, shift=shift, mirrored=mirrored,
+        points=pts * np.array(s) + np.array(shift),
+        gains=(k * (1 - warm), k, k * (1 + 0.6 * warm)),
+        light=u(-0.12, 0.12),
+        wall=tuple(float(c) for c in wall),  # type: ignore[arg-type]
+        door_x=float(rng.choice((u(0.05, 0.16), u(0.84, 0.95)))),
     )
 
 
+def face_box(lk: FaceLook) -> tuple[float, float, float, float]:
+    """(x, y, w, h) of the face in frame px."""
+    return landmark_face_box(lk.points)
+
+
 def canvas_box(lk: FaceLook, width: int, height: int) -> Box:
-    """Frame box of the canvas: head, hair and chin, even-aligned for the Bayer pattern."""
+    """Frame box of the canvas: head, hair and neck, even-aligned for the Bayer pattern."""
     F = lk.F
-    x0 = max(0, int(lk.cx - 0.5 * F) & ~1)
-    y0 = max(0, int(lk.cy - 0.62 * F) & ~1)
-    x1 = min(width, (int(lk.cx + 0.5 * F) + 2) & ~1)
-    y1 = min(height, (int(lk.cy + 0.70 * F) + 2) & ~1)
+    x0 = max(0, int(lk.cx - 0.6 * F) & ~1)
+    y0 = max(0, int(lk.cy - 0.95 * F) & ~1)
+    x1 = min(width, (int(lk.cx + 0.6 * F) + 2) & ~1)
+    y1 = min(height, (int(lk.cy + 0.75 * F) + 2) & ~1)
     return x0, y0, x1, y1
 
 
@@ -77,7 +119,7 @@ def shift_weight(lk: FaceLook, canvas: Box) -> np.ndarray:
     """How much each canvas pixel follows the head: 1 on the head, 0 at the canvas border."""
     x0, y0, x1, y1 = canvas
     h, w = y1 - y0, x1 - x0
-    ramp = max(3.0, 0.02 * lk.F)
+    ramp = max(3.0, 0.04 * lk.F)
     X = np.arange(w, dtype=np.float32)[None, :]
     Y = np.arange(h, dtype=np.float32)[:, None]
     wx = np.clip(np.minimum(X, w - 1 - X) / ramp, 0, 1)
@@ -88,32 +130,29 @@ def shift_weight(lk: FaceLook, canvas: Box) -> np.ndarray:
 
 # -- eyes ----------------------------------------------------------------------------------------
 class EyeShape(NamedTuple):
-    """One eye in frame px: centre, half width, and how far the lids reach above and below."""
+    """One eye in frame px: lid polylines (x, y) left to right and a margin for the lashes."""
 
-    x: float
-    y: float
-    half_width: float
-    top: float
-    bottom: float
+    upper: np.ndarray  # (4, 2) corner, two upper lid points, corner
+    lower: np.ndarray  # (4, 2) corner, two lower lid points, corner
+    margin: float
 
 
 def eye_shape(lk: FaceLook, side: int) -> EyeShape:
-    """The eye on this side (-1 image left, +1 image right)."""
-    F = lk.F
-    return EyeShape(
-        lk.cx + side * lk.eye_dx * F, lk.cy + lk.eye_y * F, lk.eye_w * F, 0.034 * F, 0.022 * F
-    )
+    """The eye on this side (-1 image left, +1 image right), from its six landmarks."""
+    (c0, c1), up, low = EYE_POINTS[SIDES.index(side)]
+    p = lk.points
+    return EyeShape(p[[c0, *up, c1]], p[[c0, *low, c1]], 0.006 * lk.F)
 
 
 def eye_boxes(lk: FaceLook) -> list[Box]:
-    """Even-aligned frame boxes around both eyes (SIDES order) with a margin for the lashes."""
+    """Even-aligned frame boxes around both eyes (SIDES order) with room for lids and lashes."""
     out = []
-    m = 0.015 * lk.F + 2
     for s in SIDES:
-        ex, ey, ew, ht, hb = eye_shape(lk, s)
-        x0, y0 = int(ex - ew - m) & ~1, int(ey - ht - m) & ~1
-        x1, y1 = (math.ceil(ex + ew + m) + 1) & ~1, (math.ceil(ey + hb + m) + 1) & ~1
-        out.append((x0, y0, x1, y1))
+        e = eye_shape(lk, s)
+        pts = np.vstack([e.upper, e.lower])
+        m = 0.02 * lk.F + 2
+        (x0, y0), (x1, y1) = pts.min(0) - m, pts.max(0) + m
+        out.append((int(x0) & ~1, int(y0) & ~1, (math.ceil(x1) + 1) & ~1, (math.ceil(y1) + 1) & ~1))
     return out
 
 
@@ -121,11 +160,13 @@ def eye_contours(
     lk: FaceLook, side: int, X: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """At frame columns X: position across the eye (-1..1), upper and lower lid rows."""
-    ex, ey, ew, ht, hb = eye_shape(lk, side)
-    u = (X - ex) / ew
-    core = np.sqrt(np.clip(1 - u**2, 0, 1))
-    tilt = 0.006 * lk.F * side * (X - ex) / ew  # outer corners a little higher
-    return u, ey - ht * core**0.8 - tilt, ey + hb * core - tilt
+    e = eye_shape(lk, side)
+    left, right = e.upper[0, 0], e.upper[-1, 0]
+    u = (X - (left + right) / 2) / ((right - left) / 2)
+    bulge = e.margin * np.sqrt(np.clip(1 - u**2, 0, 1))  # lashes and lid margin beyond the points
+    top = np.interp(X, e.upper[:, 0], e.upper[:, 1]) - bulge
+    bottom = np.interp(X, e.lower[:, 0], e.lower[:, 1]) + 0.5 * bulge
+    return u, top.astype(np.float32), bottom.astype(np.float32)
 
 
 # -- AU displacement fields ----------------------------------------------------------------------
@@ -140,41 +181,50 @@ class Bump:
     vy: float
 
 
+# Per AU: (landmarks averaged per side (image left, image right) or None for one midline bump,
+# offset (dx away from the midline, dy) in F, radius in F, vector (vx away from the midline,
+# vy)). One-sided AUs list a single landmark group with side -1.
+_PAIR, _MID, _LEFT = "pair", "mid", "left"
+Anchor = tuple[str, tuple[int, ...], float, float, float, float, float]
+AU_ANCHORS: dict[int, tuple[Anchor, ...]] = {
+    1: ((_PAIR, (20, 21), 0.0, 0.0, 0.07, 0.0, -1.0),),
+    2: ((_PAIR, (17, 18), 0.0, 0.0, 0.07, 0.0, -1.0),),
+    4: ((_PAIR, (20, 21), 0.0, 0.01, 0.075, -0.45, 0.9),),
+    5: ((_PAIR, (37, 38), 0.0, -0.01, 0.05, 0.0, -0.6),),
+    6: ((_PAIR, (40, 41), 0.01, 0.08, 0.10, 0.0, -0.8),),
+    7: ((_PAIR, (40, 41), 0.0, 0.0, 0.05, 0.0, -0.5),),
+    9: ((_PAIR, (31, 29), 0.0, 0.0, 0.06, 0.0, -0.8), (_MID, (27,), 0.0, -0.03, 0.05, 0.0, 0.5)),
+    10: ((_MID, (51,), 0.0, -0.01, 0.09, 0.0, -0.8),),
+    12: ((_PAIR, (48,), 0.0, 0.0, 0.08, 0.8, -0.6),),
+    14: ((_LEFT, (48,), 0.0, 0.0, 0.07, 0.75, -0.25),),  # subject's right = image left
+    15: ((_PAIR, (48,), 0.0, 0.01, 0.07, 0.0, 0.8),),
+    17: ((_MID, (57, 8), 0.0, 0.0, 0.10, 0.0, -0.7),),
+    20: ((_PAIR, (48,), 0.0, 0.0, 0.09, 1.0, 0.15),),
+    23: (
+        (_MID, (51,), 0.0, 0.0, 0.07, 0.0, 0.35),
+        (_MID, (57,), 0.0, 0.0, 0.07, 0.0, -0.35),
+        (_PAIR, (48,), 0.0, 0.0, 0.05, -0.5, 0.0),
+    ),
+    25: ((_MID, (57, 66), 0.0, 0.0, 0.07, 0.0, 0.6),),
+    26: ((_MID, (57, 8), 0.0, 0.01, 0.17, 0.0, 1.0),),
+}
 def au_bumps(lk: FaceLook, ox: float, oy: float) -> dict[int, tuple[Bump, ...]]:
     """Displacement bumps of every AU in canvas px (canvas origin at frame (ox, oy))."""
-    F, e, my, mw = lk.F, lk.eye_dx, lk.mouth_y, lk.mouth_w
-
-    def b(x: float, y: float, r: float, vx: float, vy: float) -> Bump:
-        return Bump(lk.cx - ox + x * F, lk.cy - oy + y * F, r * F, vx, vy)
-
-    def pair(x: float, y: float, r: float, vx: float, vy: float) -> tuple[Bump, ...]:
-        # vx > 0 means away from the midline on both sides.
-        return (b(-x, y, r, -vx, vy), b(x, y, r, vx, vy))
-
-    by, ey = lk.brow_y, lk.eye_y
-    return {
-        1: pair(e - 0.06, by, 0.07, 0.0, -1.0),
-        2: pair(e + 0.06, by, 0.07, 0.0, -1.0),
-        4: pair(e - 0.055, by + 0.01, 0.075, -0.45, 0.9),
-        5: pair(e, ey - 0.035, 0.05, 0.0, -0.6),
-        6: pair(e + 0.01, ey + 0.11, 0.10, 0.0, -0.8),
-        7: pair(e, ey + 0.03, 0.05, 0.0, -0.5),
-        9: (*pair(0.05, 0.04, 0.06, 0.0, -0.8), b(0.0, by + 0.03, 0.05, 0.0, 0.5)),
-        10: (b(0.0, my - 0.03, 0.09, 0.0, -0.8),),
-        12: pair(mw, my, 0.08, 0.8, -0.6),
-        # Subject's right is image left (the camera faces the participant, no mirroring).
-        14: (b(-mw, my, 0.07, -0.75, -0.25),),
-        15: pair(mw, my + 0.01, 0.07, 0.0, 0.8),
-        17: (b(0.0, my + 0.13, 0.10, 0.0, -0.7),),
-        20: pair(mw, my, 0.09, 1.0, 0.15),
-        23: (
-            b(0.0, my - 0.02, 0.07, 0.0, 0.35),
-            b(0.0, my + 0.03, 0.07, 0.0, -0.35),
-            *pair(mw, my, 0.05, -0.5, 0.0),
-        ),
-        25: (b(0.0, my + 0.035, 0.07, 0.0, 0.6),),
-        26: (b(0.0, my + 0.12, 0.17, 0.0, 1.0),),
-    }
+    F, p = lk.F, lk.points
+    out = {}
+    for au, anchors in AU_ANCHORS.items():
+        bumps = []
+        for where, idx, dx, dy, r, vx, vy in anchors:
+            sides = SIDES if where == _PAIR else (-1,) if where == _LEFT else (0,)
+            for s in sides:
+                ids = _MIRROR[list(idx)] if s == 1 else list(idx)
+                x, y = p[ids].mean(0)
+                away = s if s else 1  # +1 points away from the midline on this side
+                bumps.append(
+                    Bump(x - ox + away * dx * F, y - oy + dy * F, r * F, away * vx, vy)
+                )
+        out[au] = tuple(bumps)
+    return out
 
 
 def add_bump(dx: np.ndarray, dy: np.ndarray, a: int, b: int, bump: Bump, amp: float) -> None:

@@ -20,7 +20,8 @@ from recordings.simulated.dataset import DatasetConfig, write_dataset
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     out = tmp_path_factory.mktemp("dataset")
-    write_dataset(out, DatasetConfig(participants=2, duration=140.0, trials=2, eeg_channels=16))
+    write_dataset(out, DatasetConfig(participants=2, duration=140.0, trials=2, eeg_channels=16,
+                                     width=320, height=240))
     # One session synchronized (session_time), one not (host_time): the analysis reads both.
     assert main(["sync", str(out / "S01_s01")]) == 0
     return out

@@ -8,7 +8,8 @@ import pytest
 from analysis.ccf import apply_ccf, candidate_clip_filter
 from analysis.clips import read_and_spot
 from analysis.evaluation import Interval, evaluate_spotting
-from analysis.face import FaceCrop, crop_frames, face_crop_raw
+from analysis.face import FaceLayout
+from analysis.face_track import FaceTracker
 from analysis.features_physio import hr_slope_at
 from analysis.spotting import (
     SpotParams,
@@ -23,14 +24,12 @@ FPS = 150.0
 
 
 def _render(renderer: FaceRenderer, exprs: list[Expression], seconds: float):
-    """Face crops (n, 128, 128) of a rendered clip, made block by block like the pipeline."""
-    n = round(seconds * FPS)
-    face = face_crop_raw(renderer.render(0.0, exprs), renderer.pixel_format)
-    crops = np.empty((n, face.size, face.size), np.uint8)
-    for start in range(0, n, 150):
-        raw = np.stack([renderer.render(i / FPS, exprs) for i in range(start, min(n, start + 150))])
-        crops[start : start + len(raw)] = crop_frames(raw, renderer.pixel_format, face)
-    return crops, face
+    """Aligned face crops (n, 128, 128) of a rendered clip and their layout, from the tracker
+    like the pipeline."""
+    tracker = FaceTracker(FPS, renderer.pixel_format)
+    tracked = [tracker.push(renderer.render(i / FPS, exprs)) for i in range(round(seconds * FPS))]
+    assert all(t.point.found for t in tracked), "the tracker did not follow the simulated face"
+    return np.stack([t.crop for t in tracked]), tracked[0].layout
 
 
 def _truth(exprs: list[Expression]) -> list[Interval]:
@@ -56,14 +55,14 @@ SCRIPT = [
 
 
 @pytest.fixture(scope="module")
-def scripted() -> tuple[np.ndarray, FaceCrop]:
+def scripted() -> tuple[np.ndarray, FaceLayout]:
     return _render(FaceRenderer(640, 480, seed=11), SCRIPT, 17.5)
 
 
 @pytest.fixture(scope="module")
 def scripted_spots(scripted) -> list[SpottedInterval]:
     crops, face = scripted
-    return spot(crops, FPS, SpotParams(), face=face)
+    return spot(crops, FPS, SpotParams(), layout=face)
 
 
 @pytest.mark.slow
@@ -93,9 +92,9 @@ def test_blinks_and_head_motion_alone_spot_nothing() -> None:
     r = FaceRenderer(640, 480, seed=12, blink_rate=20.0, head_motion=2.0)
     crops, face = _render(r, [], 12.0)
     assert len(r.blinks(0.0, 12.0)) >= 3
-    assert spot(crops, FPS, face=face) == []
+    assert spot(crops, FPS, layout=face) == []
     # Without the eye mask a blink (as short as an ME, ~10x its motion) is called an ME.
-    unmasked = spot(crops, FPS, SpotParams(mask_eyes=False), face=face)
+    unmasked = spot(crops, FPS, SpotParams(mask_eyes=False), layout=face)
     blink_starts = r.blinks(0.0, 12.0)
     assert unmasked and all(
         s.kind == "micro" and min(abs(s.apex / FPS - b) for b in blink_starts) < 0.2
@@ -115,22 +114,22 @@ FAINT = two_mes(2.0)  # half the default ME intensity: ~0.5 px on the crop
 
 
 @pytest.fixture(scope="module")
-def faint() -> tuple[np.ndarray, FaceCrop]:
+def faint() -> tuple[np.ndarray, FaceLayout]:
     return _render(FaceRenderer(640, 480, seed=13), FAINT, 5.5)
 
 
 def test_faint_micro_expressions_at_half_intensity_are_still_found(faint) -> None:
     crops, face = faint
-    assert _f1(spot(crops, FPS, face=face), FAINT)["micro"].f1 == 1.0
+    assert _f1(spot(crops, FPS, layout=face), FAINT)["micro"].f1 == 1.0
 
 
 @pytest.mark.slow
 def test_spotter_fed_in_blocks_gives_the_same_intervals(faint) -> None:
     crops, face = faint
-    spotter = Spotter(FPS, face=face)
+    spotter = Spotter(FPS, layout=face)
     for start in range(0, len(crops), 97):  # blocks that do not line up with the averaging
         spotter.push(crops[start : start + 97])
-    assert spotter.finish() == spot(crops, FPS, face=face)
+    assert spotter.finish() == spot(crops, FPS, layout=face)
     with pytest.raises(ValueError, match="uint8"):
         spotter.push(np.zeros((3, 64, 64), np.uint8))  # not this clip's crop size
 
@@ -186,14 +185,14 @@ BARELY = two_mes(0.4)
 
 
 @pytest.fixture(scope="module")
-def barely() -> tuple[np.ndarray, FaceCrop]:
+def barely() -> tuple[np.ndarray, FaceLayout]:
     return _render(FaceRenderer(640, 480, seed=13), BARELY, 5.5)
 
 
 def test_sensitive_tier_adds_unconfirmed_candidates_only(barely) -> None:
     crops, face = barely
-    plain = spot(crops, FPS, face=face)
-    both = spot(crops, FPS, face=face, sensitive=True)
+    plain = spot(crops, FPS, layout=face)
+    both = spot(crops, FPS, layout=face, sensitive=True)
     assert [s for s in both if s.confident] == plain  # the confident result is unchanged
     assert [round(s.apex / FPS, 1) for s in plain] == [3.6]
     extra = [s for s in both if not s.confident]
@@ -209,7 +208,7 @@ def _hr_rising_at(apex: float) -> tuple[np.ndarray, np.ndarray]:
 
 def test_ccf_rescue_confirms_faint_candidates_and_never_drops_confident_ones(barely) -> None:
     crops, face = barely
-    both = spot(crops, FPS, face=face, sensitive=True)
+    both = spot(crops, FPS, layout=face, sensitive=True)
     confident = [s for s in both if s.confident]
     # Heart rising at the faint ME's apex: it is confirmed; the confident one stays too.
     assert apply_ccf(both, "rescue", FPS, *_hr_rising_at(1.1)) == both
@@ -229,11 +228,12 @@ def test_read_and_spot_streams_stored_frames_like_spot_on_the_whole_clip() -> No
     renderer = FaceRenderer(640, 480, seed=13)
     n = round(5.5 * FPS)
     raw = np.stack([renderer.render(i / FPS, FAINT) for i in range(n)])
-    face = face_crop_raw(raw[0], renderer.pixel_format)
-    run = read_and_spot(raw, n - 10, renderer.pixel_format, face, FPS, sensitive=True)
-    crops = crop_frames(raw[: n - 10], renderer.pixel_format, face)
+    run = read_and_spot(raw, n - 10, renderer.pixel_format, FPS, sensitive=True)
+    tracker = FaceTracker(FPS, renderer.pixel_format)
+    tracked = [tracker.push(frame) for frame in raw[: n - 10]]
+    crops = np.stack([t.crop for t in tracked])
     np.testing.assert_array_equal(run.crops, crops)  # the last 10 frames were not analysed
-    assert run.spotted == spot(crops, FPS, face=face, sensitive=True)
+    assert run.spotted == spot(crops, FPS, layout=tracked[0].layout, sensitive=True)
     assert _f1(run.spotted, FAINT)["micro"].f1 == 1.0
-    with pytest.raises(ValueError, match="raw frames"):  # a reader error reaches the caller
-        read_and_spot(raw[:, :, :, None], n, renderer.pixel_format, face, FPS)
+    with pytest.raises(ValueError, match="frames"):  # a reader error reaches the caller
+        read_and_spot(raw[:, :, :, None], n, renderer.pixel_format, FPS)

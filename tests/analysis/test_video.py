@@ -1,8 +1,8 @@
-"""Face video preprocessing and flow features: crop, eyes, Bayer paths, flow, optical strain."""
+"""Face video: grey regions, alignment, ROI layout, flow features, optical strain."""
 
 from __future__ import annotations
 
-import logging
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -10,14 +10,13 @@ import pytest
 
 from analysis.face import (
     CROP_SIZE,
-    backdrop_mask,
-    crop_frames,
-    crop_regions,
-    default_eye_boxes,
-    face_crop,
-    face_crop_raw,
-    iter_crops,
+    binning,
+    face_layout,
+    gray_region,
+    template_eyes,
+    warp_crop,
 )
+from analysis.face_track import FaceTracker
 from analysis.flow import (
     FEATURES_PER_BLOCK,
     FLOW_METHODS,
@@ -29,129 +28,76 @@ from analysis.flow import (
     optical_strain,
     remove_global_motion,
 )
-from drivers.imaging import debayer, to_gray
+from analysis.landmarks import apply, detect_faces, eye_centres, landmarks, similarity
 from drivers.sim.expression import Expression
 from drivers.sim.face import FaceRenderer
 
-
-def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    w = max(0, min(ax + aw, bx + bw) - max(ax, bx))
-    h = max(0, min(ay + ah, by + bh) - max(ay, by))
-    return w * h / (aw * ah + bw * bh - w * h)
+DATA = Path(__file__).resolve().parent.parent / "data"
 
 
-def _to_crop(box: tuple[int, int, int, int], crop) -> tuple[float, float]:
-    """Centre of a frame-pixel (x0, y0, x1, y1) box in crop pixels."""
-    x0, y0, x1, y1 = box
-    sx, sy = crop.size / crop.w, crop.size / crop.h
-    return ((x0 + x1) / 2 - crop.x) * sx, ((y0 + y1) / 2 - crop.y) * sy
+def test_gray_region_bayer_is_the_2x2_cell_mean_and_mono_is_unchanged() -> None:
+    rng = np.random.default_rng(0)
+    raw = rng.integers(0, 256, (64, 96), dtype=np.uint8)
+    grey = gray_region(raw, "bayer_rg8")
+    assert grey.shape == (32, 48) and binning("bayer_rg8") == 2
+    cells = raw.astype(np.float64).reshape(32, 2, 48, 2).mean(axis=(1, 3))
+    assert np.abs(grey - cells).max() <= 0.5 + 1e-9  # rounding only
+    assert gray_region(raw, "mono8") is raw and binning("mono8") == 1
+    with pytest.raises(ValueError, match="uint8"):
+        gray_region(raw.astype(np.float32), "mono8")
 
 
-@pytest.fixture(scope="module")
-def renderer() -> FaceRenderer:
-    return FaceRenderer(640, 480, seed=4)
+def test_similarity_recovers_rotation_scale_and_shift() -> None:
+    rng = np.random.default_rng(1)
+    src = rng.uniform(0, 100, (11, 2))
+    angle, scale = np.deg2rad(7.0), 0.6
+    m = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    dst = src @ m.T + (5.0, -3.0)
+    fit = similarity(src, dst)
+    assert np.allclose(fit[:, :2], m) and np.allclose(fit[:, 2], (5.0, -3.0))
+    assert np.allclose(apply(fit, src), dst)
 
 
-# -- segmentation, detection, crop ----------------------------------------------------------------
-def test_backdrop_mask_separates_green_from_the_participant(renderer: FaceRenderer) -> None:
-    mask = backdrop_mask(renderer.render_bgr(0.0))
-    x, y, w, h = renderer.face_box
-    assert mask[5:40, 5:60].all()  # top-left corner: backdrop
-    assert not mask[y + h // 4 : y + 3 * h // 4, x + w // 4 : x + 3 * w // 4].any()  # face
-    assert 0.4 < mask.mean() < 0.8
+def test_warp_crop_maps_a_shifted_scaled_image_onto_the_crop() -> None:
+    img = np.clip(_texture(400, seed=3) * 1.0, 0, 255).astype(np.uint8)
+    # Crop pixel (u, v) shows image pixel (100 + 2u, 50 + 2v): a 0.5 scale, so the image is
+    # area-averaged first; the crop then equals the 2x2 means of that window.
+    m = np.array([[0.5, 0.0, -50.0], [0.0, 0.5, -25.0]])
+    crop = warp_crop(img, m, 64)
+    window = img[50:178, 100:228].astype(np.float64).reshape(64, 2, 64, 2).mean(axis=(1, 3))
+    assert crop.shape == (64, 64) and crop.dtype == np.uint8
+    assert np.abs(crop[2:-2, 2:-2] - window[2:-2, 2:-2]).mean() < 2.0
 
 
-@pytest.mark.parametrize(("size", "seed"), [((640, 480), 4), ((2040, 1088), 1), ((320, 240), 2)])
-def test_face_crop_finds_the_face_and_its_eyes(size: tuple[int, int], seed: int) -> None:
-    r = FaceRenderer(*size, seed=seed)
-    crop = face_crop_raw(r.render(0.0), "bayer_rg8")
-    assert crop.detected
-    assert crop.x % 2 == crop.y % 2 == crop.w % 2 == crop.h % 2 == 0  # Bayer cells kept whole
-    assert _iou((crop.x, crop.y, crop.w, crop.h), r.face_box) > 0.55
-    assert crop.foreground is not None and crop.foreground.shape == (CROP_SIZE, CROP_SIZE)
-    assert 0.6 < crop.foreground.mean() < 0.95  # the Haar box shows some backdrop at its corners
-    # One eye box on each true eye, centred within 3 crop pixels, and it covers the opening.
-    assert len(crop.eyes) == 2
-    for (ex, ey, ew, eh), true_eye in zip(crop.eyes, r.eye_boxes, strict=True):
-        tx, ty = _to_crop(true_eye, crop)
-        assert abs(ex + ew / 2 - tx) < 3 and abs(ey + eh / 2 - ty) < 3
-        assert 18 <= ew <= 32 and 12 <= eh <= 24
-    assert crop.eye_mask().sum() == sum(w * h for _, _, w, h in crop.eyes)
+def test_face_layout_places_rois_around_the_features_and_masks_the_eyes() -> None:
+    # Landmarks of a real frame (single_face.mp4, frame 0) mapped onto the crop template.
+    points = _reference_points()
+    layout = face_layout(points)
+    assert layout.size == CROP_SIZE and len(layout.rois) == len(layout.roi_names) == 15
+    rois = dict(zip(layout.roi_names, layout.rois, strict=True))
+    left_eye, right_eye = template_eyes()
+    assert rois["brow_l_inner"][1] + rois["brow_l_inner"][3] <= left_eye[1]  # brows above eyes
+    assert rois["mouth_l"][0] < rois["mouth_r"][0]
+    assert rois["chin"][1] > rois["upper_lip"][1]
+    mask = layout.eye_mask()
+    assert mask[round(left_eye[1]), round(left_eye[0])] and mask[round(right_eye[1]),
+                                                                 round(right_eye[0])]
+    assert 0.02 < mask.mean() < 0.1  # the openings only, not the brows or cheeks
 
 
-def test_face_crop_of_a_grey_frame_has_no_backdrop(renderer: FaceRenderer) -> None:
-    grey = cv2.cvtColor(renderer.render_bgr(0.0), cv2.COLOR_BGR2GRAY)
-    crop = face_crop(grey)
-    assert crop.detected and _iou((crop.x, crop.y, crop.w, crop.h), renderer.face_box) > 0.55
-    assert crop.foreground is not None and crop.foreground.all()
+def _reference_points() -> np.ndarray:
+    frame = cv2.cvtColor(_first_frame("single_face.mp4"), cv2.COLOR_BGR2GRAY)
+    box = detect_faces(frame)[0].box
+    pts = landmarks(frame, box)
+    return apply(similarity(np.array(eye_centres(pts)), template_eyes()), pts)
 
 
-def test_no_face_falls_back_to_the_foreground_head_with_a_warning(caplog) -> None:
-    # A skin-coloured block on shoulders on the green backdrop: no eyes, no Haar face.
-    # (A plain skin ellipse is not enough: the cascade calls some of those faces.)
-    img = np.zeros((480, 640, 3), np.uint8)
-    img[:] = (55, 150, 70)
-    cv2.rectangle(img, (225, 85), (415, 335), (120, 150, 200), -1)
-    cv2.ellipse(img, (320, 560), (230, 160), 0, 0, 360, (90, 60, 45), -1)
-    with caplog.at_level(logging.WARNING, logger="analysis.face"):
-        crop = face_crop(img)
-    assert not crop.detected
-    assert "no face detected" in caplog.text
-    # The head spans x 225..415 from y 85: the box is its width, a fifth of it below the top.
-    assert (crop.x, crop.y, crop.w, crop.h) == (224, 122, 190, 192)  # even-aligned
-    assert crop.eyes == default_eye_boxes(CROP_SIZE)
-
-
-def test_crop_frames_bayer_half_resolution_is_the_2x2_cell_mean() -> None:
-    r = FaceRenderer(2040, 1088, seed=1)
-    raw = np.stack([r.render(t) for t in (0.0, 0.5, 1.0)])
-    crop = face_crop_raw(raw[0], "bayer_rg8")
-    assert crop.h // 2 >= CROP_SIZE  # a full-frame face: the half-resolution path
-    out = crop_frames(raw, "bayer_rg8", crop)
-    assert out.shape == (3, CROP_SIZE, CROP_SIZE) and out.dtype == np.uint8
-    region = raw[1, crop.y : crop.y + crop.h, crop.x : crop.x + crop.w].astype(np.float64)
-    cells = region.reshape(crop.h // 2, 2, crop.w // 2, 2).mean(axis=(1, 3))
-    expected = cv2.resize(cells, (CROP_SIZE, CROP_SIZE), interpolation=cv2.INTER_AREA)
-    assert np.abs(out[1] - expected).max() <= 1.0  # rounding only
-    # The same face as a full demosaic to grey (different luminance weights): very alike.
-    full = to_gray(raw[1], "bayer_rg8")[crop.y : crop.y + crop.h, crop.x : crop.x + crop.w]
-    ref = cv2.resize(full, (CROP_SIZE, CROP_SIZE), interpolation=cv2.INTER_AREA)
-    assert np.corrcoef(out[1].ravel(), ref.ravel())[0, 1] > 0.97
-
-
-def test_iter_crops_reads_blocks_of_the_face_region(renderer: FaceRenderer) -> None:
-    raw = np.stack([renderer.render(t) for t in np.arange(7) / 150])
-    crop = face_crop_raw(raw[0], "bayer_rg8")
-    blocks = list(iter_crops(raw, "bayer_rg8", crop, block=3))
-    assert [len(b) for b in blocks] == [3, 3, 1]
-    assert np.array_equal(np.concatenate(blocks), crop_frames(raw, "bayer_rg8", crop))
-
-
-def test_crop_regions_small_faces_are_demosaiced_not_halved() -> None:
-    r = FaceRenderer(320, 240, seed=2)
-    raw = r.render(0.0)
-    crop = face_crop_raw(raw, "bayer_rg8")
-    assert crop.h // 2 < CROP_SIZE  # the half-resolution face would have to be upsampled
-    region = raw[crop.y : crop.y + crop.h, crop.x : crop.x + crop.w]
-    out = crop_regions(region[None], "bayer_rg8")[0]
-    grey = to_gray(np.ascontiguousarray(region), "bayer_rg8")
-    ref = cv2.resize(grey, (CROP_SIZE, CROP_SIZE), interpolation=cv2.INTER_LINEAR)
-    assert np.array_equal(out, ref)
-
-
-def test_crop_frames_mono(renderer: FaceRenderer) -> None:
-    r = FaceRenderer(640, 480, pixel_format="mono8", seed=4)
-    raw = r.render(0.0)
-    crop = face_crop_raw(raw, "mono8")
-    out = crop_frames(raw[None], "mono8", crop)[0]
-    ref = cv2.resize(
-        raw[crop.y : crop.y + crop.h, crop.x : crop.x + crop.w],
-        (CROP_SIZE, CROP_SIZE),
-        interpolation=cv2.INTER_AREA,
-    )
-    assert np.array_equal(out, ref)
+def _first_frame(name: str) -> np.ndarray:
+    cap = cv2.VideoCapture(str(DATA / name))
+    ok, frame = cap.read()
+    cap.release()
+    assert ok, name
+    return frame
 
 
 # -- optical flow and strain ----------------------------------------------------------------------
@@ -213,9 +159,9 @@ def test_block_means_and_feature_names() -> None:
 def test_flow_features_locate_a_smile_in_the_mouth_blocks() -> None:
     r = FaceRenderer(640, 480, seed=4, noise_sigma=0, blink_rate=0, head_motion=0)
     smile = Expression(0.0, 0.5, 1.0, "macro", "happiness", aus=(12,), intensity=8.0)
-    raw = np.stack([r.render(-1.0), r.render(0.5, [smile])])
-    crop = face_crop_raw(raw[0], "bayer_rg8")
-    onset, apex = crop_frames(raw, "bayer_rg8", crop)
+    tracker = FaceTracker(150.0, "bayer_rg8")
+    onset, apex = (tracker.push(r.render(t, [smile])).crop for t in (-1.0, 0.5))
+    assert onset is not None and apex is not None, "the tracker did not find the simulated face"
     feats = flow_features(onset, apex)
     assert feats.shape == (144,) and feats.dtype == np.float32
     f = feats.reshape(6, 6, 4)
@@ -228,11 +174,3 @@ def test_flow_features_locate_a_smile_in_the_mouth_blocks() -> None:
     assert maps.shape == (128, 128, 3)
     # No motion, no features.
     assert np.abs(flow_features(onset, onset)).max() < 0.01
-
-
-def test_debayer_and_half_resolution_agree_on_colour_frames(renderer: FaceRenderer) -> None:
-    # face_crop takes the demosaiced frame; face_crop_raw is the same thing from raw.
-    raw = renderer.render(0.0)
-    a = face_crop_raw(raw, "bayer_rg8")
-    b = face_crop(debayer(raw, "bayer_rg8"))
-    assert (a.x, a.y, a.w, a.h, a.eyes) == (b.x, b.y, b.w, b.h, b.eyes)

@@ -120,32 +120,24 @@ def test_debayer_recovers_a_known_colour_in_every_layout(fmt: str) -> None:
         debayer(raw, "bayer_xx8")
 
 
-def test_bayer_mosaic_is_rggb_with_green_backdrop() -> None:
-    r = FaceRenderer(320, 240, seed=2, noise_sigma=0)
+@pytest.mark.parametrize("seed", [2, 3, 11])
+def test_bayer_mosaic_is_rggb_with_a_lab_wall_not_a_green_backdrop(seed: int) -> None:
+    r = FaceRenderer(320, 240, seed=seed, noise_sigma=0)
     raw = r.render(0.0)
     corner = raw[:40, :60].astype(float)
-    red, g1, g2, blue = (
-        corner[0::2, 0::2],
-        corner[0::2, 1::2],
-        corner[1::2, 0::2],
-        corner[1::2, 1::2],
-    )
+    g1, g2 = corner[0::2, 1::2], corner[1::2, 0::2]
     assert g1.mean() == pytest.approx(g2.mean(), abs=3)
-    assert g1.mean() > red.mean() + 50 and g1.mean() > blue.mean() + 50
     bgr = debayer(raw, "bayer_rg8")
-    for cy, cx in ((10, 10), (10, 310), (230, 10), (230, 310)):
-        b, g, rr = bgr[cy - 5 : cy + 5, cx - 5 : cx + 5].reshape(-1, 3).mean(axis=0)
-        assert g > b + 50 and g > rr + 50
-    # The skin in the cheek is red-dominant after debayering, as skin should be.
+    # The skin in the cheek is red-dominant after debayering (a swapped phase gives blue).
     x, y, w, h = r.face_box
     b, g, rr = bgr[y + h // 2 : y + h // 2 + 6, x + w // 4 : x + w // 4 + 6].reshape(-1, 3).mean(0)
     assert rr > g > b
-    # The backdrop segments as green in HSV (what the analysis does).
+    # Around the person a pale, nearly grey wall: nothing a green-backdrop segmentation keys on.
     hsv = cv2.cvtColor(bgr, cv2.COLOR_BGR2HSV)
-    green = cv2.inRange(hsv, (40, 80, 40), (85, 255, 255)) > 0
-    assert (
-        green[:40, :].mean() > 0.99 and green[y + h // 3 : y + 2 * h // 3, x + w // 3].mean() == 0
-    )
+    wall = np.concatenate([hsv[:40, :60].reshape(-1, 3), hsv[:40, -60:].reshape(-1, 3)])
+    assert wall[:, 1].mean() < 60 and wall[:, 2].mean() > 100  # low saturation, bright
+    # (a few hair tips keep a green fringe of the photo's hillside)
+    assert (cv2.inRange(hsv, (40, 80, 40), (85, 255, 255))[:40] > 0).mean() < 0.005
 
 
 def test_mono_matches_grey_of_colour_scene() -> None:
@@ -234,8 +226,9 @@ def test_tiny_expression_path_matches_static_frame() -> None:
     for t in (2.5, 5.0, 7.0):
         assert r.head_offset(t) != (0.0, 0.0)
         d = np.abs(r.render(t, [e]).astype(np.int16) - r.render(t).astype(np.int16))
-        # Sharp 1-px edges change by a DN or two; a wrong phase or seam would be ~100 DN.
-        assert d.max() <= 3 and d.mean() < 0.01
+        # Remap's 1/32 px steps on the photo's sharpest edges change a few DN; a wrong phase
+        # or seam would be ~100 DN.
+        assert d.max() <= 8 and d.mean() < 0.01
 
 
 def test_blink_changes_only_the_eyes() -> None:
@@ -269,4 +262,5 @@ def test_head_motion_is_small_slow_and_moves_only_the_head() -> None:
     d = np.abs(a - b)
     x, y, w, h = r.face_box
     assert d[y : y + h, x : x + w].mean() > 0.2  # the face moved
-    assert d[:, : x - 40].sum() == 0 and d[:, x + w + 40 :].sum() == 0  # the backdrop did not
+    m = round(0.3 * h)  # beyond the head region
+    assert d[:, : x - m].sum() == 0 and d[:, x + w + m :].sum() == 0  # the wall did not
