@@ -16,6 +16,7 @@ from analysis.face_track import FaceTracker, Tracked, TrackParams, TrackPoint
 from analysis.spotting import SpotCurve, SpotParams, SpottedInterval, Spotter
 from recordings.rigs.roles import stored_roles
 from recordings.store.annotations import Annotation, annotations_from_ground_truth, load_annotations
+from recordings.store.frame_reads import FrameReads
 from recordings.store.ground_truth import read_ground_truth
 from recordings.store.reader import Session, StreamView
 
@@ -65,14 +66,15 @@ class SpotRun:
 def _read_and_track(frames: Any, n_frames: int, tracker: FaceTracker,
                     blocks: queue.Queue, timing: list[float]) -> None:
     """Reader thread: raw frames in blocks -> tracked frames, handed over block by block."""
+    reads: FrameReads | None = None
     try:
-        if len(frames.shape) != 3 or frames.dtype != np.uint8:
-            raise ValueError(f"expected uint8 (n, h, w) frames, got {frames.dtype} {frames.shape}")
+        reads = FrameReads(frames)
         for start in range(0, n_frames, BLOCK_FRAMES):
-            # Only the part of each stored frame around the face is read (h5py hyperslab).
+            # Only the part of each frame around the face goes to the tracker.
             y0, y1, x0, x1 = tracker.window(*frames.shape[1:])
             began = time.perf_counter()
-            raw = np.asarray(frames[start : min(n_frames, start + BLOCK_FRAMES), y0:y1, x0:x1])
+            raw = reads.read(start, min(n_frames, start + BLOCK_FRAMES), slice(y0, y1),
+                             slice(x0, x1))
             read = time.perf_counter()
             tracked = [tracker.push(frame, (x0, y0)) for frame in raw]
             timing[0] += time.perf_counter() - read
@@ -81,6 +83,9 @@ def _read_and_track(frames: Any, n_frames: int, tracker: FaceTracker,
         blocks.put(None)
     except BaseException as exc:  # handed to the consumer, which re-raises it
         blocks.put(exc)
+    finally:
+        if reads is not None:
+            reads.close()
 
 
 class _Runs:
