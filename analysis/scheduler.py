@@ -14,6 +14,7 @@ import io
 import logging
 import os
 import re
+import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -170,6 +171,7 @@ def open_engine(run: RunOptions) -> Iterator[Engine]:
 
     if run.scheduler is not None:
         try:
+            _reachable(run.scheduler)
             client = Client(run.scheduler, timeout="10s")
         except OSError as exc:
             raise ValueError(f"no Dask scheduler answers at {run.scheduler} ({exc}); start "
@@ -181,6 +183,14 @@ def open_engine(run: RunOptions) -> Iterator[Engine]:
                       processes=True, dashboard_address=None,
                       silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
         yield DaskEngine(client)
+
+
+def _reachable(address: str) -> None:
+    """Fail at once (OSError) when nothing listens at a tcp:// address: Dask's client would
+    retry a refused connection until its timeout."""
+    match = re.fullmatch(r"(?:tcp://)?\[?([^\]]+?)\]?:(\d+)", address)
+    if match:
+        socket.create_connection((match[1], int(match[2])), timeout=10).close()
 
 
 def _check(cancel: threading.Event | None) -> None:
