@@ -61,21 +61,31 @@ Done = Callable[[Task, Any], None]
 
 
 class TaskProgress:
-    """A tqdm bar over the tasks (elapsed, ETA) and the same figures for a progress callback."""
+    """A tqdm bar over the tasks (the CLI's) and the same figures, as text, for a progress
+    callback (the console's dialog): tasks done of all, elapsed time, ETA."""
 
     def __init__(self, total: int, progress: Progress | None, file: Any = None) -> None:
-        self.progress = progress
+        self.progress, self.file = progress, file
+        # smoothing=0: the ETA from the mean rate so far, as figures() computes it
         self.bar = tqdm(total=total, unit="task", desc="analyze", file=file or io.StringIO(),
-                        mininterval=0, dynamic_ncols=True, leave=True)
-        self.file = file
-        self.tell("starting")
+                        mininterval=0, smoothing=0, dynamic_ncols=True)
+        self.last = "starting"
+        self.tell()
 
-    def tell(self, message: str = "") -> None:
-        """Refresh the bar and hand its figures (and a message) to the callback."""
+    def figures(self) -> str:
+        """'3/12 tasks, 00:42 elapsed, ETA 01:10' (tqdm's own clock and formatting)."""
+        d = self.bar.format_dict
+        n, total, elapsed = d["n"], d["total"], d["elapsed"]
+        eta = tqdm.format_interval((total - n) * elapsed / n) if n else "?"
+        return f"{n}/{total} tasks, {tqdm.format_interval(elapsed)} elapsed, ETA {eta}"
+
+    def tell(self, message: str | None = None) -> None:
+        """Refresh the bar; hand its figures and the latest event to the callback."""
+        self.last = message or self.last
         self.bar.refresh()
         if self.progress is not None:
             fraction = self.bar.n / self.bar.total if self.bar.total else 1.0
-            self.progress(fraction, f"{self.bar}  {message}".rstrip())
+            self.progress(fraction, f"{self.figures()}\n{self.last}")
 
     def done(self, label: str) -> None:
         """One more task finished."""

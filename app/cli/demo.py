@@ -10,6 +10,7 @@ micro-expressions in the recorded stimulus segments.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -66,8 +67,7 @@ def analyse_demo(session: Path) -> dict[str, Any]:
 
     out = default_out_dir(session)
     print(f"Analysis (melab analyze {session} --out {out}):")
-    summary = analyze([session], out=out,
-                      progress=lambda _fraction, message: print(f"  {message}"))
+    summary = analyze([session], out=out, bar_file=sys.stderr)
     print(format_results(summary))
     print(f"Report: {out / 'report.html'}")
     return summary
