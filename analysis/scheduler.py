@@ -118,9 +118,10 @@ class Engine:
                 result = task.fn(*task.args)
             except Exception as exc:  # named, and the other tasks go on
                 failures.append(Failure(task.label, _describe(exc)))
+                ticker.done(task.label)
             else:
+                ticker.done(task.label)
                 done(task, result)
-            ticker.done(task.label)
         return failures
 
     def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
@@ -153,12 +154,12 @@ class DaskEngine(Engine):
                     continue
                 for future in finished:
                     task = futures.pop(future)
+                    ticker.done(task.label)
                     if future.status == "finished":
                         done(task, future.result())
                     else:
                         failures.append(Failure(task.label, _describe(future.exception())))
                     future.release()
-                    ticker.done(task.label)
         finally:
             if pending:
                 self.client.cancel(list(pending))
