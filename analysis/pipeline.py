@@ -130,20 +130,22 @@ def analyze(
     tasks = [t for p in todo for t in _tasks(p, options)]
     with open_engine(run) as engine:
         ticker = TaskProgress(len(tasks), progress, bar_file)
-        if results:
-            ticker.line(f"{len(results)} of {len(plans)} sessions kept from an earlier run "
-                        f"(inputs unchanged); analysing {len(todo)}")
-        failures = engine.run(tasks, _Sessions(todo, out, results, ticker).done, ticker, cancel)
-        if failures:
+        try:
+            if results:
+                ticker.line(f"{len(results)} of {len(plans)} sessions kept from an earlier run "
+                            f"(inputs unchanged); analysing {len(todo)}")
+            sessions = _Sessions(todo, out, results, ticker)
+            failures = engine.run(tasks, sessions.done, ticker, cancel)
+            if failures:
+                raise AnalysisFailed(_failed_message(failures, results, out))
+            collected = _Collected()
+            for plan in plans:
+                _collect(plan, results[plan.folder], options, collected)
+            ticker.tell("recognition (leave-one-subject-out folds) and concordance")
+            summary = _write_outputs(out, collected, options, len(folders), engine.map)
+            ticker.tell("done")
+        finally:
             ticker.close()
-            raise AnalysisFailed(_failed_message(failures, results, out))
-        collected = _Collected()
-        for plan in plans:
-            _collect(plan, results[plan.folder], options, collected)
-        ticker.tell("recognition (leave-one-subject-out folds) and concordance")
-        summary = _write_outputs(out, collected, options, len(folders), engine.map)
-        ticker.tell("done")
-        ticker.close()
     return summary
 
 
