@@ -9,6 +9,7 @@ which process ran which task, nor in which order they finished.
 
 from __future__ import annotations
 
+import contextlib
 import resource
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,7 +61,7 @@ class ClipResult:
     times: np.ndarray
     spotted: list[SpottedInterval]
     me_flows: dict[int, np.ndarray]  # annotation index -> ME flow features (face at onset, apex)
-    peak_rss_mb: float  # the worker process's peak resident memory after this task
+    peak_rss_mb: float  # the process's peak resident memory during this task
 
 
 @dataclass
@@ -105,15 +106,29 @@ def is_sample(a: Annotation, p: Placed) -> bool:
     return a.kind == "micro" and p.apex is not None and bool(a.emotion)
 
 
+def reset_peak_rss() -> None:
+    """Start measuring this process's peak resident memory afresh (Linux; elsewhere the peak
+    stays the process's since it started)."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
 def peak_rss_mb() -> float:
-    """This process's peak resident memory so far, MB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's peak resident memory since reset_peak_rss(), MB: Linux's VmHWM (the
+    rusage figure would carry the peak of the process that forked the worker)."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return next(int(line.split()[1]) for line in status.splitlines()
+                if line.startswith("VmHWM:")) / 1024
 
 
 def clip_task(folder: str, segment: str, annotations: list[Annotation], spot: SpotParams,
               sensitive: bool) -> ClipResult:
     """Track, spot and take the ME flow features of one clip of a session."""
     cv2.setNumThreads(1)  # one task per core: OpenCV's own threads would only compete
+    reset_peak_rss()
     with open_session(Path(folder)) as session:
         clip = read_clip(session, segment, spot, sensitive)
     flows = {}
@@ -129,6 +144,7 @@ def clip_task(folder: str, segment: str, annotations: list[Annotation], spot: Sp
 def signals_task(folder: str, annotations: list[Annotation], window: float,
                  epochs: tuple[float, ...]) -> SignalsResult:
     """A session's heart rate, concordance epochs and the signal features at every ME apex."""
+    reset_peak_rss()
     with open_session(Path(folder)) as session:
         signals = session_signals(session, annotations)
         apexes = _apex_times(session, annotations)

@@ -11,8 +11,9 @@ shared, and the speedup is only as good as the cores it was given) and, last, a 
  "peak_rss_MB_per_worker": ...}
 
 identical: every result file is the same (analysis.compare). peak_rss_MB_per_worker: the
-largest peak resident memory any worker process reported after a task (recorded by the
-tasks in OUT/per_session). Target: speedup >= 1.7 on 2 cores. ~10 minutes on 2 idle cores.
+largest peak resident memory of a worker process during a task (Linux VmHWM, reset when a
+task starts; recorded in OUT/per_session). Target: speedup >= 1.7 on 2 cores. ~10 minutes
+on 2 idle cores.
 """
 
 from __future__ import annotations
