@@ -5,20 +5,25 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from dataclasses import dataclass, replace
+from collections.abc import Collection
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from analysis.face_track import FaceTracker, Tracked, TrackParams, TrackPoint
-from analysis.spotting import SpotParams, SpottedInterval, Spotter
+from analysis.spotting import SpotCurve, SpotParams, SpottedInterval, Spotter
+from recordings.rigs.roles import stored_roles
 from recordings.store.annotations import Annotation, annotations_from_ground_truth, load_annotations
 from recordings.store.ground_truth import read_ground_truth
 from recordings.store.reader import Session, StreamView
 
 BLOCK_FRAMES = 32  # raw frames read at a time: bounded memory at full resolution
 PHYSIO_CHANNELS = ("ECG", "EDA", "RSP", "SKT", "PPG")
+# Channel types of a session's stored roles (recordings/rigs) -> the analysis' channel names.
+PHYSIO_BY_TYPE = dict(zip(("ecg", "eda", "resp", "temp", "ppg"), PHYSIO_CHANNELS, strict=True))
+STREAM_TYPE_OF_ROLE = {"eeg": "EEG", "physio": "Physio"}  # sessions recorded before roles
 
 
 @dataclass
@@ -35,6 +40,8 @@ class Clip:
     frame_numbers: np.ndarray  # device frame number of each crop
     times: np.ndarray  # session-clock time of each frame (aligned when synced)
     spotted: list[SpottedInterval]  # spotting result, frame indices within the clip
+    curve: SpotCurve | None = None  # the micro spotting curve (report.html's timeline)
+    folder: str = ""  # the session folder's name
 
     @property
     def found(self) -> np.ndarray:
@@ -51,6 +58,8 @@ class SpotRun:
     spotted: list[SpottedInterval]  # frame indices within the clip; never across a lost face
     waited_seconds: float  # time the spotter sat waiting for the reader (disk-bound share)
     track_seconds: float  # the reader thread's time in the face tracker
+    read_seconds: float  # the reader thread's time reading stored frames
+    curve: SpotCurve | None = None  # the micro scale's curve over the runs with a face
 
 
 def _read_and_track(frames: Any, n_frames: int, tracker: FaceTracker,
@@ -62,10 +71,13 @@ def _read_and_track(frames: Any, n_frames: int, tracker: FaceTracker,
         for start in range(0, n_frames, BLOCK_FRAMES):
             # Only the part of each stored frame around the face is read (h5py hyperslab).
             y0, y1, x0, x1 = tracker.window(*frames.shape[1:])
-            raw = np.asarray(frames[start : min(n_frames, start + BLOCK_FRAMES), y0:y1, x0:x1])
             began = time.perf_counter()
-            blocks.put([tracker.push(frame, (x0, y0)) for frame in raw])
-            timing[0] += time.perf_counter() - began
+            raw = np.asarray(frames[start : min(n_frames, start + BLOCK_FRAMES), y0:y1, x0:x1])
+            read = time.perf_counter()
+            tracked = [tracker.push(frame, (x0, y0)) for frame in raw]
+            timing[0] += time.perf_counter() - read
+            timing[1] += read - began
+            blocks.put(tracked)
         blocks.put(None)
     except BaseException as exc:  # handed to the consumer, which re-raises it
         blocks.put(exc)
@@ -79,6 +91,7 @@ class _Runs:
         self.spotter: Spotter | None = None
         self.start = 0
         self.spotted: list[SpottedInterval] = []
+        self.curves: list[SpotCurve] = []  # each run's micro curve, on clip frame indices
 
     def add(self, t: Tracked) -> None:
         """One tracked frame, in order."""
@@ -95,7 +108,21 @@ class _Runs:
             s = self.start
             self.spotted += [replace(i, onset=i.onset + s, apex=i.apex + s, offset=i.offset + s)
                              for i in self.spotter.finish(self.sensitive)]
+            curve = self.spotter.curve()
+            if curve is not None:
+                self.curves.append(replace(curve, frames=curve.frames + s))
         self.spotter = None
+
+    def curve(self) -> SpotCurve | None:
+        """The runs' curves joined for plotting (NaN between runs), with the threshold of the
+        longest run: each run's curve is in units of its own noise, so they share a scale."""
+        if not self.curves:
+            return None
+        longest = max(self.curves, key=lambda c: len(c.frames))
+        gap = np.array([np.nan])
+        frames = np.concatenate([x for c in self.curves for x in (c.frames, gap)][:-1])
+        values = np.concatenate([x for c in self.curves for x in (c.values, gap)][:-1])
+        return SpotCurve(frames, values, longest.threshold)
 
 
 def read_and_spot(
@@ -112,7 +139,7 @@ def read_and_spot(
     and OpenCV overlap with the flows)."""
     blocks: queue.Queue[list[Tracked] | BaseException | None] = queue.Queue(maxsize=4)
     tracker = FaceTracker(fps, pixel_format, track)
-    timing = [0.0]
+    timing = [0.0, 0.0]  # tracking, reading
     thread = threading.Thread(target=_read_and_track, name="clip-reader", daemon=True,
                               args=(frames, n_frames, tracker, blocks, timing))
     thread.start()
@@ -137,7 +164,7 @@ def read_and_spot(
     thread.join()
     runs.end()
     stack = np.stack(crops) if crops else np.zeros((0, tracker.size, tracker.size), np.uint8)
-    return SpotRun(stack, points, runs.spotted, waited, timing[0])
+    return SpotRun(stack, points, runs.spotted, waited, timing[0], timing[1], runs.curve())
 
 
 def time_column(group: Any) -> str:
@@ -159,9 +186,12 @@ def session_annotations(session: Session, external: list[Annotation]) -> list[An
     return annotations_from_ground_truth(truth, subject, number) if truth else []
 
 
-def analysable_segments(session: Session) -> list[str]:
-    """The session's video segments with at least two frames (one task each)."""
-    return [name for name in session.segment_names() if session.segment(name).n_frames >= 2]
+def analysable_segments(session: Session, skip_trials: Collection[int] = ()) -> list[str]:
+    """The session's video segments with at least two frames (one task each); segments of
+    skip_trials (run again by a resumed session) are left out."""
+    return [name for name in session.segment_names()
+            if session.segment(name).n_frames >= 2
+            and int(session.segment(name).attrs.get("trial", -1)) not in skip_trials]
 
 
 def read_clip(
@@ -184,6 +214,8 @@ def read_clip(
         frame_numbers=seg.column("frame_number"),
         times=seg.column(time_column(seg.file)),
         spotted=run.spotted,
+        curve=run.curve,
+        folder=session.folder.name,
     )
 
 
@@ -194,12 +226,17 @@ def stream_of_type(session: Session, kind: str) -> StreamView | None:
 
 @dataclass
 class Signals:
-    """A continuous stream read whole: samples by channel, times, rate."""
+    """A continuous stream read whole: samples by channel, times, rate, outages."""
 
     samples: np.ndarray
     labels: list[str]
-    times: np.ndarray
+    times: np.ndarray  # the analysis clock (time_column)
     rate: float
+    name: str = ""
+    host_times: np.ndarray | None = None  # receipt times, which the gaps are measured on
+    device_times: np.ndarray | None = None
+    gaps: np.ndarray | None = None  # (g, 2) outages [start, end] on the host clock
+    used: list[str] = field(default_factory=list)  # "stream: label -> NAME (unit)" per channel
 
     def channel(self, label: str) -> np.ndarray | None:
         """One channel's samples, or None when absent."""
@@ -219,7 +256,50 @@ def read_signals(view: StreamView | None) -> Signals | None:
         view.labels,
         view.times(time_column(view.group))[:],
         view.nominal_rate,
+        view.name,
+        view.times("host_time")[:],
+        view.times("device_time")[:],
+        view.gaps,
     )
+
+
+def select_channels(session: Session, role: str) -> Signals | None:
+    """The channels of a role (eeg, physio) as the session's stored roles name them.
+
+    EEG: only channels of type eeg (never EOG, references, trigger or extras); physiology:
+    the first channel of each type, named ECG, EDA, RSP, SKT, PPG; both scaled to standard
+    units (µV, µS, °C) and at the stored rate. A session recorded before roles were stored:
+    the stream of type EEG / Physio and its channels by exact label, as then.
+    """
+    roles = stored_roles(session.metadata.devices or {})
+    chosen = next((r for r in roles.values() if r.role == role and r.stream in session.streams),
+                  None)
+    if chosen is None:
+        signals = read_signals(stream_of_type(session, STREAM_TYPE_OF_ROLE[role]))
+        if signals is not None:
+            names = signals.labels if role == "eeg" else list(signals.physio())
+            signals.used = [f"{', '.join(names)} (by label: no roles stored)"]
+        return signals
+    signals = read_signals(session.streams[chosen.stream])
+    if signals is None:
+        return None
+    columns, names = [], []
+    for i, channel in enumerate(chosen.channels):
+        name = channel.label if role == "eeg" else PHYSIO_BY_TYPE.get(channel.type)
+        if name and (channel.type == "eeg" if role == "eeg" else name not in names):
+            columns.append(i)
+            names.append(name)
+    # A unit that could not be mapped (a forced recording): the raw values, said as "raw".
+    scale = np.nan_to_num(np.array([chosen.channels[i].scale for i in columns]), nan=1.0)
+    used = [f"{chosen.stream}: {chosen.channels[i].label} -> {name} "
+            f"({chosen.channels[i].unit or 'raw'})" for i, name in zip(columns, names, strict=True)]
+    if role == "eeg":  # one line: the EEG channels by label, and what was left out
+        left = [c.label for c in chosen.channels if c.type != "eeg"]
+        used = [f"{chosen.stream}: {len(names)} EEG channels ({', '.join(names)}) in "
+                f"{chosen.channels[columns[0]].unit if columns else 'µV'}; not EEG: "
+                f"{', '.join(left) or 'none'}"]
+    return replace(signals, samples=signals.samples[:, columns] * scale, labels=names,
+                   rate=chosen.rate, used=used)
 
 
 def sessions_under(paths: list[Path]) -> list[Path]:

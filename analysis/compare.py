@@ -8,8 +8,8 @@ import numpy as np
 
 # Every result `melab analyze` writes; plots are drawn from them. features.npz is compared by
 # its arrays (a zip records when it was written).
-TEXT_RESULTS = ("spotting.csv", "face_track.csv", "spotting_summary.json", "recognition.json",
-                "concordance.csv", "report.html")
+TEXT_RESULTS = ("spotting.csv", "face_track.csv", "spotting_summary.json", "signals.csv",
+                "recognition.json", "concordance.csv", "report.html")
 
 
 def differing_results(a: Path, b: Path) -> list[str]:

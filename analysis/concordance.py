@@ -9,9 +9,13 @@ blocking intervals per clip (e.g. macro-expressions). Pairs are pooled over clip
 
 Per feature and length a paired t-test (scipy.stats.ttest_rel, two-sided) compares before
 with after over the pairs where both values exist (a window with no SCR has no SCR
-amplitude); n is that number. Significance marks follow the usual * p<.05, ** p<.01,
-*** p<.001 on the raw p; `p_fdr` adds Benjamini-Hochberg adjusted p over all features of
-one epoch length, since 64 channels x 5 bands make false positives near-certain.
+amplitude); n is that number. A test is run only with at least MIN_PAIRS pairs: with fewer,
+the t-test leans wholly on the differences being normal, which so few cannot show, and its
+p says little (2 pairs: df = 1); such rows keep their means and sd, with t and p empty and
+`tested` False. The p-values of all tests run (every feature at every epoch length) are
+corrected together by Benjamini-Hochberg (`p_fdr`; valid for positively dependent tests such
+as overlapping epochs), since 64 channels x 5 bands x 4 lengths make false positives
+near-certain; the marks * p_fdr < .05, ** < .01, *** < .001 come from the corrected p only.
 EEG band powers enter in dB (10 log10 µV²): power is skewed and its ratios multiply.
 Heart and breathing rates are interpolated between beats/breaths, so the one interval that
 straddles the apex colours both halves; HRV indices use only beats inside each half.
@@ -33,6 +37,7 @@ from analysis.features_eeg import BAND_NAMES, band_powers_between, eeg_channels
 from analysis.features_physio import PhysioDerived, derive_physio, window_features
 
 EPOCH_LENGTHS: tuple[float, ...] = (3.0, 5.0, 10.0, 15.0)
+MIN_PAIRS = 10  # fewer pairs: no test (module docstring)
 
 
 @dataclass(frozen=True)
@@ -106,9 +111,10 @@ class ConcordanceRow:
     sd_after: float
     t: float
     p: float
-    significance: str
+    significance: str  # from p_fdr
     n_pairs: int
     p_fdr: float = np.nan
+    tested: bool = False  # n_pairs >= MIN_PAIRS and the test gave a p
 
 
 def valid_pairs(
@@ -175,16 +181,18 @@ def _eeg_features(
 
 
 def paired_row(
-    feature: str, epoch_s: float, before: np.ndarray, after: np.ndarray
+    feature: str, epoch_s: float, before: np.ndarray, after: np.ndarray,
+    min_pairs: int = MIN_PAIRS,
 ) -> ConcordanceRow:
-    """Paired t-test of one feature at one epoch length over pairs where both are finite."""
+    """Paired t-test of one feature at one epoch length over pairs where both are finite,
+    run only with at least `min_pairs` pairs; `significance` is set later from p_fdr."""
     b = np.asarray(before, dtype=np.float64)
     a = np.asarray(after, dtype=np.float64)
     ok = np.isfinite(b) & np.isfinite(a)
     b, a = b[ok], a[ok]
     n = len(b)
     t = p = np.nan
-    if n >= 2:
+    if n >= max(2, min_pairs):
         # Identical halves give 0/0 inside scipy: t and p stay NaN, without the warning.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -199,8 +207,9 @@ def paired_row(
         sd_after=float(a.std(ddof=1)) if n > 1 else np.nan,
         t=t,
         p=p,
-        significance=significance_marks(p),
+        significance="",
         n_pairs=n,
+        tested=bool(np.isfinite(p)),
     )
 
 
@@ -230,24 +239,24 @@ def pooled_table(
                 as_.append(after[name])
     rows: list[ConcordanceRow] = []
     for length in pooled:
-        block = []
         for name in order:
             if name in pooled[length]:
                 bs, as_ = pooled[length][name]
-                block.append(paired_row(name, length, np.concatenate(bs), np.concatenate(as_)))
-        rows += _with_fdr(block)
+                rows.append(paired_row(name, length, np.concatenate(bs), np.concatenate(as_)))
     # Table 3 reads feature by feature with the epoch lengths side by side.
     rank = {name: i for i, name in enumerate(order)}
-    return sorted(rows, key=lambda r: (rank[r.feature], r.epoch_s))
+    return sorted(with_fdr(rows), key=lambda r: (rank[r.feature], r.epoch_s))
 
 
-def _with_fdr(rows: list[ConcordanceRow]) -> list[ConcordanceRow]:
-    p = np.array([r.p for r in rows])
+def with_fdr(rows: Sequence[ConcordanceRow]) -> list[ConcordanceRow]:
+    """Rows with Benjamini-Hochberg p over every test run among them, and marks from it."""
+    p = np.array([r.p if r.tested else np.nan for r in rows], dtype=np.float64)
     ok = np.isfinite(p)
     adj = np.full(len(rows), np.nan)
     if ok.any():
         adj[ok] = st.false_discovery_control(p[ok], method="bh")
-    return [replace(r, p_fdr=float(q)) for r, q in zip(rows, adj, strict=True)]
+    return [replace(r, p_fdr=float(q), significance=significance_marks(q))
+            for r, q in zip(rows, adj, strict=True)]
 
 
 def write_concordance_csv(rows: Sequence[ConcordanceRow], path: str | Path) -> None:

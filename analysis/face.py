@@ -98,14 +98,20 @@ def gray_region(raw: np.ndarray, pixel_format: str) -> np.ndarray:
     """A raw region cut at even offsets (h, w) -> grey; Bayer at half resolution.
 
     Averaging each 2x2 Bayer cell (R + 2G + B) is a luminance image with no demosaicing
-    artefacts (0.23 ms per full-frame face against 0.77 ms for a demosaic to grey).
+    artefacts (0.23 ms per full-frame face against 0.77 ms for a demosaic to grey). The
+    region may be a strided view of a frame (no copy).
     """
     if raw.ndim != 2 or raw.dtype != np.uint8:
         raise ValueError(f"expected a uint8 (h, w) raw frame, got {raw.dtype} {raw.shape}")
     if pixel_format == "mono8":
         return raw
-    h, w = raw.shape
-    return cv2.resize(raw[: h & ~1, : w & ~1], (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+    return _halve(raw)
+
+
+def _halve(image: np.ndarray) -> np.ndarray:
+    """Each 2x2 cell averaged (OpenCV's fast path of area resizing: ~7x one by 0.4)."""
+    h, w = image.shape
+    return cv2.resize(image[: h & ~1, : w & ~1], (w // 2, h // 2), interpolation=cv2.INTER_AREA)
 
 
 def binning(pixel_format: str) -> int:
@@ -115,13 +121,12 @@ def binning(pixel_format: str) -> int:
 
 def warp_crop(gray: np.ndarray, m: np.ndarray, size: int = CROP_SIZE) -> np.ndarray:
     """The aligned crop (size, size) uint8 of a grey image through the 2x3 similarity m."""
-    scale = float(np.hypot(m[0, 0], m[1, 0]))
-    if scale < 0.7:
-        # Bilinear sampling of a larger face aliases: shrink it first (area average) to
-        # about 1.25x the crop's scale, then warp.
-        f = min(1.0, 1.25 * scale)
-        gray = cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
-        m = m.copy()
-        m[:, :2] /= f
+    m = m.copy()
+    while float(np.hypot(m[0, 0], m[1, 0])) < 0.7:
+        # Bilinear sampling of a larger face aliases: halve it first (area average) until the
+        # crop's scale is 0.7-1.4, then warp. The cell centres move by half a pixel.
+        gray = _halve(gray)
+        m[:, 2] += 0.5 * (m[:, 0] + m[:, 1])
+        m[:, :2] *= 2
     return cv2.warpAffine(gray, m, (size, size), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE)

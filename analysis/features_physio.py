@@ -126,14 +126,20 @@ class PhysioDerived:
 def ecg_beats(ecg: np.ndarray, rate: float) -> Beats:
     """R-peaks of a preprocessed ECG (NeuroKit2 clean + peaks) and the interpolated heart rate."""
     cleaned = nk.ecg_clean(ecg, sampling_rate=rate)
-    _, info = nk.ecg_peaks(cleaned, sampling_rate=rate)
+    try:
+        _, info = nk.ecg_peaks(cleaned, sampling_rate=rate)
+    except (IndexError, ValueError):  # NeuroKit2's peak finders fail when there is no peak
+        return _beats(np.zeros(0, np.int64), rate, len(ecg))
     return _beats(np.asarray(info["ECG_R_Peaks"], dtype=np.int64), rate, len(ecg))
 
 
 def ppg_beats(ppg: np.ndarray, rate: float) -> Beats:
     """Systolic peaks of a preprocessed PPG (NeuroKit2 Elgendi) and the interpolated pulse rate."""
     cleaned = nk.ppg_clean(ppg, sampling_rate=rate)
-    _, info = nk.ppg_peaks(cleaned, sampling_rate=rate)
+    try:
+        _, info = nk.ppg_peaks(cleaned, sampling_rate=rate)
+    except (IndexError, ValueError):  # a flat pulse: "index 0 is out of bounds" in Elgendi
+        return _beats(np.zeros(0, np.int64), rate, len(ppg))
     return _beats(np.asarray(info["PPG_Peaks"], dtype=np.int64), rate, len(ppg))
 
 
@@ -182,7 +188,11 @@ def electrodermal(eda: np.ndarray, rate: float) -> Electrodermal:
     SCR_MIN_US are dropped too, since without a real SCR the 10 % rule keeps noise.
     """
     tonic = lowpass(eda, rate, SCL_CUTOFF_HZ, order=2)
-    _, info = nk.eda_peaks(eda - tonic, sampling_rate=rate)
+    try:
+        _, info = nk.eda_peaks(eda - tonic, sampling_rate=rate)
+    except ValueError:  # no SCR at all: "zero-size array to reduction operation maximum"
+        empty = np.zeros(0)
+        return Electrodermal(tonic, np.zeros(0, np.int64), empty, empty, empty)
     peaks = np.asarray(info["SCR_Peaks"], dtype=np.float64)
     amplitude = np.asarray(info["SCR_Amplitude"], dtype=np.float64)
     ok = np.isfinite(peaks) & (amplitude >= SCR_MIN_US)

@@ -32,6 +32,9 @@ _FARNEBACK = {
 }
 
 
+_BORDER = 16  # px of mirrored margin around crops for the recognition flow
+
+
 class FlowEngine:
     """Reusable optical-flow calculator (DIS objects are built once, not per frame pair)."""
 
@@ -76,7 +79,12 @@ def flow_maps(
     crop_onset: np.ndarray, crop_apex: np.ndarray, method: str = "farneback"
 ) -> np.ndarray:
     """Onset->apex maps (h, w, 3) float32 [Vx, Vy, Vz]: flow without head motion, and strain."""
-    flow = remove_global_motion(optical_flow(crop_onset, crop_apex, method))
+    # Farneback's estimates near the image border are unreliable (non-zero even between two
+    # identical images): the crops are extended by mirroring and the margin dropped again.
+    p = _BORDER
+    pad = [cv2.copyMakeBorder(c, p, p, p, p, cv2.BORDER_REFLECT_101)
+           for c in (crop_onset, crop_apex)]
+    flow = remove_global_motion(optical_flow(*pad, method)[p:-p, p:-p])
     return np.dstack([flow, optical_strain(flow)])
 
 

@@ -56,10 +56,12 @@ def _predictor() -> dlib.shape_predictor:
 
 
 def detect_faces(gray: np.ndarray, scale: float = 1.0) -> list[Detection]:
-    """Frontal faces in a grey uint8 image, best first; `scale` < 1 shrinks it first (speed),
-    boxes are returned in the image's own pixels."""
+    """Frontal faces in a grey uint8 image, best first; the image is scaled by `scale` first
+    (< 1 for speed, > 1 to find faces below the detector's ~80 px), boxes are returned in the
+    image's own pixels."""
     small = gray if scale == 1.0 else cv2.resize(
-        gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        gray, None, fx=scale, fy=scale,
+        interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
     rects, scores, _ = _detector().run(small, 0, 0.0)
     found = [
         Detection((r.left() / scale, r.top() / scale, r.width() / scale, r.height() / scale),
@@ -96,3 +98,34 @@ def similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 def apply(m: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Points (n, 2) through a 2x3 affine matrix."""
     return points @ m[:, :2].T + m[:, 2]
+
+
+class OneEuro:
+    """One Euro filter (Casiez et al., CHI 2012) of points over time: heavy smoothing while
+    they hold still (jitter), little lag while they move fast.
+
+    The cutoff frequency is min_cutoff + beta * speed, speed being the smoothed speed of the
+    points' centroid in units of their spread (so the filter does not depend on face size).
+    """
+
+    def __init__(self, min_cutoff: float, beta: float, d_cutoff: float = 1.0) -> None:
+        self.min_cutoff, self.beta, self.d_cutoff = min_cutoff, beta, d_cutoff
+        self.value: np.ndarray | None = None
+        self._speed = 0.0
+
+    @staticmethod
+    def _alpha(cutoff: float, dt: float) -> float:
+        return 1.0 / (1.0 + 1.0 / (2 * np.pi * cutoff * dt))
+
+    def __call__(self, points: np.ndarray, dt: float) -> np.ndarray:
+        """The filtered points given new raw points dt seconds after the previous ones."""
+        if self.value is None:
+            self.value = points.copy()
+            return self.value
+        centre = self.value.mean(axis=0)
+        spread = max(float(np.sqrt(((self.value - centre) ** 2).sum(axis=1).mean())), 1e-6)
+        raw_speed = float(np.linalg.norm(points.mean(axis=0) - centre)) / spread / dt
+        self._speed += self._alpha(self.d_cutoff, dt) * (raw_speed - self._speed)
+        a = self._alpha(self.min_cutoff + self.beta * self._speed, dt)
+        self.value = self.value + a * (points - self.value)
+        return self.value

@@ -11,6 +11,14 @@ All metrics take the predictions pooled over every LOSO fold (never a mean over 
 
 Per-class F1 = 2 TP / (2 TP + FP + FN), 0 when the class has no TP. scikit-learn computes
 them; this module fixes which classes each metric averages over.
+
+Beside the scores, what they must be read against: the class counts of the truth (`support`,
+over every label of the task, 0 for a class without instances), per-class recall and F1
+(None, "n/a", for a class the truth lacks), and the chance levels (`chance`):
+* majority: always answering the most frequent true class. Its Acc is that class's share p,
+  its UAR 1/k and its UF1 (2p / (1 + p)) / k, with k the classes present in the truth;
+* uniform: guessing among the k classes at random, expected Acc and UAR 1/k.
+A classifier that predicts one class for every sample shows Acc = the majority level.
 """
 
 from __future__ import annotations
@@ -33,9 +41,14 @@ class RecognitionScores:
     uar: float
     confusion: np.ndarray
     labels: tuple[Any, ...]
+    support: tuple[int, ...] = ()  # true samples per label
+    recall: tuple[float | None, ...] = ()  # per label; None where the truth has none
+    class_f1: tuple[float | None, ...] = ()
+    chance: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain dict: acc, f1, uf1, uar, confusion (ndarray), labels."""
+        """Plain dict: acc, f1, uf1, uar, confusion (ndarray), labels, support, per-class
+        recall and F1 (None = n/a), chance levels."""
         return {
             "acc": self.acc,
             "f1": self.f1,
@@ -43,6 +56,10 @@ class RecognitionScores:
             "uar": self.uar,
             "confusion": self.confusion,
             "labels": self.labels,
+            "support": self.support,
+            "recall": self.recall,
+            "class_f1": self.class_f1,
+            "chance": self.chance,
         }
 
 
@@ -96,11 +113,34 @@ def score(
     missing = (set(t.tolist()) | set(p.tolist())) - set(order)
     if missing:
         raise ValueError(f"labels {sorted(map(str, missing))} not in the given label list")
+    confusion = confusion_matrix(t, p, order)
+    support = confusion.sum(axis=1)
+    f1s = skm.f1_score(t, p, labels=list(order), average=None, zero_division=0)
     return RecognitionScores(
         acc=accuracy(t, p),
         f1=macro_f1(t, p),
         uf1=unweighted_f1(t, p),
         uar=unweighted_average_recall(t, p),
-        confusion=confusion_matrix(t, p, order),
+        confusion=confusion,
         labels=order,
+        support=tuple(int(n) for n in support),
+        recall=tuple(float(confusion[i, i] / n) if n else None for i, n in enumerate(support)),
+        class_f1=tuple(float(f) if n else None for f, n in zip(f1s, support, strict=True)),
+        chance=chance_levels(t),
     )
+
+
+def chance_levels(y_true: Sequence[Any]) -> dict[str, Any]:
+    """Majority-class and uniform-guess levels of the truth (module docstring)."""
+    values, counts = np.unique(np.asarray(y_true), return_counts=True)
+    if not len(values):
+        return {"majority_class": None, "majority_acc": None, "majority_uf1": None,
+                "uniform": None}
+    k = len(values)
+    share = float(counts.max() / counts.sum())
+    return {
+        "majority_class": values[int(np.argmax(counts))].item(),
+        "majority_acc": share,
+        "majority_uf1": 2 * share / (1 + share) / k,
+        "uniform": 1.0 / k,
+    }

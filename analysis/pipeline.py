@@ -18,16 +18,29 @@ from analysis.annotations import read_annotations
 from analysis.ccf import CCF_MODES, apply_ccf
 from analysis.clips import analysable_segments, session_annotations, sessions_under
 from analysis.concordance import pooled_table, write_concordance_csv
-from analysis.evaluation import Interval, SpottingCounts, evaluate_spotting
+from analysis.evaluation import Interval
 from analysis.face_report import FaceReport
 from analysis.features_physio import FEATURES_BY_CHANNEL
 from analysis.fusion import WEIGHTINGS
+from analysis.outputs import spotting_summary, write_signals_csv
 from analysis.recognition import CLASSIFIERS, DEFAULT_CLASSIFIER, MapFolds, recognize
-from analysis.resume import SessionResult, fingerprint, load_matching, store
-from analysis.scheduler import Failure, Progress, RunOptions, Task, TaskProgress, open_engine
+from analysis.report_timeline import ClipTimeline, TruthSpan, clip_timeline
+from analysis.resume import FOLDER, SessionResult, fingerprint, load_matching, store
+from analysis.scheduler import (
+    Failure,
+    Progress,
+    RunOptions,
+    Task,
+    TaskProgress,
+    check_cancel,
+    open_engine,
+)
+from analysis.session_signals import SignalNote
+from analysis.signals import OK
 from analysis.spotting import SpotParams, SpottedInterval
 from analysis.tasks import ClipResult, SignalsResult, clip_task, placed_annotations, signals_task
 from recordings.store.annotations import Annotation
+from recordings.store.links import superseded_trials
 from recordings.store.reader import open_session
 
 FUSION_VOTERS = ("modalities", "signals")
@@ -97,6 +110,10 @@ class _Collected:
     # Per session: the concordance epochs' features (small), not the raw signals.
     epochs: list[dict[float, tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]] = field(
         default_factory=list)
+    notes: list[tuple[str, str, SignalNote]] = field(default_factory=list)  # subject, session
+    channels: dict[str, list[str]] = field(default_factory=dict)  # session -> channels used
+    overviews: dict[str, dict[str, Any]] = field(default_factory=dict)  # session -> summarize()
+    timelines: list[ClipTimeline] = field(default_factory=list)  # report.html, one per clip
     face: FaceReport = field(default_factory=FaceReport)
 
 
@@ -122,8 +139,11 @@ def analyze(
     run = run or RunOptions()
     out = Path(out)
     folders = sessions_under([Path(p) for p in paths])
+    check_cancel(cancel)  # before any session is opened
     external = _read_external(annotation_files, folders)
-    plans = [_plan(folder, external, options) for folder in folders]
+    rerun = superseded_trials(folders)  # a resumed session's trials replace the crashed ones
+    plans = [_plan(folder, external, options, rerun.get(folder, set()), cancel)
+             for folder in folders]
     results = {p.folder: r for p in plans if run.resume
                and (r := load_matching(out, p.folder, p.fingerprint)) is not None}
     todo = [p for p in plans if p.folder not in results]
@@ -143,6 +163,7 @@ def analyze(
                 _collect(plan, results[plan.folder], options, collected)
             ticker.tell("recognition (leave-one-subject-out folds) and concordance")
             summary = _write_outputs(out, collected, options, len(folders), engine.map)
+            summary["files"].append(FOLDER)  # each session's results, for --resume
             ticker.tell("done")
         finally:
             ticker.close()
@@ -159,12 +180,14 @@ class _Plan:
     fingerprint: dict[str, Any]
 
 
-def _plan(folder: Path, external: list[Annotation], options: AnalysisOptions) -> _Plan:
+def _plan(folder: Path, external: list[Annotation], options: AnalysisOptions,
+          skip_trials: set[int], cancel: threading.Event | None) -> _Plan:
+    check_cancel(cancel)  # before the session is opened: planning many sessions takes a while
     with open_session(folder) as session:
         annotations = session_annotations(session, external)
-        segments = analysable_segments(session)
+        segments = analysable_segments(session, skip_trials)
     inputs = repr((options.spot, _sensitive(options), options.window, options.epochs,
-                   annotations))
+                   annotations, segments))
     return _Plan(folder, annotations, segments, fingerprint(folder, inputs))
 
 
@@ -178,7 +201,7 @@ def _tasks(plan: _Plan, options: AnalysisOptions) -> list[Task]:
                   (folder, name, plan.annotations, options.spot, _sensitive(options)))
              for name in plan.segments]
     signals = Task(f"{plan.folder.name} signals", group, signals_task,
-                   (folder, plan.annotations, options.window, options.epochs))
+                   (folder, plan.segments, plan.annotations, options.window, options.epochs))
     return [signals, *clips]  # signals first: its NeuroKit2 work overlaps the clips
 
 
@@ -231,11 +254,15 @@ def _read_external(files: Sequence[str | Path], folders: list[Path]) -> list[Ann
 def _collect(plan: _Plan, result: SessionResult, options: AnalysisOptions,
              out: _Collected) -> None:
     """One session's task results into the pooled collections, clips in segment order."""
+    signals, name = result.signals, plan.folder.name
+    out.overviews[name] = signals.overview
+    out.channels[name] = list(signals.channels)
+    subject, session = signals.overview["participant"], str(signals.overview["session"])
+    out.notes += [(subject, session, n) for n in signals.notes]
     for clip in result.clips:
-        out.face.add(f"{plan.folder.name}/{clip.name}", clip.track, clip.frame_numbers)
-        _collect_clip(clip, plan.annotations, result.signals, options, out)
-    if result.signals.epochs is not None:
-        out.epochs.append(result.signals.epochs)
+        out.face.add(f"{name}/{clip.name}", clip.track, clip.frame_numbers)
+        _collect_clip(clip, plan.annotations, signals, options, out)
+    out.epochs += signals.epochs
 
 
 def _collect_clip(
@@ -253,15 +280,19 @@ def _collect_clip(
         # The clip's stretch of the session's heart rate (a beat either side for the slope).
         lo, hi = np.searchsorted(signals.heart[0], (start - 2.0, end + 2.0))
         hr_times, hr = signals.heart[0][lo:hi], signals.heart[1][lo:hi]
+        if np.isfinite(hr).sum() < 2:  # the clip lies in a gap of the ECG, or past its end
+            hr_times = hr = None
     kept = set(apply_ccf(spotted, options.ccf_mode, clip.fps, hr_times, hr, start, end))
     confident = [s for s in spotted if s.confident]
     out.rows += [_row(clip, s, s in kept) for s in spotted]
     out.candidates[key] = [Interval(s.onset, s.offset, s.kind) for s in confident]
     out.filtered[key] = [Interval(s.onset, s.offset, s.kind) for s in spotted if s in kept]
     truths = out.truths.setdefault(key, [])
+    spans: list[TruthSpan] = []
     for p in placed_annotations(annotations, clip.trial, clip.frame_numbers):
         a = annotations[p.index]
         truths.append(Interval(p.onset, p.end, a.kind))
+        spans.append(TruthSpan(p.onset, p.apex, p.end, a.kind, a.emotion or ""))
         if p.index in clip.me_flows:  # one recognition sample per ME: every modality
             features = {"ME": clip.me_flows[p.index],
                         **signals.features.get((clip.name, p.index), {})}
@@ -269,6 +300,9 @@ def _collect_clip(
                 out.features.setdefault(modality, []).append(vector)
             out.emotions.append(a.emotion)
             out.subjects.append(a.subject)
+    out.timelines.append(clip_timeline(
+        clip.folder, clip.name, clip.trial, clip.times, spotted, kept, spans, clip.curve,
+        signals.heart, signals.eda.get(clip.name)))
 
 
 def _row(clip: ClipResult, s: SpottedInterval, kept: bool) -> SpotRow:
@@ -286,21 +320,6 @@ def _row(clip: ClipResult, s: SpottedInterval, kept: bool) -> SpotRow:
     )
 
 
-def spotting_summary(candidates: dict, filtered: dict, truths: dict) -> dict[str, float]:
-    """MEGC figures (pooled counts) without and with the Candidate Clip Filter."""
-    summary: dict[str, float] = {}
-    for suffix, cands in (("", candidates), ("_ccf", filtered)):
-        counts: dict[str, SpottingCounts] = evaluate_spotting(cands, truths)
-        for kind, c in counts.items():
-            summary[f"{kind}_f1{suffix}"] = round(c.f1, 4)
-            summary[f"{kind}_precision{suffix}"] = round(c.precision, 4)
-            summary[f"{kind}_recall{suffix}"] = round(c.recall, 4)
-            summary[f"{kind}_tp{suffix}"] = c.tp
-            summary[f"{kind}_fp{suffix}"] = c.fp
-            summary[f"{kind}_fn{suffix}"] = c.fn
-    return summary
-
-
 def _recognition(collected: _Collected, options: AnalysisOptions,
                  map_folds: MapFolds | None = None) -> dict[str, Any]:
     subjects = sorted(set(collected.subjects))
@@ -309,6 +328,9 @@ def _recognition(collected: _Collected, options: AnalysisOptions,
     features = {
         m: np.vstack(v) for m, v in collected.features.items() if len(v) == len(collected.emotions)
     }
+    # A modality with no value at all (a channel flat or too short in every session) has
+    # nothing to learn from: as a voter it would answer one class for every sample.
+    features = {m: x for m, x in features.items() if np.isfinite(x).any()}
     if options.subject_normalise:
         features = {m: normalise_per_subject(x, collected.subjects) for m, x in features.items()}
     signals = [m for m in FEATURES_BY_CHANNEL if m in features]
@@ -345,12 +367,18 @@ def _write_outputs(
     collected.face.write_csv(out / "face_track.csv")
     spotting = spotting_summary(collected.candidates, collected.filtered, collected.truths)
     (out / "spotting_summary.json").write_text(json.dumps(spotting, indent=2))
+    written = ["spotting.csv", "face_track.csv", "spotting_summary.json"]
+    if collected.notes:
+        write_signals_csv(collected.notes, out / "signals.csv")
+        written.append("signals.csv")
     if collected.emotions:
         np.savez_compressed(
             out / "features.npz", emotions=np.array(collected.emotions),
             subjects=np.array(collected.subjects),
-            **{m: np.vstack(v) for m, v in collected.features.items()},
+            **{m: np.vstack(v) for m, v in collected.features.items()
+               if len(v) == len(collected.emotions)},
         )
+        written.append("features.npz")
     recognition = _recognition(collected, options, map_folds)
     (out / "recognition.json").write_text(json.dumps(recognition, indent=2, default=_plain))
     rows = pooled_table(collected.epochs, options.epochs)
@@ -360,10 +388,15 @@ def _write_outputs(
         "spotting": spotting,
         "recognition": recognition,
         "concordance_rows": len(rows),
+        "concordance_tested": sum(r.tested for r in rows),
         "spotted": len(collected.rows),
+        "signals": [{"subject": sub, "session": ses, **vars(n)}
+                    for sub, ses, n in collected.notes if n.status != OK],
+        "channels": collected.channels,
         "face": collected.face.summary(),
     }
-    write_report(out, summary, rows)
+    plots = write_report(out, summary, rows, collected.overviews, collected.timelines)
+    summary["files"] = [*written, "recognition.json", "concordance.csv", "report.html", *plots]
     return summary
 
 

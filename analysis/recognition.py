@@ -211,15 +211,15 @@ def recognize(
 ) -> LosoResult:
     """run_loso on the 3-class or 7-class labels of `emotions` (other labels dropped)."""
     y, mask = task_labels(emotions, task)
+    # Every class of the task, present or not: the confusion matrix has one row per class.
     classes = THREE_CLASSES if task == "3class" else SEVEN_CLASSES
-    present = tuple(c for c in classes if c in set(y.tolist()))
     return run_loso(
         {m: np.asarray(x)[mask] for m, x in features.items()},
         y,
         np.asarray(subjects)[mask],
         classifier=classifier,
         inner_folds=inner_folds,
-        classes=present,
+        classes=classes,
         weighting=weighting,
         voters=voters,
         map_folds=map_folds,

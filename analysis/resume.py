@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 FOLDER = "per_session"
-VERSION = 1
+VERSION = 2  # 2: signal pieces, notes, channels, overview, timelines
 
 
 @dataclass

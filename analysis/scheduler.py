@@ -113,7 +113,7 @@ class Engine:
         """Run every task; `done` receives each result as it comes; the failures are returned."""
         failures = []
         for task in tasks:
-            _check(cancel)
+            check_cancel(cancel)
             try:
                 result = task.fn(*task.args)
             except Exception as exc:  # named, and the other tasks go on
@@ -146,7 +146,7 @@ class DaskEngine(Engine):
         pending, failures = set(futures), []
         try:
             while pending:
-                _check(cancel)
+                check_cancel(cancel)
                 try:
                     finished, pending = wait(pending, timeout=TICK_S, return_when="FIRST_COMPLETED")
                 except TimeoutError:
@@ -204,7 +204,8 @@ def _reachable(address: str) -> None:
         socket.create_connection((match[1], int(match[2])), timeout=10).close()
 
 
-def _check(cancel: threading.Event | None) -> None:
+def check_cancel(cancel: threading.Event | None) -> None:
+    """Raise AnalysisCancelled once the user set the cancel event."""
     if cancel is not None and cancel.is_set():
         raise AnalysisCancelled("analysis cancelled")
 

@@ -10,10 +10,12 @@ Training-free, in the MEGC-baseline family, with optical flow as the feature:
    i-k and i+k, i.e. (flow(i-k -> i) - flow(i -> i+k)) / 2. It is largest at an apex whose
    expression fits between i-k and i+k (k = half the typical interval: 0.2 s micro,
    0.65 s macro), and slow head drift cancels. Vectors are averaged per region of interest
-   (the landmark-placed ROIs of analysis/face.py on the aligned crops), the median region
-   vector (rigid motion the alignment left) is subtracted, each region's magnitude is put
-   in units of its own noise (minus its clip median, over its MAD), and the mean of the
-   top-N regions is the curve.
+   (the landmark-placed ROIs of analysis/face.py on the aligned crops), the similarity
+   motion (shift, rotation, zoom) that best explains the regions' vectors, refitted without
+   the regions it explains worst, is subtracted (rigid motion the alignment left: its lag,
+   landmark jitter), each region's magnitude is put in units of its own noise (minus its clip
+   median, over its MAD), and the curve is, per frame, the largest of the mean of the top 1,
+   top 2 and top-N regions, each in units of its own noise (an AU moves one to four regions).
 3. Peaks above max(mean + p*(max - mean), median + z*MAD) of the clip's curve are
    candidates: the MEGC rule, with a noise floor so that a clip without expressions does
    not call its noise maximum an expression, and a small p so that one macro-expression
@@ -22,10 +24,14 @@ Training-free, in the MEGC-baseline family, with optical flow as the feature:
    (analysis/ccf.py).
 4. Each candidate's onset and offset come from the displacement relative to its apex frame:
    walking away from the apex, it rises to a plateau (the neutral face); the boundary is
-   where it first reaches (1 - q) of what follows. A true apex differs from the neutral face
-   on both sides alike; one flat side means a side lobe or a posture step, not an
-   expression. Micro vs macro is by length (<= 0.5 s: MMME 3.4); micro candidates inside a
-   macro interval are its rise or fall and are dropped.
+   where it first reaches (1 - q) of what follows, and the plateau must hold for as far
+   again (a bump that comes back is an earlier or later expression, not the neutral face).
+   A true apex differs from the neutral face on both sides alike; one flat side means a side
+   lobe or a posture step, not an expression - unless the apex starts a plateau: the face
+   rose from neutral and is held, then the offset is where it comes back near the neutral
+   face, or the end of the clip (the run of frames with a face) when it never does, as in a
+   clip cut mid-expression. Micro vs macro is by length (<= 0.5 s: MMME 3.4); micro
+   candidates inside a macro interval are its rise or fall and are dropped.
 
 Measured before the landmark tracker (fixed frame-0 crop, 6x6 grid of blocks), on
 simulated clips (drivers.sim.face, 20 s at 150 fps, expressions drawn like the
@@ -44,13 +50,13 @@ import collections
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 from scipy.signal import find_peaks
 
 from analysis.evaluation import frame_iou
 from analysis.face import FaceLayout
 from analysis.flow import FlowEngine
+from analysis.regions import RegionPool, grid_boxes, valid_mask
 from core.expressions import MICRO_MAX_DURATION_S
 
 
@@ -96,6 +102,15 @@ class SpottedInterval:
         return self.onset / fps, self.apex / fps, self.offset / fps
 
 
+@dataclass(frozen=True)
+class SpotCurve:
+    """One scale's spotting curve, for plots: where it crosses `threshold` are the peaks."""
+
+    frames: np.ndarray  # frame index within the clip of each point (middle of its group)
+    values: np.ndarray  # curve in noise units (MADs above its median)
+    threshold: float  # the confident threshold, in the same units
+
+
 @dataclass
 class _Candidate:
     apex: int  # frame index: of its track while estimated, then of the clip
@@ -105,55 +120,8 @@ class _Candidate:
     confident: bool = True
     onset: int = 0
     offset: int = 0
-
-
-class _Blocks:
-    """Pooling of flow fields over regions (the layout's ROIs, else a grid of blocks),
-    counting only valid pixels (not the eye openings)."""
-
-    def __init__(self, valid: np.ndarray, boxes: Sequence[tuple[int, int, int, int]]) -> None:
-        self.valid = valid
-        x0 = np.array([b[0] for b in boxes])
-        y0 = np.array([b[1] for b in boxes])
-        x1, y1 = x0 + np.array([b[2] for b in boxes]), y0 + np.array([b[3] for b in boxes])
-        self.corners = (y0, x0, y1, x1)
-        counts = self._sums(valid.astype(np.float64)[..., None])[:, 0]
-        self.counts = np.maximum(counts, 1).astype(np.float32)
-        area = np.maximum((x1 - x0) * (y1 - y0), 1)
-        # Regions mostly outside the crop or over the eyes carry no usable flow.
-        self.usable = counts >= 0.3 * area
-        self.weight = valid[..., None].astype(np.float32)
-
-    def _sums(self, image: np.ndarray) -> np.ndarray:
-        """Sum of an (h, w, c) image over each region -> (nregions, c)."""
-        ii = cv2.integral(image)
-        ii = ii if ii.ndim == 3 else ii[..., None]
-        y0, x0, y1, x1 = self.corners
-        return ii[y1, x1] - ii[y0, x1] - ii[y1, x0] + ii[y0, x0]
-
-    def vectors(self, flow: np.ndarray, head_motion: bool) -> np.ndarray:
-        """Mean flow vector per region (nregions, 2), minus the median region (head) motion."""
-        vec = (self._sums(flow * self.weight) / self.counts[:, None]).astype(np.float32)
-        if head_motion:
-            # Rigid motion the alignment left moves every region alike; an expression
-            # moves a minority of them, so the median region vector is the head's.
-            vec -= np.median(vec[self.usable], axis=0)
-        return vec
-
-
-def grid_boxes(size: int, block: int) -> list[tuple[int, int, int, int]]:
-    """A centred grid of block x block boxes over a size x size crop."""
-    n = size // block
-    o = (size - n * block) // 2
-    return [(o + c * block, o + r * block, block, block) for r in range(n) for c in range(n)]
-
-
-def _valid_mask(size: int, layout: FaceLayout | None, mask_eyes: bool) -> tuple[np.ndarray, tuple]:
-    valid = np.ones((size, size), bool)
-    eyes = layout.eyes if layout is not None and mask_eyes else ()
-    for x, y, w, h in eyes:
-        valid[max(0, y) : y + h, max(0, x) : x + w] = False
-    return valid, eyes
+    held: bool = False  # still held at the clip's end: the offset is the clip's last frame
+    noise: float = 0.0  # typical displacement of its blocks without an expression
 
 
 class _Track:
@@ -169,7 +137,7 @@ class _Track:
         group: int,
         k: int,
         eyes: Sequence[tuple[int, int, int, int]],
-        blocks: _Blocks,
+        blocks: RegionPool,
         engine: FlowEngine,
         head_motion: bool,
     ) -> None:
@@ -232,8 +200,13 @@ def _curve(
     mad = np.maximum(np.median(np.abs(inner - med), axis=0), 1e-6) if normalise else 1.0
     v = (block_values - med) / mad
     v[:, ~usable] = -np.inf
-    n = min(top_n, int(usable.sum()))
-    curve = np.sort(v, axis=1)[:, -n:].mean(axis=1)
+    ranked = np.sort(v, axis=1)
+    curve = np.full(m, -np.inf)
+    for n in sorted({1, 2, min(top_n, int(usable.sum()))}):
+        c = ranked[:, -n:].mean(axis=1)
+        ci = c[k : m - k] if m > 2 * k else c
+        cm = float(np.median(ci))
+        curve = np.maximum(curve, (c - cm) / max(float(np.median(np.abs(ci - cm))), 1e-6))
     curve[:k] = 0.0
     curve[max(k, m - k) :] = 0.0
     return curve
@@ -260,7 +233,7 @@ class _Profile:
         cand: _Candidate,
         step: int,
         steps: int,
-        blocks: _Blocks,
+        blocks: RegionPool,
         engine: FlowEngine,
         head_motion: bool,
     ) -> None:
@@ -283,7 +256,8 @@ class _Profile:
         return sum(self.raw(i) for i in range(lo, hi + 1)) / (hi - lo + 1)
 
 
-def _boundary(profile: _Profile, q: float, floor: float, min_lookahead: int) -> tuple[int, float]:
+def _boundary(profile: _Profile, q: float, floor: float, min_lookahead: int,
+              noise: float) -> tuple[int, float]:
     """Steps from the apex to the plateau of displacement, and the plateau's level.
 
     The plateau starts at the first step s whose displacement is (1 - q) of the largest one
@@ -291,7 +265,8 @@ def _boundary(profile: _Profile, q: float, floor: float, min_lookahead: int) -> 
     far as we have come makes the rule scale-free (a slow macro rise stops at the same
     relative point as a fast micro one), and a global maximum would be pulled away by the
     next expression or by slow drift. Near the apex displacement is ~0 and flat, so nothing
-    below `floor` counts as a plateau.
+    below `floor` counts as a plateau. Within `noise` of the largest counts as reached too
+    (a faint expression's plateau is as noisy as it is high).
     """
     n = profile.n
     for s in range(1, n):
@@ -299,7 +274,7 @@ def _boundary(profile: _Profile, q: float, floor: float, min_lookahead: int) -> 
         if level < floor:
             continue
         ahead = max(profile.smooth(t) for t in range(s, min(n, s + max(min_lookahead, s) + 1)))
-        if level >= (1.0 - q) * ahead:
+        if level >= ahead - max(q * ahead, noise):
             return s, level
     return n - 1, profile.smooth(n - 1) if n > 1 else 0.0
 
@@ -310,23 +285,59 @@ def _estimate_interval(
     window: int,
     floor: float,
     rate: float,
-    blocks: _Blocks,
+    blocks: RegionPool,
     engine: FlowEngine,
     params: SpotParams,
 ) -> bool:
     """Set the candidate's onset and offset; False when it is not an apex at all."""
     m = len(frames)
     lookahead = max(2, round(params.lookahead * rate))
-    sides = []
-    for step, steps in ((-1, min(window, cand.apex) + 1), (1, min(window, m - 1 - cand.apex) + 1)):
-        prof = _Profile(frames, cand, step, steps, blocks, engine, params.head_motion)
-        sides.append(_boundary(prof, params.boundary, floor, lookahead))
+    profiles = [
+        _Profile(frames, cand, step, steps, blocks, engine, params.head_motion)
+        for step, steps in ((-1, min(window, cand.apex) + 1),
+                            (1, min(window, m - 1 - cand.apex) + 1))
+    ]
+    sides = [_boundary(p, params.boundary, floor, lookahead, cand.noise) for p in profiles]
     (back, level_before), (ahead, level_after) = sides
     cand.onset, cand.offset = cand.apex - back, cand.apex + ahead
+    # A boundary is where the face reaches a lasting state (the neutral face), not a bump
+    # such as an earlier expression seen from its echo: the level holds for as far again.
+    if not all(_holds(p, b, lv * params.symmetry) for p, (b, lv) in zip(profiles, sides,
+                                                                         strict=True)):
+        return False
     # At an apex the face differs from the neutral face on both sides by about the same.
     # The magnitude contrast also peaks one scale before and after a short expression
     # (there frame i is neutral and i+k or i-k is the apex): then one side stays flat.
-    return min(level_before, level_after) >= params.symmetry * max(level_before, level_after)
+    level = params.symmetry * max(level_before, level_after)
+    if min(level_before, level_after) >= level:
+        return True
+    # Or the apex starts a plateau: the face rose from a neutral face and is held (a long
+    # smile), possibly until the clip (or the run of frames with a face) ends, as in a clip
+    # cut mid-expression.
+    if level_before < floor or level_after >= level:
+        return False
+    cand.offset = _plateau_end(frames, cand, level, lookahead, blocks, engine, params)
+    cand.held = cand.offset == m - 1
+    return True
+
+
+def _holds(profile: _Profile, s: int, level: float) -> bool:
+    """True when the displacement stays at or above `level` from step s for as many steps
+    again (within the profile's reach)."""
+    return all(profile.smooth(t) >= level for t in range(s, min(2 * s + 1, profile.n)))
+
+
+def _plateau_end(frames: np.ndarray, cand: _Candidate, level: float, stride: int,
+                 blocks: RegionPool, engine: FlowEngine, params: SpotParams) -> int:
+    """The first frame after the apex (checked every `stride`) whose face is back within
+    `level` of the neutral face at the onset; the clip's last frame when none is."""
+    m = len(frames)
+    for j in [*range(cand.apex + stride, m - 1, stride), m - 1]:
+        flow = engine(frames[cand.onset], frames[j])
+        vec = blocks.vectors(flow, params.head_motion)[cand.blocks]
+        if float(np.hypot(vec[:, 0], vec[:, 1]).mean()) < level:
+            return j
+    return m - 1
 
 
 def _overlaps(a: _Candidate, b: _Candidate) -> bool:
@@ -372,9 +383,9 @@ class Spotter:
         self.params = params = params or SpotParams()
         size = size or (layout.size if layout is not None else 128)
         self.size = size
-        valid, eyes = _valid_mask(size, layout, params.mask_eyes)
+        valid, eyes = valid_mask(size, layout, params.mask_eyes)
         boxes = layout.rois if layout is not None else grid_boxes(size, params.block)
-        self.blocks = _Blocks(valid, boxes)
+        self.blocks = RegionPool(valid, boxes)
         self.engine = FlowEngine(params.flow)
         self.n = 0
         self.tracks = []
@@ -422,6 +433,18 @@ class Spotter:
             for c, kind in sorted(confident + extra, key=lambda t: t[0].apex)
         ]
 
+    def curve(self, scale: str = "micro") -> SpotCurve | None:
+        """The curve and threshold of one scale ("micro" or "macro"), None when too short."""
+        track = next(t for t in self.tracks if t.scale == scale)
+        k = track.k
+        if len(track.frames) <= 2 * k + 2:
+            return None
+        curve = _curve(track.values(), k, self.blocks.usable, self.params.top_n,
+                       self.params.normalise)
+        thr, med, mad = _threshold(curve, k, self.params.p, self.params.z)
+        frames = np.arange(len(curve)) * track.group + (track.group - 1) / 2
+        return SpotCurve(frames, (curve - med) / mad, (thr - med) / mad)
+
     def _candidates(self, track: _Track, sensitive: bool) -> list[_Candidate]:
         params, k = self.params, track.k
         frames = np.asarray(track.frames)
@@ -444,7 +467,8 @@ class Spotter:
             v = np.where(self.blocks.usable, values[i], -np.inf)
             chosen = np.argsort(v)[-params.top_n :]
             cand = _Candidate(
-                int(i), track.scale, (float(curve[i]) - med) / mad, chosen, bool(curve[i] >= thr)
+                int(i), track.scale, (float(curve[i]) - med) / mad, chosen, bool(curve[i] >= thr),
+                noise=float(np.median(values[k : len(values) - k, chosen], axis=0).mean()),
             )
             # The apex's contrast (displacement against frames i-k and i+k) is about the
             # plateau height for an expression that fits in the scale: a third of it marks
@@ -456,6 +480,8 @@ class Spotter:
                 for name in ("onset", "apex", "offset"):
                     j = getattr(cand, name)
                     setattr(cand, name, min(self.n - 1, round(j * track.group + centre)))
+                if cand.held:
+                    cand.offset = self.n - 1
                 out.append(cand)
         return out
 

@@ -17,22 +17,18 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from analysis.clips import (
-    analysable_segments,
-    read_clip,
-    read_signals,
-    stream_of_type,
-    time_column,
-)
-from analysis.concordance import ClipData, MEInterval, epoch_features
+from analysis.clips import read_clip, select_channels, time_column
+from analysis.concordance import MEInterval
 from analysis.evaluation import frame_span
 from analysis.face_track import TrackPoint
-from analysis.features_eeg import band_powers_between
-from analysis.features_physio import FEATURES_BY_CHANNEL, window_features
+from analysis.features_physio import FEATURES_BY_CHANNEL
 from analysis.flow import flow_features
-from analysis.spotting import SpotParams, SpottedInterval
+from analysis.report_timeline import AROUND_S
+from analysis.session_signals import SessionSignals, SignalNote, session_signals
+from analysis.spotting import SpotCurve, SpotParams, SpottedInterval
 from recordings.store.annotations import Annotation
 from recordings.store.reader import Session, open_session
+from recordings.summary import summarize
 
 Heart = tuple[np.ndarray, np.ndarray]  # (session-clock times, bpm)
 
@@ -62,6 +58,8 @@ class ClipResult:
     spotted: list[SpottedInterval]
     me_flows: dict[int, np.ndarray]  # annotation index -> ME flow features (face at onset, apex)
     peak_rss_mb: float  # the process's peak resident memory during this task
+    curve: SpotCurve | None = None  # the micro spotting curve (report.html's timeline)
+    folder: str = ""  # the session folder's name
 
 
 @dataclass
@@ -69,10 +67,14 @@ class SignalsResult:
     """What a session's signals task returns."""
 
     heart: Heart | None
-    epochs: dict | None  # concordance epoch features, when the session has MEs and signals
+    epochs: list[dict]  # concordance epoch features of each signal piece holding MEs
     # (segment, annotation index) -> modality -> features in the window around the ME apex
     features: dict[tuple[str, int], dict[str, np.ndarray]] = field(default_factory=dict)
     peak_rss_mb: float = 0.0
+    overview: dict = field(default_factory=dict)  # recordings.summary.summarize(session)
+    notes: list[SignalNote] = field(default_factory=list)  # gaps, n/a signals (signals.csv)
+    channels: list[str] = field(default_factory=list)  # the channels used, as stored roles name
+    eda: dict[str, Heart | None] = field(default_factory=dict)  # segment -> EDA around the clip
 
 
 def frame_index(frame_numbers: np.ndarray, frame_number: int | None) -> int | None:
@@ -138,44 +140,59 @@ def clip_task(folder: str, segment: str, annotations: list[Annotation], spot: Sp
                 and clip.track[p.apex].found):
             flows[p.index] = flow_features(clip.crops[p.onset], clip.crops[p.apex])
     return ClipResult(clip.subject, clip.session, clip.trial, clip.name, clip.fps, clip.track,
-                      clip.frame_numbers, clip.times, clip.spotted, flows, peak_rss_mb())
+                      clip.frame_numbers, clip.times, clip.spotted, flows, peak_rss_mb(),
+                      clip.curve, clip.folder)
 
 
-def signals_task(folder: str, annotations: list[Annotation], window: float,
-                 epochs: tuple[float, ...]) -> SignalsResult:
-    """A session's heart rate, concordance epochs and the signal features at every ME apex."""
+def signals_task(folder: str, segments: list[str], annotations: list[Annotation],
+                 window: float, epochs: tuple[float, ...]) -> SignalsResult:
+    """A session's overview, heart rate, concordance epochs, signal notes, the EDA around each
+    clip and the signal features at every ME apex."""
     reset_peak_rss()
     with open_session(Path(folder)) as session:
-        signals = session_signals(session, annotations)
-        apexes = _apex_times(session, annotations)
+        overview = summarize(session)
+        used: list[str] = []
+        signals = session_signals_of(session, annotations, used)
+        spans = _clip_spans(session, segments, annotations)
     if signals is None:
-        return SignalsResult(None, None, {}, peak_rss_mb())
-    features = {key: apex_features(signals, t, window) for key, t in apexes.items()}
-    found = epoch_features(signals, epochs) if signals.mes else None
-    return SignalsResult(heart_rate(signals), found, features, peak_rss_mb())
+        return SignalsResult(None, [], {}, peak_rss_mb(), overview, [], used)
+    features = {key: apex_features(signals, t, window)
+                for name, (_, _, apexes) in spans.items() for key, t in apexes.items()}
+    eda = {name: signals.channel_between("EDA", start - AROUND_S, end + AROUND_S)
+           for name, (start, end, _) in spans.items()}
+    return SignalsResult(signals.heart_rate(), signals.epochs(epochs), features, peak_rss_mb(),
+                         overview, list(signals.notes), used, eda)
 
 
-def _apex_times(session: Session, annotations: list[Annotation]) -> dict[tuple[str, int], float]:
-    """(segment, annotation index) -> session time of the apex frame of every possible sample
-    (only the segments' frame numbers and times are read)."""
+ClipSpan = tuple[float, float, dict[tuple[str, int], float]]
+
+
+def _clip_spans(session: Session, segments: list[str], annotations: list[Annotation]
+                ) -> dict[str, ClipSpan]:
+    """Segment -> session times of its first and last frames, and (segment, annotation index)
+    -> session time of the apex frame of every possible sample (only the segments' frame
+    numbers and times are read)."""
     out = {}
-    for name in analysable_segments(session):
+    for name in segments:
         seg = session.segment(name)
         numbers = seg.column("frame_number")
         times = seg.column(time_column(seg.file))
-        for p in placed_annotations(annotations, str(seg.attrs.get("trial", "")), numbers):
-            if is_sample(annotations[p.index], p):
-                out[(name, p.index)] = float(times[p.apex])
+        apexes = {(name, p.index): float(times[p.apex])
+                  for p in placed_annotations(annotations, str(seg.attrs.get("trial", "")),
+                                              numbers)
+                  if is_sample(annotations[p.index], p)}
+        out[name] = (float(times[0]), float(times[-1]), apexes)
     return out
 
 
-def session_signals(session: Session, annotations: list[Annotation]) -> ClipData | None:
-    """The session's physiology and EEG on the session clock, with its MEs (macro ones as
-    concordance blockers); each stream is processed once, when first needed."""
-    physio = read_signals(stream_of_type(session, "Physio"))
-    eeg = read_signals(stream_of_type(session, "EEG"))
-    if physio is None and eeg is None:
-        return None
+def session_signals_of(session: Session, annotations: list[Annotation], used: list[str]
+                       ) -> SessionSignals | None:
+    """The session's physiology and EEG (the channels its stored roles name) in continuous
+    pieces on the session clock, with its MEs (macro ones as concordance blockers); each piece
+    is processed once, when first needed. The channels used are added to `used`."""
+    physio = select_channels(session, "physio")
+    eeg = select_channels(session, "eeg")
+    used += [line for s in (physio, eeg) if s is not None for line in s.used]
     mes = [
         MEInterval(a.onset_s, a.apex_s, a.offset_s)
         for a in annotations
@@ -186,43 +203,20 @@ def session_signals(session: Session, annotations: list[Annotation]) -> ClipData
         for a in annotations
         if a.kind == "macro" and None not in (a.onset_s, a.offset_s)
     ]
-    return ClipData(
-        mes=mes,
-        physio=(physio.physio() or None) if physio is not None else None,
-        physio_rate=physio.rate if physio is not None else 1000.0,
-        physio_t0=float(physio.times[0]) if physio is not None else 0.0,
-        eeg=eeg.samples if eeg is not None else None,
-        eeg_rate=eeg.rate if eeg is not None else 1000.0,
-        eeg_t0=float(eeg.times[0]) if eeg is not None else 0.0,
-        eeg_labels=eeg.labels if eeg is not None else (),
-        blockers=blockers,
-    )
+    return session_signals(physio, eeg, mes, blockers)
 
 
-def heart_rate(signals: ClipData) -> Heart | None:
-    """(session-clock times, bpm) of the ECG heart rate, or None without an ECG."""
-    derived = signals.physio_derived
-    if derived is None or derived.ecg is None:
-        return None
-    times, bpm = derived.heart_rate()
-    return signals.physio_t0 + times, bpm
-
-
-def apex_features(signals: ClipData, apex_time: float, window: float) -> dict[str, np.ndarray]:
+def apex_features(signals: SessionSignals, apex_time: float, window: float
+                  ) -> dict[str, np.ndarray]:
     """EEG band powers and each peripheral signal's features in the window around an apex."""
     half = window / 2
     features = {}
-    eeg = signals.eeg_data
-    if eeg is not None:
-        t = apex_time - signals.eeg_t0
-        powers = band_powers_between(eeg[0], signals.eeg_rate, [t - half], [t + half])[0]
+    powers = signals.eeg_window(apex_time - half, apex_time + half)
+    if powers is not None:
         features["EEG"] = np.log10(np.maximum(powers, 1e-12)).reshape(-1)
-    derived = signals.physio_derived
-    if derived is not None:
-        t = apex_time - signals.physio_t0
-        values = window_features(derived, np.array([t - half]), np.array([t + half]))
-        for channel, names in FEATURES_BY_CHANNEL.items():
-            present = [n for n in names if n in values]
-            if present:
-                features[channel] = np.array([values[n][0] for n in present], dtype=float)
+    values = signals.physio_window(apex_time - half, apex_time + half)
+    for channel, names in FEATURES_BY_CHANNEL.items():
+        present = [n for n in names if n in values]
+        if present:
+            features[channel] = np.array([values[n] for n in present], dtype=float)
     return features

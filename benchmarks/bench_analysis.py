@@ -128,6 +128,7 @@ def analyse(folder: Path, params: SpotParams) -> tuple[list[SpottedInterval], di
         "open_seconds": t1 - t0,
         "read_and_spot_seconds": t2 - t1,
         "tracker_seconds": run.track_seconds,
+        "reader_read_seconds": run.read_seconds,
         "face_found_frames": sum(p.found for p in run.track),
         "waiting_for_disk_seconds": run.waited_seconds,
         "cores_used": (cpu2 - cpu1) / (t2 - t1),  # CPU seconds per second: all threads
@@ -206,6 +207,7 @@ def print_summary(r: dict) -> None:
         f"({100 * r['tracker_share']:.0f} % of the analysis time; face in "
         f"{r['face_found_frames']} of {r['frames']} frames)"
     )
+    print(f"frames read       {r['reader_read_seconds']:6.1f} s on the reader thread")
     print(
         f"realtime factor   {r['realtime_factor']:6.2f}   "
         f"(analysis / plain read {r['analysis_to_read_ratio']:.2f})"

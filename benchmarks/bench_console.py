@@ -81,7 +81,12 @@ def main() -> None:
     from PyQt6.QtWidgets import QApplication
 
     from app.console.live import CameraPreview
+    from app.qt_platform import platform_problem
 
+    problem = "" if QApplication.instance() is not None else platform_problem()
+    if problem:  # one line instead of Qt aborting the process
+        print(f"bench_console: {problem}", file=sys.stderr)
+        raise SystemExit(2)
     app = QApplication.instance() or QApplication([])
     widget = CameraPreview()
     widget.resize(640, 480)

@@ -1,6 +1,6 @@
 """The analysis end to end on a simulated dataset: the figures issue 7 asks of it.
 
-Writes `melab simulate-dataset` sessions (default 6 participants x 420 s, 7 trials, 320x240
+Writes `melab simulate-dataset` sessions (default 6 participants x 420 s, 7 trials, 640x480
 at 50 fps; recordings/simulated/dataset.py) into a temporary folder, runs `melab analyze`'s code
 (analysis.pipeline.analyze, default options) on them and prints:
 
@@ -10,7 +10,7 @@ at 50 fps; recordings/simulated/dataset.py) into a temporary folder, runs `melab
 
 Targets: micro F1 >= 0.8; the filter never lowering micro recall; 3-class fused UF1 >= 0.8
 and >= every single modality. The last line printed is JSON (`targets_met` says whether all
-hold). About 5 minutes on 2 cores.
+hold). About 13 minutes on 2 cores under load (640x480 through the face tracker).
 """
 
 from __future__ import annotations

@@ -40,6 +40,38 @@ class CameraInfo:
 
 
 @dataclass(frozen=True)
+class CameraLosses:
+    """Frames a camera's own counters say it lost since start(), by cause (0: none, or the
+    camera cannot tell). Frame-number gaps are counted from the frames themselves."""
+
+    transport_skipped: int = 0  # numbered, then lost on the link (a frame-number gap too)
+    api_skipped: int = 0  # numbered, then dropped by the driver's full queue (a gap too)
+    missed_triggers: int = 0  # trigger edges that made no frame: no number, so no gap
+
+    @property
+    def skipped(self) -> int:
+        """Frames numbered but never delivered."""
+        return self.transport_skipped + self.api_skipped
+
+    def dropped(self, gaps: int) -> int:
+        """All frames lost, given the frame-number gaps over the same time: a skipped frame
+        shows as a gap too (unless no frame followed it), a missed trigger never does."""
+        return max(gaps, self.skipped) + self.missed_triggers
+
+    def __sub__(self, earlier: CameraLosses) -> CameraLosses:
+        """The losses since `earlier` (counts of the same acquisition)."""
+        return CameraLosses(*(a - b for a, b in zip(self.counts(), earlier.counts(), strict=True)))
+
+    def __add__(self, other: CameraLosses) -> CameraLosses:
+        """Both counts together."""
+        return CameraLosses(*(a + b for a, b in zip(self.counts(), other.counts(), strict=True)))
+
+    def counts(self) -> tuple[int, int, int]:
+        """(transport_skipped, api_skipped, missed_triggers): the stored column order."""
+        return (self.transport_skipped, self.api_skipped, self.missed_triggers)
+
+
+@dataclass(frozen=True)
 class StreamInfo:
     """Description of a continuous or marker stream."""
 

@@ -7,16 +7,20 @@ labels amplifiers and bridges commonly give that channel.
 
 The trigger arrives either as one channel holding the 8-bit code (SynAmps TRIGGER, a BIOPAC
 bridge that combines the digital inputs) or as one channel per line (the MP160's D1..D8 as
-eight channels): then line k (bit k) is the k-th of them, in channel order.
+eight channels): then line k (bit k) is the k-th of them, in channel order (or, found by
+label, in the order of their numbers D1..D8).
+
+A line is "on" where it differs from its idle level: 0 for most senders, 65280 (0xFF00) for
+Curry's trigger word, 65535 for a Neuroscan Acquire bridge. A rig profile states the idle
+level and the bit mask of the box's lines (docs/rig-profiles.md); without one, the idle level
+is the channel's most common value and the mask the low 8 bits.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-
-from core.devices import StreamInfo
 
 # Declared channel types (case-insensitive) that mean "the trigger lines": XDF/MNE `stim`,
 # and what LSL senders write for digital inputs and event channels.
@@ -26,7 +30,10 @@ TRIGGER_TYPES = ("stim", "trigger", "trig", "digital", "marker", "markers", "eve
 # and the generic names.
 TRIGGER_LABELS = ("TRIGGER", "TRIG", "TRG", "DIGITAL", "STIM", "STI 014", "STI 101", "STATUS",
                   "EVENT", "EVENTS", "MARKER", "MARKERS", "DIN")
+# Labels of single-line channels, one per box line, numbered from 1 (the MP160's D1..D8).
+LINE_LABEL = re.compile(r"^(?:D|DI|DIN|DIGITAL|LINE|TTL)0?([1-8])$")
 BOX_LINES = 8  # the trigger box drives 8 lines: at most 8 single-line channels
+BOX_MASK = 0xFF  # the box's lines in a code channel: bits 0..7 unless a rig profile says
 LINE_SEPARATOR = ","  # an explicit choice of single-line channels: "D1,D2,...,D8"
 
 
@@ -36,7 +43,9 @@ class TriggerChannel:
 
     columns: tuple[int, ...]
     labels: tuple[str, ...]
-    found_by: str  # choice | type | label
+    found_by: str  # choice | type | label | profile
+    idle: float | None = None  # the lines' level at rest; None: the most common value
+    mask: int = BOX_MASK  # bits of a code channel that are the box's lines
 
     @property
     def is_code(self) -> bool:
@@ -71,6 +80,7 @@ def find_trigger_channel(labels: Sequence[str], types: Sequence[str] = (),
                          chosen: str | None = None) -> TriggerChannel | None:
     """The trigger: the chosen channel(s), else by declared type, else by label; None if none.
 
+    By label: a known code label, else single lines labelled D1, D2, ... (bit 0 = line 1).
     By type: one channel of a trigger type is the code channel; among several, one with a
     known label is (Neuromag: STI 101 next to the single lines STI 001..016); several without
     a known label are single lines, bit 0 first (the first BOX_LINES). `chosen` names one
@@ -89,7 +99,23 @@ def find_trigger_channel(labels: Sequence[str], types: Sequence[str] = (),
     if typed:
         return _channel(labels, tuple(typed[:BOX_LINES]), "type")
     known = [i for i, label in enumerate(labels) if is_trigger_label(label)]
-    return _channel(labels, (known[0],), "label") if known else None
+    if known:
+        return _channel(labels, (known[0],), "label")
+    lines = _line_columns(labels)
+    return _channel(labels, lines, "label") if lines else None
+
+
+def _line_columns(labels: Sequence[str]) -> tuple[int, ...]:
+    """Single-line channels by label (D1..D8, DIN1, ...), bit 0 first; () unless line 1 is one."""
+    numbered = {}
+    for index, label in enumerate(labels):
+        match = LINE_LABEL.match(_label_key(label))
+        if match:
+            numbered.setdefault(int(match.group(1)), index)
+    count = 0
+    while count + 1 in numbered:
+        count += 1
+    return tuple(numbered[k] for k in range(1, count + 1))
 
 
 def _channel(labels: Sequence[str], columns: tuple[int, ...], found_by: str) -> TriggerChannel:
@@ -107,20 +133,3 @@ def _index_of(labels: Sequence[str], chosen: str) -> int:
             return index
     raise ValueError(f"trigger channel {chosen.strip()!r} is not one of the stream's channels "
                      f"({', '.join(labels) or 'none'})")
-
-
-def missing_trigger_channels(streams: Mapping[str, StreamInfo]) -> list[str]:
-    """A note for each continuous numeric stream (by role) in which no trigger channel is found."""
-    return [f"{role}: {missing_trigger_channel_note(info.name)}"
-            for role, info in streams.items()
-            if info.channel_format != "string" and info.nominal_rate > 0
-            and find_trigger_channel(info.channel_labels, info.channel_types) is None]
-
-
-def missing_trigger_channel_note(name: str) -> str:
-    """What to say about a stream without a trigger channel, and how to give it one."""
-    return (f"{name} has no trigger channel (none of type {', '.join(TRIGGER_TYPES[:4])}, ... "
-            f"nor labelled {', '.join(TRIGGER_LABELS[:4])}, ...): it will be synchronized by "
-            "LSL clock offsets, to milliseconds at best. Declare the channel's type `stim` in "
-            f"the stream header, or after recording run `melab sync --trigger-channel "
-            f"{name}=LABEL` (docs/sync.md)")

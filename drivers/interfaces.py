@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from core.devices import BoxEvent, CameraInfo, Chunk, ClockOffset, Frame, StreamGap, StreamInfo
+from core.devices import (
+    BoxEvent,
+    CameraInfo,
+    CameraLosses,
+    Chunk,
+    ClockOffset,
+    Frame,
+    StreamGap,
+    StreamInfo,
+)
 
 
 @runtime_checkable
@@ -24,6 +33,11 @@ class Camera(Protocol):
 
     @property
     def dropped_frames(self) -> int: ...
+
+    def losses(self) -> CameraLosses:
+        """Frames lost since start() by cause, as the camera's counters say now (zeros for
+        what it cannot tell). Called from any thread while read() runs, about once a second."""
+        ...
 
     def stop(self) -> None: ...
 

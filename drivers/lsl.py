@@ -86,6 +86,11 @@ class StreamStatus:
     connected: bool
 
 
+def outage_threshold(rate: float) -> float:
+    """Seconds without samples after which a stream of `rate` Hz counts as out."""
+    return max(0.5, 50.0 / rate)
+
+
 @dataclass(frozen=True)
 class InletOptions:
     """Tuning of an LslInlet; the defaults suit 1000 Hz EEG/physiology recording."""
@@ -180,7 +185,7 @@ class LslInlet:
         if opts.outage_threshold is not None:
             self._threshold = opts.outage_threshold
         elif rate > 0:
-            self._threshold = max(0.5, 50.0 / rate)
+            self._threshold = outage_threshold(rate)
         self._reset_connection()  # a stream closed before may be opened again
         self._reconnector = Reconnector(
             identity_query(full),

@@ -15,14 +15,17 @@ configure_lsl()
 
 import pylsl  # noqa: E402
 
+# Channel formats an outlet sends (int32: a bridge sending raw ADC counts).
+_FORMATS: dict[str, Any] = {"float32": np.float32, "int32": np.int32, "string": object}
+
 
 class LslOutlet:
     """An LSL outlet made from a core.devices.StreamInfo; pushes chunks with explicit stamps."""
 
     def __init__(self, info: StreamInfo, chunk_size: int = 0, max_buffered: int = 360) -> None:
-        if info.channel_format not in ("float32", "string"):
+        if info.channel_format not in _FORMATS:
             raise DeviceError(
-                f"Stream {info.name!r}: channel_format must be 'float32' or 'string', "
+                f"Stream {info.name!r}: channel_format must be one of {', '.join(_FORMATS)}, "
                 f"not {info.channel_format!r}."
             )
         if len(info.channel_units) not in (0, info.channel_count):
@@ -38,11 +41,15 @@ class LslOutlet:
             info.channel_format,
             info.source_id,
         )
-        # Standard XDF meta-data layout: desc/channels/channel/{label,unit,type}.
-        channels = lsl_info.desc().append_child("channels")
+        # Standard XDF meta-data layout: desc/channels/channel/{label,unit,type}; none at all
+        # for a sender that gives no labels (a bare bridge).
         units = info.channel_units or ("",) * info.channel_count
         types = info.channel_types or ("",) * info.channel_count
+        described = any(info.channel_labels) or any(units) or any(types)
+        channels = lsl_info.desc().append_child("channels") if described else None
         for label, unit, kind in zip(info.channel_labels, units, types, strict=True):
+            if channels is None:
+                break
             channel = channels.append_child("channel")
             channel.append_child_value("label", label)
             channel.append_child_value("unit", unit)
@@ -62,7 +69,7 @@ class LslOutlet:
             block = np.asarray(samples, dtype=object).reshape(len(stamps), n_channels)
             data: Any = [str(v) for v in block.reshape(-1)]
         else:
-            data = np.ascontiguousarray(samples, dtype=np.float32)
+            data = np.ascontiguousarray(samples, dtype=_FORMATS[self.info.channel_format])
             if data.ndim != 2 or data.shape != (len(stamps), n_channels):
                 raise ValueError(
                     f"Stream {self.info.name!r}: samples of shape {data.shape} do not match "

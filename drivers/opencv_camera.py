@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from core.clock import local_clock
-from core.devices import CameraInfo, DeviceError, Frame
+from core.devices import CameraInfo, CameraLosses, DeviceError, Frame
 
 # A webcam that fails this many reads in a row is taken as gone (unplugged, taken over).
 MAX_WEBCAM_FAILURES = 50
@@ -77,6 +77,10 @@ class OpenCVCamera:
     def dropped_frames(self) -> int:
         """Always 0: OpenCV cannot tell when a webcam skipped frames, and files lose none."""
         return 0
+
+    def losses(self) -> CameraLosses:
+        """None known: OpenCV has no skipped-frame or trigger counters."""
+        return CameraLosses()
 
     def open(self) -> None:
         """Open the webcam or file; fails with a DeviceError saying what to check."""

@@ -8,6 +8,7 @@ camera opens: melab runs, and tests run, on machines without XIMEA's software.
 from __future__ import annotations
 
 import contextlib
+import threading
 from dataclasses import asdict, dataclass, replace
 from types import ModuleType
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from core.clock import local_clock
-from core.devices import CameraInfo, DeviceError, Frame
+from core.devices import CameraInfo, CameraLosses, DeviceError, Frame
 from drivers.ximea_errors import MISSING_XIAPI, XI_TIMEOUT, xiapi_error
 from drivers.ximea_report import XimeaReport, pixel_format
 from drivers.ximea_settings import IMAGE_FORMATS, XimeaSettings
@@ -44,9 +45,14 @@ class XimeaCounters:
     missed_triggers: int = 0  # hardware triggers during the previous frame: never numbered
 
     @property
+    def losses(self) -> CameraLosses:
+        """xiAPI's counters (the Camera interface's loss counts)."""
+        return CameraLosses(self.transport_skipped, self.api_skipped, self.missed_triggers)
+
+    @property
     def dropped(self) -> int:
         """All frames lost: skipped ones show as gaps too, except after the last delivered."""
-        return max(self.gaps, self.transport_skipped + self.api_skipped) + self.missed_triggers
+        return self.losses.dropped(self.gaps)
 
 
 class XimeaCamera:
@@ -64,6 +70,9 @@ class XimeaCamera:
         self._counters = XimeaCounters()
         self._last_nframe: int | None = None
         self._since_poll = 0
+        # The recorder reads the counters from its own thread while read() runs: a counter is
+        # a selector set then a value read, so two readers must not interleave.
+        self._counter_lock = threading.Lock()
         self._ts_prev: tuple[float, float] | None = None  # (raw device time, host time)
         self._ts_offset = 0.0
 
@@ -94,6 +103,13 @@ class XimeaCamera:
     def counters(self) -> XimeaCounters:
         """The losses since start() by kind (xiAPI's counters as last read)."""
         return self._counters
+
+    def losses(self) -> CameraLosses:
+        """xiAPI's skipped-frame and missed-trigger counters, read now while acquiring."""
+        cam = self._cam
+        if cam is not None and self._acquiring:
+            self._poll_counters(cam)
+        return self._counters.losses
 
     def open(self) -> None:
         """Open the camera, apply the settings and read back what the camera accepted.
@@ -358,22 +374,24 @@ class XimeaCamera:
         # acq_nframe restarts at 1 with each acquisition, so a first frame > 1 is a drop too.
         expected = 1 if self._last_nframe is None else self._last_nframe + 1
         if frame_number > expected:
-            gaps = self._counters.gaps + frame_number - expected
-            self._counters = replace(self._counters, gaps=gaps)
+            with self._counter_lock:  # a poll from another thread must not undo this count
+                gaps = self._counters.gaps + frame_number - expected
+                self._counters = replace(self._counters, gaps=gaps)
         self._last_nframe = frame_number
 
     def _poll_counters(self, cam: Any) -> None:
         self._since_poll = 0
         values = {}
-        for name, selector in COUNTERS.items():
-            if name == "missed_triggers" and self.settings.trigger_mode != "hardware":
-                continue
-            try:
-                cam.set_counter_selector(selector)
-                values[name] = int(cam.get_counter_value())
-            except self._xiapi.Xi_error:  # a model without this counter: the gaps still count
-                continue
-        self._counters = replace(self._counters, **values)
+        with self._counter_lock:
+            for name, selector in COUNTERS.items():
+                if name == "missed_triggers" and self.settings.trigger_mode != "hardware":
+                    continue
+                try:
+                    cam.set_counter_selector(selector)
+                    values[name] = int(cam.get_counter_value())
+                except self._xiapi.Xi_error:  # a model without this counter: gaps still count
+                    continue
+            self._counters = replace(self._counters, **values)
 
     def _unwrap(self, raw: float, host: float) -> float:
         # The host clock tells how much time passed, hence how many wraps happened, even

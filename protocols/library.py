@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.toml_source import TomlSource, read_toml, resolve_path, toml_value
 from protocols.model import UNRATED, Clip
 from protocols.problems import Problem
 from protocols.schema import MANIFEST_SCHEMA, check_keys
-from protocols.source import TomlSource, read_toml, resolve_path, toml_value
 
 
 @dataclass

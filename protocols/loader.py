@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from core.toml_source import TomlSource, read_toml, resolve_path, toml_value
 from protocols.demo_stimuli import MANIFEST_NAME, ensure_demo_stimuli, stimulus_cache
 from protocols.library import Library, read_library
 from protocols.model import (
@@ -19,7 +20,6 @@ from protocols.model import (
 )
 from protocols.problems import Problem, ProtocolError, errors
 from protocols.schema import PROTOCOL_SCHEMA, check_keys
-from protocols.source import TomlSource, read_toml, resolve_path, toml_value
 from protocols.validate import validate
 
 PACKAGE_DIR = Path(__file__).resolve().parent

@@ -3,22 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from pathlib import Path
 
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong (or doubtful) in a protocol or stimulus manifest file."""
-
-    file: Path
-    line: int | None
-    message: str
-    severity: str = "error"  # "error" stops the protocol from running; "warning" does not
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else f"{self.file}"
-        return f"{where}: {self.severity}: {self.message}"
+from core.problems import Problem
 
 
 class ProtocolError(ValueError):

@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.toml_source import KeyPath, TomlSource
 from protocols.model import EVENT_CODE_NAMES, ONSET_CODE_NAMES, TEXT_NAMES
 from protocols.problems import Problem
-from protocols.source import KeyPath, TomlSource
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,12 @@ from collections import Counter
 
 from core.codes import CAMERA_LINE, PROBE_CODE, SYNC_CODE
 from core.expressions import EMOTIONS
+from core.toml_source import KeyPath, TomlSource
 from protocols.clipcheck import probe_clip
 from protocols.library import Library
 from protocols.model import NEUTRAL, SEGMENT_MODES, Protocol
 from protocols.order import order_is_feasible
 from protocols.problems import Problem
-from protocols.source import KeyPath, TomlSource
 
 DURATION_TOLERANCE_S = 0.5
 

@@ -16,10 +16,10 @@ import numpy as np
 
 from core.clock import local_clock
 from core.codes import PROBE_CODE
-from core.devices import Chunk, DeviceError, Frame, StreamInfo
-from core.trigger_channel import missing_trigger_channels
+from core.devices import CameraLosses, Chunk, DeviceError, Frame, StreamInfo
 from drivers.interfaces import Camera, ContinuousStream, TriggerBox
 from drivers.lsl_markers import MarkerOutlet
+from recordings.camera_losses import LossCounter
 from recordings.markers import MARKER_EVENT, marker_events
 from recordings.preflight import (
     DiskCheck,
@@ -28,6 +28,8 @@ from recordings.preflight import (
     VideoPlan,
     check_disk_space,
 )
+from recordings.rigs.profile import RigProfile
+from recordings.rigs.roles import StreamRoles, describe_roles, resolve_rig
 from recordings.store.errors import SessionError
 from recordings.store.layout import STOP_END, TRIGGER_LOG_TYPE
 from recordings.store.metadata import Event, SessionMetadata, TrialRecord
@@ -55,6 +57,10 @@ class RecorderError(RuntimeError):
     """The recorder could not start or continue; the message names the devices concerned."""
 
 
+class RigPreflightError(RecorderError):
+    """A stream cannot be recorded as meant (no trigger source, no rate, unmapped units)."""
+
+
 @dataclass(frozen=True)
 class StreamLiveStatus:
     """Live figures of one stream for the console."""
@@ -75,12 +81,13 @@ class RecorderStatus:
     streams: list[StreamLiveStatus]
     frames: int
     camera_fps: float
-    dropped_frames: int  # all segments so far: holes in the camera's frame numbers
+    dropped_frames: int  # all segments so far: frames lost before melab (gaps, skipped, missed)
     lost_frames: int  # all segments so far: frames melab could not queue
     queue_fill: float
     disk_free: int
     recording_time_left: float  # seconds at the current data rate
     messages: list[str] = field(default_factory=list)
+    camera_losses: CameraLosses = field(default_factory=CameraLosses)  # its counters' share
 
 
 class Recorder:
@@ -100,9 +107,12 @@ class Recorder:
         on_message: Callable[[str], None] | None = None,
         on_frame: Callable[[Frame], None] | None = None,
         on_chunk: Callable[[str, Chunk], None] | None = None,
+        profile: RigProfile | None = None,
         markers: MarkerOutlet | None = None,
     ) -> None:
         self.folder = Path(folder)
+        self.profile = profile
+        self.roles: dict[str, StreamRoles] = {}  # by role, once connected
         self.metadata = metadata
         self.streams = dict(streams)
         self.camera = camera
@@ -122,6 +132,7 @@ class Recorder:
         self._segment: SegmentWriter | None = None
         self._segments: list[SegmentWriter] = []  # every segment of the session, for totals
         self._segment_lock = threading.Lock()
+        self._losses = LossCounter(camera) if camera is not None else None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._frames = 0
@@ -152,9 +163,17 @@ class Recorder:
             raise RecorderError(
                 "cannot record, devices missing or failing:\n  " + "\n  ".join(problems)
             )
-        for note in missing_trigger_channels({r: s.info for r, s in self.streams.items()}):
-            self._tell(note)  # named now: such a stream can only be synced to milliseconds
+        self.resolve_roles()
         return [f"{role}: {s.info.name} ({s.info.type})" for role, s in self.streams.items()]
+
+    def resolve_roles(self) -> dict[str, StreamRoles]:
+        """Each open stream's roles (the profile's, else the defaults), said and kept for the
+        session; connect() does it, start() when the streams were opened elsewhere."""
+        self.roles = resolve_rig({r: s.info for r, s in self.streams.items()}, self.profile)
+        for roles in self.roles.values():
+            for line in describe_roles(roles):
+                self._tell(line)  # every guess said now, and stored with the session
+        return self.roles
 
     def plan(self, duration: float, video_seconds: float) -> RecordingPlan:
         """What a session of this length will write (for the disk preflight)."""
@@ -167,8 +186,22 @@ class Recorder:
         return RecordingPlan(duration=duration, streams=streams, video=video)
 
     def preflight(self, duration: float, video_seconds: float, force: bool = False) -> DiskCheck:
-        """Disk-space check for the planned session (raises DiskSpaceError unless it fits)."""
-        return check_disk_space(self.folder, self.plan(duration, video_seconds), force=force)
+        """Disk-space and stream checks for the planned session: DiskSpaceError unless it
+        fits, RigPreflightError for the first stream problem (with force: said, not raised)."""
+        check = check_disk_space(self.folder, self.plan(duration, video_seconds), force=force)
+        problems = self.stream_problems()
+        if problems and not force:
+            raise RigPreflightError(
+                "cannot record as meant (give a rig profile with --rig, docs/rig-profiles.md, "
+                "or --force to record anyway):\n  " + "\n  ".join(problems))
+        for problem in problems:
+            self._tell(f"forced: {problem}")
+        return check
+
+    def stream_problems(self) -> list[str]:
+        """Each connected stream's problems: no trigger source, no rate, unmapped units."""
+        return [f"{role}: {roles.stream}: {p}" for role, roles in self.roles.items()
+                for p in roles.problems]
 
     # --- recording -------------------------------------------------------------------
     def start(self, first_segment: tuple[str, int] | None = None) -> None:
@@ -180,10 +213,13 @@ class Recorder:
         if self.trigger is not None:
             infos.append(TRIGGER_STREAM)
         self._check_stream_names()
+        if not self.roles and self.streams:
+            self.resolve_roles()
         devices: dict[str, dict[str, Any]] = {
             role: {"name": s.info.name, "type": s.info.type, "source_id": s.info.source_id,
                    "hostname": s.info.hostname, "nominal_rate": s.info.nominal_rate,
-                   "channels": s.info.channel_count}
+                   "channels": s.info.channel_count,
+                   **({"rig": self.roles[role].to_dict()} if role in self.roles else {})}
             for role, s in self.streams.items()
         }
         if self.camera is not None:
@@ -206,6 +242,8 @@ class Recorder:
             if first_segment is not None:
                 self.start_segment(*first_segment)
             self.camera.start()
+            assert self._losses is not None
+            self._losses.started()
             self._spawn("camera", self._camera_loop, self.camera)
         if self.trigger is not None:
             self._probe()  # the first clock probe while the lines are still idle
@@ -242,6 +280,7 @@ class Recorder:
             segment = self.writer.start_segment(name, self.camera.info, trial=trial,
                                                 compression=self.compression)
             with self._segment_lock:
+                self._hand_losses_to(self._segment)  # what they counted so far: the old one's
                 previous, self._segment = self._segment, segment
                 if previous is not None:
                     segment.continue_numbering(previous)
@@ -258,6 +297,7 @@ class Recorder:
         """Finish the current camera segment."""
         assert self.writer is not None
         with self._segment_lock:
+            self._hand_losses_to(self._segment)
             segment, self._segment = self._segment, None
         if segment is not None:
             with self._unless_writer_failed():
@@ -338,6 +378,7 @@ class Recorder:
             # counts too (SegmentWriter.continue_numbering).
             dropped_frames=sum(s.dropped_frames for s in segments),
             lost_frames=sum(s.lost_frames for s in segments),
+            camera_losses=sum((s.camera_losses for s in segments), CameraLosses()),
             queue_fill=max([stats.queue_fill, *(s.queue_fill for s in segments)]),
             disk_free=free,
             recording_time_left=free / rate if rate > 0 else float("inf"),
@@ -380,6 +421,7 @@ class Recorder:
             time.sleep(POLL_INTERVAL_S)
 
     def _camera_loop(self, camera: Camera) -> None:
+        assert self._losses is not None
         while not self._stop.is_set():
             try:
                 frame = camera.read(timeout=0.1)
@@ -387,6 +429,9 @@ class Recorder:
                 self._camera_error = exc
                 self._tell(f"camera: {exc}")
                 return
+            if frame is None or self._losses.due():
+                with self._segment_lock, self._unless_writer_failed():
+                    self._hand_losses_to(self._segment)
             if frame is None:
                 continue
             self._frames += 1
@@ -430,13 +475,18 @@ class Recorder:
         if not new:
             return
         self._trigger_logged += len(new)
-        self.writer.push_chunk(TRIGGER_STREAM.name, Chunk(
-            np.array([[e.code, e.round_trip] for e in new], dtype=np.float32),
-            np.array([e.box_time for e in new]),
-            np.array([e.host_time for e in new]),
-        ))
+        chunk = Chunk(np.array([[e.code, e.round_trip] for e in new], dtype=np.float32),
+                      np.array([e.box_time for e in new]), np.array([e.host_time for e in new]))
+        self.writer.push_chunk(TRIGGER_STREAM.name, chunk)
+        if self._on_chunk is not None:  # role "trigger": the console's live sync health
+            self._on_chunk("trigger", chunk)
 
     # --- helpers ---------------------------------------------------------------------
+    def _hand_losses_to(self, segment: SegmentWriter | None) -> None:
+        """The camera's loss counters, read now, into `segment` (call under _segment_lock)."""
+        if self._losses is not None:
+            self._losses.hand_to(segment)
+
     def _check_stream_names(self) -> None:
         """Each stream is stored under its name: refuse two streams that share one."""
         seen: dict[str, tuple[str, StreamInfo]] = {}

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from core.clock import local_clock
-from core.devices import CameraInfo, DeviceError, Frame, StreamInfo
+from core.devices import CameraInfo, CameraLosses, DeviceError, Frame, StreamInfo
 from drivers.lsl import LslInlet
 from drivers.outlet_threads import OutletThreads
 from recordings.store.layout import TRIGGER_LOG_TYPE, decoded
@@ -136,6 +136,10 @@ class ReplayCamera:
     def dropped_frames(self) -> int:
         """Replay drops nothing; gaps recorded originally stay gaps in the frame numbers."""
         return 0
+
+    def losses(self) -> CameraLosses:
+        """None: replay loses no frame (the original session keeps its own counts)."""
+        return CameraLosses()
 
     def open(self) -> None:
         """Check the recorded video is readable."""

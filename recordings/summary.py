@@ -6,6 +6,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from core.devices import CameraLosses
+from recordings.camera_losses import dropped_text
 from recordings.preflight import human_bytes
 from recordings.store.layout import STOP_END
 from recordings.store.reader import SegmentView, Session, StreamView
@@ -42,6 +44,7 @@ def summarize(session: Session) -> dict[str, Any]:
         "segments": segments,
         "frames": sum(s["frames"] for s in segments.values()),
         "dropped_frames": sum(s["dropped_frames"] for s in segments.values()),
+        **{k: sum(s[k] for s in segments.values()) for k in LOSS_KEYS},
         "lost_frames": sum(s["lost_frames"] for s in segments.values()),
         "events": len(events),
         "event_kinds": dict(Counter(e.kind for e in events)),
@@ -49,6 +52,10 @@ def summarize(session: Session) -> dict[str, Any]:
         "bytes": _folder_bytes(session.folder),
         "sync": read_sync(session.file),
     }
+
+
+# The segment's loss counts besides dropped_frames (their total): see docs/session-format.md.
+LOSS_KEYS = ("frame_gaps", "transport_skipped", "api_skipped", "missed_triggers")
 
 
 def _stream_summary(s: StreamView) -> dict[str, Any]:
@@ -72,6 +79,7 @@ def _stream_summary(s: StreamView) -> dict[str, Any]:
 
 def _segment_summary(seg: SegmentView) -> dict[str, Any]:
     host = seg.column("host_time")
+    losses = seg.camera_losses
     return {
         "trial": int(seg.attrs.get("trial", -1)),
         "frames": seg.n_frames,
@@ -80,13 +88,17 @@ def _segment_summary(seg: SegmentView) -> dict[str, Any]:
         "pixel_format": seg.pixel_format,
         "duration_s": round(float(host[-1] - host[0]), 3) if len(host) > 1 else 0.0,
         "dropped_frames": seg.dropped_frames,
+        "frame_gaps": seg.frame_gaps,
+        "transport_skipped": losses.transport_skipped,
+        "api_skipped": losses.api_skipped,
+        "missed_triggers": losses.missed_triggers,
         "lost_frames": seg.lost_frames,
         "complete": seg.complete,
         "bytes": seg.path.stat().st_size,
     }
 
 
-def _state(info: dict[str, Any]) -> str:
+def state_text(info: dict[str, Any]) -> str:
     """How the recording ended, in words."""
     reason = info["stop_reason"]
     if info["complete"]:
@@ -98,7 +110,7 @@ def _state(info: dict[str, Any]) -> str:
 
 def format_summary(info: dict[str, Any]) -> str:
     """Human-readable text of summarize()'s result."""
-    state = _state(info)
+    state = state_text(info)
     lines = [
         f"Session {info['folder']}",
         f"  participant {info['participant']}, session {info['session']}, "
@@ -117,12 +129,12 @@ def format_summary(info: dict[str, Any]) -> str:
         lines.append(f"    {'':<12} units {_units_text(s['units'])}")
     lines.append(
         f"  Video segments: {len(info['segments'])}, {info['frames']} frames, "
-        f"{info['dropped_frames']} dropped, {info['lost_frames']} lost"
+        f"{dropped_summary(info)}, {info['lost_frames']} lost"
     )
     for name, s in info["segments"].items():
         lines.append(
             f"    {name:<12} trial {s['trial']:>3}  {s['width']}x{s['height']} {s['pixel_format']}"
-            f"  {s['frames']:>6} frames  {s['duration_s']:>7.2f} s  dropped {s['dropped_frames']}"
+            f"  {s['frames']:>6} frames  {s['duration_s']:>7.2f} s  {dropped_summary(s)}"
             f"  lost {s['lost_frames']}  {human_bytes(s['bytes'])}"
             + ("" if s["complete"] else "  INCOMPLETE")
         )
@@ -133,6 +145,13 @@ def format_summary(info: dict[str, Any]) -> str:
     for name, s in sync.items():
         lines += describe_with_clocks(name, s, "    ")
     return "\n".join(lines)
+
+
+def dropped_summary(counts: dict[str, Any]) -> str:
+    """The dropped frames of a summary (or of one segment's), the camera's own counts named."""
+    losses = CameraLosses(counts["transport_skipped"], counts["api_skipped"],
+                          counts["missed_triggers"])
+    return dropped_text(counts["dropped_frames"], losses)
 
 
 def _units_text(units: list[str]) -> str:

@@ -160,11 +160,14 @@ class MarkerListener:
 
 
 @pytest.fixture(scope="session")
-def console_session(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def console_session(qapp: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """One session recorded as `melab demo` records it (the console, the autopilot, a reactive
     simulated lab, 2 trials of 3 s clips, one reminder), with a pylsl inlet on its
     `melab-markers` outlet from before the start: {"folder", "markers" [(stamp, text)],
-    "offset" (the inlet's time correction), "stream" (the outlet's pylsl StreamInfo)}."""
+    "offset" (the inlet's time correction), "stream" (the outlet's pylsl StreamInfo)}.
+
+    It asks for pytest-qt's `qapp`: a console run that made its own QApplication would quit
+    it at the end, and every later test's Qt event loop would then return at once."""
     from app.console.app import run_console
     from app.console.setup import SessionSetup
     from app.rig import Rig, simulated_rig

@@ -21,33 +21,64 @@ def progress_bar(fraction: float, message: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
 
+def figure(value: float | None) -> str:
+    """A score to 3 decimals, or n/a where there was nothing to score."""
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 def format_results(summary: dict) -> str:
     """The headline figures of an analysis for the terminal."""
-    spot = summary["spotting"]
-    truth = {k: spot[f"{k}_tp"] + spot[f"{k}_fn"] for k in KINDS}
     face = summary.get("face")
     lines = [f"Face found in {face['found']} of {face['frames']} frames", *face["messages"]
              ] if face else []
-    lines += [f"Ground truth: {truth['micro']} micro-, {truth['macro']} macro-expressions; "
-              f"{summary['spotted']} intervals spotted",
-              "Spotting (IoU >= 0.5, pooled):"]
-    for kind in (*KINDS, "overall"):
-        lines.append(
-            f"  {kind:<8} F1 {spot[f'{kind}_f1']:.3f}  P {spot[f'{kind}_precision']:.3f}  "
-            f"R {spot[f'{kind}_recall']:.3f}   with CCF: F1 {spot[f'{kind}_f1_ccf']:.3f}  "
-            f"P {spot[f'{kind}_precision_ccf']:.3f}  R {spot[f'{kind}_recall_ccf']:.3f}"
-        )
+    lines += [f"Signals: {n['subject']}/{n['session']} {n['stream']} "
+              f"{n['channel'] or '(all channels)'}: {n['detail']}"
+              for n in summary.get("signals", [])]
+    lines += spotting_lines(summary["spotting"], summary["spotted"])
     recognition = summary["recognition"]
     if "skipped" in recognition:
         lines.append(f"Recognition skipped: {recognition['skipped']}")
     for task in ("3class", "7class"):
         if task in recognition:
-            lines.append(f"Recognition {task} (LOSO, {recognition['samples']} MEs):")
-            for name, s in recognition[task].items():
-                lines.append(f"  {name:<6} Acc {s['acc']:.3f}  F1 {s['f1']:.3f}  "
-                             f"UF1 {s['uf1']:.3f}  UAR {s['uar']:.3f}")
-    lines.append(f"Concordance: {summary['concordance_rows']} paired t-tests")
+            lines += recognition_lines(task, recognition[task], recognition["samples"])
+    lines.append(f"Concordance: {summary['concordance_tested']} paired t-tests run of "
+                 f"{summary['concordance_rows']} rows (p corrected by Benjamini-Hochberg)")
     return "\n".join(lines)
+
+
+def spotting_lines(spot: dict, spotted: int) -> list[str]:
+    """Spotting figures; without annotations only the counts of spotted intervals."""
+    if not spot["annotated"]:
+        return [f"No annotations: {spotted} intervals spotted ({spot['micro_spotted']} micro, "
+                f"{spot['macro_spotted']} macro confident), listed in spotting.csv; "
+                "no precision, recall or F1 without a ground truth"]
+    lines = [f"Ground truth: {spot['micro_truth']} micro-, {spot['macro_truth']} "
+             f"macro-expressions; {spotted} intervals spotted",
+             "Spotting (IoU >= 0.5, pooled; n/a: no instance of that kind in the truth):"]
+    for kind in (*KINDS, "overall"):
+        lines.append(
+            f"  {kind:<8} F1 {figure(spot[f'{kind}_f1'])}  P {figure(spot[f'{kind}_precision'])}"
+            f"  R {figure(spot[f'{kind}_recall'])}   with CCF: F1 "
+            f"{figure(spot[f'{kind}_f1_ccf'])}  P {figure(spot[f'{kind}_precision_ccf'])}  "
+            f"R {figure(spot[f'{kind}_recall_ccf'])}"
+        )
+    return lines
+
+
+def recognition_lines(task: str, scores: dict, samples: int) -> list[str]:
+    """Scores per modality after the class counts and chance levels they compare with."""
+    first = next(iter(scores.values()))
+    chance = first["chance"]
+    counts = ", ".join(f"{c} {n}" for c, n in zip(first["labels"], first["support"],
+                                                   strict=True))
+    lines = [f"Recognition {task} (LOSO, {samples} MEs; {counts}):",
+             f"  chance  Acc {figure(chance['majority_acc'])} (always "
+             f"{chance['majority_class']}), UF1 {figure(chance['majority_uf1'])}; uniform "
+             f"guess Acc/UAR {figure(chance['uniform'])}"]
+    for name, s in scores.items():
+        lines.append(f"  {name:<6} Acc {figure(s['acc'])}  F1 {figure(s['f1'])}  "
+                     f"UF1 {figure(s['uf1'])}  UAR {figure(s['uar'])}")
+    return lines
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
@@ -66,10 +97,28 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     except Exception:
         tell_what_was_written(args.out, before)
         raise
+    for note in without_video(args.sessions):
+        print(note)
     print(format_results(summary))
-    print(f"Results in {args.out}: spotting.csv, face_track.csv, spotting_summary.json, "
-          "recognition.json, concordance.csv, report.html (+ plots), features.npz")
+    print(f"Results in {args.out}: {', '.join(summary['files'])}")
     return 0
+
+
+def without_video(paths: list[Path]) -> list[str]:
+    """A line for each session with no video (e.g. one `melab import xdf` made): what of the
+    analysis ran on it and what could not."""
+    from analysis.clips import sessions_under
+    from recordings.store.reader import open_session
+
+    notes = []
+    for folder in sessions_under(paths):
+        with open_session(folder) as session:
+            if any(session.segment(n).n_frames > 1 for n in session.segment_names()):
+                continue
+        notes.append(f"{folder.name}: no video in this session, so no face spotting and no "
+                     "ME features; its physiology and EEG are analysed around the coded "
+                     "expressions (annotations with onset/apex/offset in seconds)")
+    return notes
 
 
 def tell_what_was_written(out: Path, before: set[Path] | None) -> None:
@@ -140,7 +189,7 @@ def add_analysis_commands(sub: argparse._SubParsersAction) -> None:
     dataset.add_argument("--duration", default=420.0,
                          type=checks.number_in(60.0, 3600.0, "seconds from 60 to 3600"),
                          help="seconds per session (7 trials; 60 to 3600)")
-    dataset.add_argument("--size", type=checks.frame_size, default="320x240",
+    dataset.add_argument("--size", type=checks.frame_size, default="640x480",
                          help="camera WIDTHxHEIGHT (even, 64x48 to 2040x1088)")
     dataset.add_argument("--fps", type=checks.frame_rate, default=50.0,
                          help="camera frame rate (1 to 1000)")

@@ -13,6 +13,10 @@ import math
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from recordings.rigs.profile import RigProfile
 
 # The XIMEA MQ022's sensor is the largest frame; the face renderer needs at least 64x48 and
 # even sides (Bayer 2x2 cells).
@@ -187,6 +191,16 @@ def protocol_file(text: str) -> str:
     return text
 
 
+def rig_profile(text: str) -> RigProfile:
+    """An argparse type: a rig profile read and checked (every problem as file:line)."""
+    from recordings.rigs.profile import RigProfileError, load_profile
+
+    try:
+        return load_profile(text)
+    except RigProfileError as exc:
+        raise argparse.ArgumentTypeError("; ".join(str(p) for p in exc.problems)) from None
+
+
 def camera_spec(text: str) -> str:
     """An argparse type: ximea[:SERIAL] | opencv:INDEX | file:PATH (an existing video file)."""
     kind, _, value = text.partition(":")
@@ -212,6 +226,10 @@ def check_record(args: argparse.Namespace) -> None:
     _one_lab(args, ("--replay SESSION", bool(args.replay)))
     if args.duration is None and not args.replay:
         raise ValueError("--duration is required (seconds to record)")
+    if args.resume:
+        from app.cli.resume import record_continuation
+
+        record_continuation(args)
 
 
 def check_gui(args: argparse.Namespace) -> None:
@@ -225,6 +243,10 @@ def check_gui(args: argparse.Namespace) -> None:
             raise ValueError(f"a rating session uses no devices: leave out {' '.join(devices)}")
         return
     _one_lab(args)
+    if args.resume:
+        from app.cli.resume import check_gui_resume
+
+        check_gui_resume(args)
 
 
 def _one_lab(args: argparse.Namespace, *other: tuple[str, bool]) -> None:

@@ -19,6 +19,7 @@ from app.cli.checks import CommandError
 from app.console.analysis import default_out_dir
 from app.console.app import go_headless, has_display, run_console
 from app.console.setup import SessionSetup
+from app.qt_platform import platform_problem
 from app.rig import simulated_rig
 from app.stop_signals import StoppedBySignal
 
@@ -32,6 +33,13 @@ def run_demo(out: str | Path, seed: int = 1, autopilot: bool | None = None,
     A stop signal closes the session and raises StoppedBySignal (no analysis).
     """
     headless = not has_display()
+    if not headless:
+        problem = platform_problem()
+        if problem:  # Qt would abort on this display: the same demo runs offscreen instead
+            print(f"melab demo: {problem}; running offscreen instead", file=sys.stderr,
+                  flush=True)
+            headless = True
+            go_headless(force=True)
     if headless:
         go_headless()
     auto = headless if autopilot is None else autopilot

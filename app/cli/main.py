@@ -13,6 +13,7 @@ from app.cli.analyze import add_analysis_commands
 from app.cli.camera import add_camera_commands
 from app.cli.export import add_export_commands
 from app.cli.lsl_scope import add_lsl_arguments, lsl_scope_choice
+from app.cli.rig_commands import add_rig_commands
 from app.cli.stimuli import add_stimuli_commands
 from app.stop_signals import StoppedBySignal
 
@@ -45,12 +46,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_gui(args: argparse.Namespace) -> int:
     from app.console.app import has_display, run_console
     from app.console.setup import SessionSetup
+    from app.qt_platform import require_platform
     from app.rig import Rig, real_rig, simulated_rig
 
     if not has_display():
         print("melab gui: error: no display (DISPLAY/WAYLAND_DISPLAY unset, or Qt runs "
               "offscreen); `melab demo` runs the console headless", file=sys.stderr)
         return 2
+    require_platform()  # before any device is opened: Qt aborts when its plugin cannot load
     if args.rating:
         return _run_rating(args)
     if args.simulate:
@@ -58,15 +61,17 @@ def _cmd_gui(args: argparse.Namespace) -> int:
 
         def make_rig(seconds: float) -> Rig:
             return simulated_rig(seconds, seed=args.seed, width=width, height=height,
-                                 fps=args.fps, reactive=True)
+                                 fps=args.fps, reactive=True, profile=args.rig)
     else:
-        real_rig(args.camera, args.eeg, args.physio, args.trigger, args.stream)  # fail early
+        real_rig(args.camera, args.eeg, args.physio, args.trigger, args.stream,
+                 args.rig)  # fail early
 
         def make_rig(seconds: float) -> Rig:
-            return real_rig(args.camera, args.eeg, args.physio, args.trigger, args.stream)
+            return real_rig(args.camera, args.eeg, args.physio, args.trigger, args.stream,
+                            args.rig)
     setup = SessionSetup(participant=args.participant, protocol=args.protocol,
                          stimuli=str(args.stimuli or ""), output=str(args.out or "sessions"))
-    run = run_console(make_rig, setup)
+    run = run_console(make_rig, setup, resume=args.resume)
     if run.stopped_by is not None:
         raise StoppedBySignal(run.stopped_by, run.folder)
     return 0
@@ -114,6 +119,9 @@ def add_rig_arguments(parser: argparse.ArgumentParser) -> None:
                              "hostname, e.g. type=Gaze or name=Markers,hostname=stim-pc")
     parser.add_argument("--trigger", type=checks.trigger_spec,
                         help="serial:PORT (e.g. serial:/dev/ttyUSB0)")
+    parser.add_argument("--rig", metavar="FILE", type=checks.rig_profile,
+                        help="rig profile (TOML): each device's stream, channels and trigger "
+                             "source (docs/rig-profiles.md; default: guessed, and said)")
     parser.add_argument("--seed", type=checks.seed, default=1, help="simulation seed")
     parser.add_argument("--size", type=checks.frame_size, default="640x480",
                         help="simulated camera WIDTHxHEIGHT (even, 64x48 to 2040x1088)")
@@ -134,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_export_commands(sub)
     _add_console_commands(sub)
     _add_protocol_commands(sub)
+    add_rig_commands(sub)
     add_stimuli_commands(sub)
     add_camera_commands(sub)
     return parser
@@ -185,20 +194,28 @@ def _add_record_command(sub: argparse._SubParsersAction) -> None:
                         help="play a recorded session back as the lab and record it again")
     record.add_argument("--duration", type=checks.seconds_up_to(checks.MAX_RECORD_S),
                         help="seconds to record (a replay defaults to the session's length)")
-    record.add_argument("--out", type=checks.output_folder, default="sessions",
-                        help="folder that receives the session")
-    record.add_argument("--participant", type=checks.participant_id, default="P01",
-                        help="participant ID")
+    # Defaults applied by record_from_args: with --resume, an option given must agree.
+    record.add_argument("--out", type=checks.output_folder,
+                        help="folder that receives the session (default sessions)")
+    record.add_argument("--participant", type=checks.participant_id,
+                        help="participant ID (default P01)")
     record.add_argument("--session", type=checks.int_in(1, 99, "a whole number from 1 to 99"),
-                        default=1, help="session number")
-    record.add_argument("--consent", type=int, default=2, choices=(1, 2),
-                        help="1: images may be published; 2: data shared, images not")
+                        help="session number (default 1)")
+    record.add_argument("--consent", type=int, choices=(1, 2),
+                        help="1: images may be published; 2 (default): data shared, images not")
     record.add_argument("--segment-length", default=60.0,
                         type=checks.number_in(checks.MIN_SEGMENT_S, checks.MAX_RECORD_S,
                                               f"seconds from {checks.MIN_SEGMENT_S:g}"),
                         help="seconds of camera frames per segment file")
+    record.add_argument("--resume", metavar="SESSION", type=checks.existing_session,
+                        help="continue a crashed (or early stopped) headless recording: a "
+                             "new session folder beside it, linked to it, with its "
+                             "participant, session and consent, the segment numbers going on "
+                             "after its last")
     record.add_argument("--lz4", action="store_true", help="compress frames with LZ4")
-    record.add_argument("--force", action="store_true", help="start even if the disk is short")
+    record.add_argument("--force", action="store_true",
+                        help="start even if the disk is short or a stream cannot be synced "
+                             "as meant (no trigger source, no rate, unmapped units)")
     record.set_defaults(func=_cmd_record, check=checks.check_record)
 
 
@@ -236,6 +253,9 @@ def _add_console_commands(sub: argparse._SubParsersAction) -> None:
                           "the ratings files (default ratings)")
     gui.add_argument("--participant", type=checks.participant_or_empty, default="",
                      help="participant ID to fill in")
+    gui.add_argument("--resume", metavar="SESSION", type=checks.existing_session,
+                     help="continue a crashed session at its first unfinished trial, in a new "
+                          "session folder linked to it (the protocol must be the one it ran)")
     gui.add_argument("--rating", metavar="LIBRARY", type=checks.existing_file,
                      help="a rating session instead (no devices): an evaluator rates the "
                           "clips of this candidate library (docs/stimuli.md); needs --rater")

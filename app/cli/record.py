@@ -12,7 +12,9 @@ from pathlib import Path
 from app.stop_signals import StopSignals
 from drivers.interfaces import Camera, ContinuousStream, TriggerBox
 from drivers.lsl_markers import MarkerOutlet
+from recordings.camera_losses import dropped_text
 from recordings.recorder import Recorder
+from recordings.rigs.profile import RigProfile
 from recordings.store.ground_truth import write_ground_truth
 from recordings.store.layout import (
     STOP_DISK_FULL,
@@ -25,6 +27,8 @@ from recordings.store.metadata import SessionMetadata
 # How often the recording loop looks for a reason to end early (a write error, a stop
 # signal): well inside the 1 s in which a full disk must stop every device.
 CHECK_INTERVAL_S = 0.05
+DEFAULT_PARTICIPANT = "P01"
+DEFAULT_OUT = "sessions"
 
 
 @dataclass
@@ -37,6 +41,7 @@ class RecordOptions:
     segment_length: float = 60.0
     compression: str | None = None
     force: bool = False
+    first_segment: int = 1  # a resumed recording goes on after the crashed one's segments
 
 
 def record_segments(recorder: Recorder, options: RecordOptions, progress: bool = True,
@@ -48,14 +53,14 @@ def record_segments(recorder: Recorder, options: RecordOptions, progress: bool =
         return recorder.failure is not None or (stop is not None and stop.requested)
 
     start = time.monotonic()
-    index = 0
+    index = options.first_segment - 1
     next_report = 0.5
     while (elapsed := time.monotonic() - start) < options.duration and not ended():
         if recorder.camera is not None:
             index += 1
             # The first segment opens with the recording; each next one takes over from the
             # one before without a gap (Recorder.start_segment).
-            if index > 1 or not recorder.segment_active:
+            if index > options.first_segment or not recorder.segment_active:
                 recorder.start_segment(segment_name(index), trial=index)
             recorder.event("segment_start", trial=index)
         segment_end = min(options.duration, elapsed + options.segment_length)
@@ -77,8 +82,9 @@ def print_status(recorder: Recorder) -> None:
     s = recorder.status()
     streams = ", ".join(f"{x.name} {x.samples}" for x in s.streams)
     end = "" if sys.stdout.isatty() else "\n"
-    print(f"\r  {s.elapsed:6.1f} s  frames {s.frames} (dropped {s.dropped_frames},"
-          f" lost {s.lost_frames})  {streams}   ", end=end, flush=True)
+    print(f"\r  {s.elapsed:6.1f} s  frames {s.frames} "
+          f"({dropped_text(s.dropped_frames, s.camera_losses)}, {s.lost_frames} lost)"
+          f"  {streams}   ", end=end, flush=True)
 
 
 def segment_name(index: int) -> str:
@@ -94,6 +100,7 @@ def run_recording(
     progress: bool = True,
     on_connected: Callable[[], None] | None = None,
     stop: StopSignals | None = None,
+    profile: RigProfile | None = None,
     markers: MarkerOutlet | None = None,
 ) -> Recorder | None:
     """Connect, preflight, record and close; returns the finished recorder (None when a stop
@@ -101,13 +108,19 @@ def run_recording(
 
     A stop signal ends the recording early, closed and synchronized as at its end. A
     recording stopped by a write error (recorder.failure) is closed but not synchronized:
-    sync writes to the session, and its disk may be full.
+    sync writes to the session, and its disk may be full. profile: what each stream carries
+    (None: the defaults); the preflight refuses streams that cannot be recorded as meant.
     """
     recorder = Recorder(options.folder, options.metadata, streams=streams, camera=camera,
                         trigger=trigger, compression=options.compression,
-                        on_message=lambda m: print(f"\n  ! {m}"), markers=markers)
+                        on_message=lambda m: print(f"\n  ! {m}"), profile=profile,
+                        markers=markers)
     recorder.connect()
-    check = recorder.preflight(options.duration, options.duration, force=options.force)
+    try:
+        check = recorder.preflight(options.duration, options.duration, force=options.force)
+    except Exception:
+        recorder.close_devices()
+        raise
     if progress:
         print(f"  disk: {check.describe()}")
     if on_connected is not None:
@@ -115,7 +128,8 @@ def run_recording(
     if stop is not None and stop.requested:
         recorder.close_devices()
         return None
-    recorder.start(first_segment=(segment_name(1), 1) if camera is not None else None)
+    first = options.first_segment
+    recorder.start(first_segment=(segment_name(first), first) if camera is not None else None)
     try:
         record_segments(recorder, options, progress, stop)
     finally:
@@ -144,20 +158,23 @@ def sync_recording(folder: Path, progress: bool = True) -> None:
 
 def record_simulated(options: RecordOptions, seed: int = 1, width: int = 640,
                      height: int = 480, fps: float = 150.0, progress: bool = True,
-                     stop: StopSignals | None = None) -> Path:
+                     stop: StopSignals | None = None, shape: str = "",
+                     profile: RigProfile | None = None, prefix: str = "") -> Path:
     """Record from the simulated lab and store its ground truth in the session (unless a
-    write error stopped the recording: its disk may be full)."""
+    write error stopped the recording: its disk may be full). shape, profile, prefix: as
+    app.rig.simulated_rig takes them."""
     from app.rig import MAX_SIMULATED_S, simulated_rig
 
     if options.duration + 30.0 > MAX_SIMULATED_S:
         raise ValueError(f"--simulate records at most {MAX_SIMULATED_S - 30.0:g} s (the lab "
                          "computes its signals ahead); use a shorter --duration")
-    rig = simulated_rig(options.duration, seed, width, height, fps)
+    rig = simulated_rig(options.duration, seed, width, height, fps, prefix=prefix, shape=shape,
+                        profile=profile)
     lab = rig.lab
     try:
         options.metadata.simulated = True
         recorder = run_recording(options, rig.streams, rig.camera, rig.trigger, progress,
-                                 stop=stop, markers=rig.markers)
+                                 stop=stop, profile=rig.profile, markers=rig.markers)
     finally:
         rig.close()
     if recorder is not None and recorder.failure is None:
@@ -197,26 +214,35 @@ def record_from_args(args: argparse.Namespace) -> int:
     passed); prints the summary and returns the exit code (1 when a write error stopped the
     recording). SIGTERM, SIGHUP and SIGINT close the session as at its end, then raise
     StoppedBySignal."""
+    from app.cli.resume import record_continuation
     from recordings.store.reader import open_session
     from recordings.summary import format_summary, summarize
 
-    metadata = SessionMetadata(args.participant, session=args.session, consent_level=args.consent)
+    if args.resume:
+        continued = record_continuation(args)
+        metadata, out, first_segment = continued.metadata, continued.out, continued.first_segment
+    else:
+        metadata = SessionMetadata(args.participant or DEFAULT_PARTICIPANT,
+                                   session=args.session or 1, consent_level=args.consent or 2)
+        out, first_segment = args.out or Path(DEFAULT_OUT), 1
     metadata.validate()
-    folder = new_session_folder(args.out, args.participant, args.session)
+    folder = new_session_folder(out, metadata.participant, metadata.session)
     options = RecordOptions(folder, metadata, args.duration or 0.0, args.segment_length,
-                            "lz4" if args.lz4 else None, args.force)
+                            "lz4" if args.lz4 else None, args.force, first_segment)
     with StopSignals() as stop:
         if args.replay:
             record_replay(options, args.replay, stop=stop)
         elif args.simulate:
             width, height = args.size
-            record_simulated(options, args.seed, width, height, args.fps, stop=stop)
+            record_simulated(options, args.seed, width, height, args.fps, stop=stop,
+                             profile=args.rig)
         else:
             from app.rig import real_rig
 
-            rig = real_rig(args.camera, args.eeg, args.physio, args.trigger, args.stream)
+            rig = real_rig(args.camera, args.eeg, args.physio, args.trigger, args.stream,
+                           args.rig)
             run_recording(options, rig.streams, rig.camera, rig.trigger, stop=stop,
-                          markers=rig.markers)
+                          profile=rig.profile, markers=rig.markers)
         if not folder.exists():  # stopped before the recording started
             stop.raise_if_received(None)
     with open_session(folder) as session:

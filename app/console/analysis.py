@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from analysis import AnalysisCancelled
+from recordings.store.links import session_chain
 
 Progress = Callable[[float, str], None]
 Analyze = Callable[..., dict[str, Any]]
@@ -56,6 +57,9 @@ def run_analysis(paths: list[Path], out_dir: Path, progress: Progress,
     when the cancel event stopped it."""
     if analyze is None:
         from analysis.pipeline import analyze
+    # A resumed session is analysed with the crashed session(s) it continues.
+    paths = [p for path in paths for p in (
+        session_chain(path) if (path / "session.h5").exists() else [path])]
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = analyze(paths, out_dir, progress=progress, cancel=cancel)
     if cancel.is_set():
@@ -90,3 +94,19 @@ def summary_lines(summary: Mapping[str, Any], indent: str = "") -> list[str]:
         else:
             lines.append(f"{indent}{key}: {cell_text(value)}")
     return lines
+
+
+def empty_reason(table: str, summary: Mapping[str, Any]) -> str:
+    """Why a table or the plots came out empty, in a sentence for its tab."""
+    if table == "spotting":
+        return ("No interval was spotted: the spotter found no movement that looks "
+                "like an expression (or no face to look at). spotting_summary.json still "
+                "scores the ground truth against nothing (recall 0).")
+    if table == "concordance":
+        return ("No concordance test: it needs micro-expressions with physiology around their "
+                "apex and epochs free of other expressions.")
+    if table == "plots":
+        skipped = summary.get("recognition", {}).get("skipped")
+        why = f"recognition was skipped ({skipped})" if skipped else "no recognition ran"
+        return f"No plots: they show recognition results, and {why}."
+    return f"{table}.csv has no rows."

@@ -20,7 +20,11 @@ from PyQt6.QtWidgets import (
 
 from app.console.model import ERROR, IDLE, OK, WARN, DeviceRow, WarningBoard
 
-COLUMNS = ("device", "state", "rate", "last sample", "dropped / lost", "queue")
+COLUMNS = ("device", "state", "rate", "last sample", "dropped / lost", "queue", "sync")
+SYNC_TIP = ("Live sync health: sync edges seen on the device's trigger input, seconds since "
+            "the last, the running clock offset (session minus device clock) and the RMS "
+            "residual of the last 20 edges about a line. Red when no sync edge arrived for "
+            "3 s (or 3 sync periods). `melab sync` makes the stored fit after the session.")
 LEVEL_COLOUR = {OK: "#e8f5e9", WARN: "#fff3e0", ERROR: "#ffebee", IDLE: "#f5f5f5"}
 
 
@@ -39,6 +43,10 @@ class DevicePanel(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.horizontalHeaderItem(COLUMNS.index("sync")).setToolTip(SYNC_TIP)
+        # Long device names are elided (full name in the tooltip): the sync column needs room.
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        self.table.setColumnWidth(0, 190)
         self.connect_button = QPushButton("Connect all")
         self.reconnect_button = QPushButton("Reconnect selected")
         self.connect_button.clicked.connect(lambda: self.connectRequested.emit(""))
@@ -83,7 +91,8 @@ class DevicePanel(QWidget):
             self.table.setRowCount(len(rows))
         self.rows = rows
         for index, row in enumerate(rows):
-            values = (row.name, row.state, row.rate, row.last_sample, row.dropped, row.queue)
+            values = (row.name, row.state, row.rate, row.last_sample, row.dropped, row.queue,
+                      row.sync)
             colour = QColor(LEVEL_COLOUR.get(row.level, "#ffffff"))
             for column, value in enumerate(values):
                 cell = self.table.item(index, column)
@@ -92,6 +101,7 @@ class DevicePanel(QWidget):
                     self.table.setItem(index, column, cell)
                 if cell.text() != value:
                     cell.setText(value)
+                    cell.setToolTip(value)
                 cell.setBackground(colour)
                 cell.setData(Qt.ItemDataRole.UserRole, row.role)
 

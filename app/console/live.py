@@ -14,8 +14,10 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QRectF, Qt, QTimer
 from PyQt6.QtGui import QImage, QPainter, QPaintEvent
-from PyQt6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
+from PyQt6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from app.console.channel_flags import FLAG_WINDOW_S, RULE, channel_flags
+from app.console.eeg_view import EegView
 from app.console.preview import preview_rgb
 from app.console.taps import ChunkTap, LatestFrame, StreamRing
 from core.trigger_channel import is_trigger_label
@@ -23,7 +25,6 @@ from core.trigger_channel import is_trigger_label
 PREVIEW_MS = 25  # up to 40 preview frames a second; the camera always has a new one
 PLOT_MS = 100  # plots at 10 Hz
 PLOT_SECONDS = 10.0
-DEFAULT_EEG = ("Fz", "Cz", "Pz", "Oz")
 COLOURS = ("#1565c0", "#c62828", "#2e7d32", "#6a1b9a", "#ef6c00", "#00838f", "#4e342e")
 pg.setConfigOptions(antialias=False, background="w", foreground="k")
 
@@ -76,44 +77,40 @@ class CameraPreview(QWidget):
 
 
 class LivePlots(pg.GraphicsLayoutWidget):
-    """The last 10 s of the peripheral channels (one plot each) and chosen EEG channels."""
+    """The last 10 s of the peripheral channels, one plot each with its unit on the axis;
+    a flagged channel (app/console/channel_flags.py) gets its flag in red in its title."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.setToolTip(RULE)
         self.curves: dict[str, list[pg.PlotDataItem]] = {}
         self.channels: dict[str, list[int]] = {}
-        self._eeg_spacing: float | None = None
+        self.units: dict[str, list[str]] = {}
+        self.titles: dict[str, list[pg.PlotItem]] = {}
+        self.flags: dict[str, list[str]] = {}
 
-    def configure(self, labels: dict[str, list[str]], eeg_channels: list[str]) -> list[str]:
-        """Build the plots; returns the EEG labels shown (unknown ones are left out)."""
+    def configure(self, labels: dict[str, list[str]], units: dict[str, list[str]]) -> None:
+        """Build one plot per non-trigger channel of every stream but the EEG."""
         self.clear()
-        self.curves, self.channels, self._eeg_spacing = {}, {}, None
-        shown: list[str] = []
+        self.curves, self.channels, self.units, self.titles, self.flags = {}, {}, {}, {}, {}
         for role, names in labels.items():
-            usable = [i for i, n in enumerate(names) if not is_trigger_label(n)]
             if role == "eeg":
-                wanted = [n.lower() for n in eeg_channels]
-                picked = [i for i in usable if names[i].lower() in wanted]
-                picked.sort(key=lambda i: wanted.index(names[i].lower()))
-                shown = [names[i] for i in picked]
-                plot = self._plot("EEG" if shown else "EEG (no channel chosen)")
-                self.ci.layout.setRowStretchFactor(self.ci.layout.rowCount() - 1, 3)
-                plot.getAxis("left").setStyle(showValues=False)
-                plot.addLegend(offset=(-5, 2), colCount=max(1, len(picked)), labelTextSize="8pt")
-                self.channels[role] = picked
-                self.curves[role] = [plot.plot(pen=pg.mkPen(COLOURS[k % len(COLOURS)]),
-                                               name=shown[k]) for k in range(len(picked))]
                 continue
+            usable = [i for i, n in enumerate(names) if not is_trigger_label(n)]
+            unit = units.get(role) or [""] * len(names)
             self.channels[role] = usable
-            self.curves[role] = []
+            self.units[role] = [unit[i] for i in usable]
+            self.curves[role], self.titles[role] = [], []
             for k, index in enumerate(usable):
-                plot = self._plot(names[index])
+                plot = self._plot(names[index], unit[index])
+                self.titles[role].append(plot)
                 self.curves[role].append(plot.plot(pen=pg.mkPen(COLOURS[k % len(COLOURS)])))
-        return shown
+            self.flags[role] = [""] * len(usable)
 
-    def _plot(self, title: str) -> pg.PlotItem:
+    def _plot(self, title: str, unit: str) -> pg.PlotItem:
         plot = self.addPlot(row=self.ci.layout.rowCount(), col=0)
-        plot.setLabel("left", title)
+        plot.setLabel("left", title, units=None if not unit else f"{unit}")
+        plot.getAxis("left").enableAutoSIPrefix(False)
         plot.setXRange(-PLOT_SECONDS, 0, padding=0)
         plot.setMouseEnabled(x=False, y=True)
         plot.hideButtons()
@@ -121,20 +118,24 @@ class LivePlots(pg.GraphicsLayoutWidget):
         return plot
 
     def draw(self, rings: dict[str, StreamRing], now: float) -> None:
-        """Redraw every curve from the rings' last 10 s."""
+        """Redraw every curve from the rings' last 10 s; flag channels on the last 5 s."""
         for role, curves in self.curves.items():
             ring = rings.get(role)
             if ring is None or not curves:
                 continue
             t, data = ring.window(self.channels[role], now)
-            if role == "eeg" and len(t):
-                data = data - data.mean(axis=0)  # DC offsets would push traces apart
-                if self._eeg_spacing is None and len(t) > 200:
-                    self._eeg_spacing = float(max(1e-6, 6 * np.median(data.std(axis=0))))
-                spacing = self._eeg_spacing or 1.0
-                data = data - spacing * np.arange(data.shape[1])
+            if len(t):
+                flags = channel_flags(data[t >= -FLAG_WINDOW_S], self.units[role])
+                if flags != self.flags[role]:
+                    self._show_flags(role, flags)
             for k, curve in enumerate(curves):
                 curve.setData(t, data[:, k] if len(t) else t)
+
+    def _show_flags(self, role: str, flags: list[str]) -> None:
+        self.flags[role] = flags
+        for plot, flag in zip(self.titles[role], flags, strict=True):
+            plot.setTitle(f"<span style='color:#c62828'>{flag}</span>" if flag else None,
+                          size="8pt")
 
 
 class LiveViews(QWidget):
@@ -145,25 +146,20 @@ class LiveViews(QWidget):
         self.preview = CameraPreview()
         self.preview_info = QLabel("preview: -")
         self.plots = LivePlots()
-        self.eeg_channels = QLineEdit(", ".join(DEFAULT_EEG))
-        self.eeg_channels.setToolTip("EEG channels to plot, by label (comma separated)")
-        self.eeg_channels.editingFinished.connect(self._configure)
+        self.eeg = EegView()
         left = QVBoxLayout()
         left.addWidget(self.preview, 1)
         left.addWidget(self.preview_info)
-        right = QVBoxLayout()
-        right.addWidget(self.plots, 1)
-        chooser = QHBoxLayout()
-        chooser.addWidget(QLabel("EEG channels"))
-        chooser.addWidget(self.eeg_channels, 1)
-        right.addLayout(chooser)
+        left.addWidget(self.plots, 1)
         layout = QHBoxLayout(self)
         layout.addLayout(left, 2)
-        layout.addLayout(right, 3)
+        layout.addWidget(self.eeg, 3)
         self._frames: LatestFrame | None = None
         self._chunks: ChunkTap | None = None
         self._pixel_format = ""
         self._labels: dict[str, list[str]] = {}
+        self._units: dict[str, list[str]] = {}
+        self.eeg_picked: list[str] = []  # EEG channels shown at the start ([]: all)
         self.rings: dict[str, StreamRing] = {}
         self._clock: Callable[[], float] = time.monotonic
         self._preview_timer = QTimer(self)
@@ -176,10 +172,11 @@ class LiveViews(QWidget):
 
     def start(self, frames: LatestFrame | None, chunks: ChunkTap, pixel_format: str,
               labels: dict[str, list[str]], rates: dict[str, float],
-              clock: Callable[[], float]) -> None:
+              clock: Callable[[], float], units: dict[str, list[str]] | None = None) -> None:
         """Begin showing a recording's taps (clock: the session clock of the chunks' times)."""
         self._frames, self._chunks, self._pixel_format = frames, chunks, pixel_format
         self._labels = labels
+        self._units = units or {}
         self._clock = clock
         self.rings = {role: StreamRing(len(names), rates.get(role, 0.0), PLOT_SECONDS)
                       for role, names in labels.items()}
@@ -194,8 +191,12 @@ class LiveViews(QWidget):
         self._plot_timer.stop()
 
     def _configure(self) -> None:
-        wanted = [c.strip() for c in self.eeg_channels.text().split(",") if c.strip()]
-        self.plots.configure(self._labels, wanted)
+        self.plots.configure(self._labels, self._units)
+        names = self._labels.get("eeg", [])
+        units = self._units.get("eeg") or [""] * len(names)
+        columns = [i for i, n in enumerate(names) if not is_trigger_label(n)]
+        self.eeg.configure([names[i] for i in columns], columns, [units[i] for i in columns],
+                           self.eeg_picked)
 
     def update_preview(self) -> None:
         """Show the camera's newest frame, if a new one came."""
@@ -214,4 +215,6 @@ class LiveViews(QWidget):
         for role, ring in self.rings.items():
             for chunk in self._chunks.drain(role):
                 ring.add(chunk)
-        self.plots.draw(self.rings, self._clock())
+        now = self._clock()
+        self.plots.draw(self.rings, now)
+        self.eeg.draw(self.rings.get("eeg"), now)

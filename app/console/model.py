@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
+from recordings.camera_losses import dropped_text
+from recordings.live_sync import SyncHealth
 from recordings.recorder import RecorderStatus
 
 OK, WARN, ERROR, IDLE = "ok", "warning", "error", "idle"
@@ -25,6 +28,7 @@ class DeviceRow:
     dropped: str = ""
     queue: str = ""
     level: str = OK  # ok | warning | error | idle
+    sync: str = ""  # live sync health (recordings/live_sync.py)
 
 
 def age_text(age: float | None) -> str:
@@ -48,8 +52,10 @@ def connection_rows(names: dict[str, str], results: dict[str, tuple[bool, str]])
 
 
 def recording_rows(status: RecorderStatus, names: dict[str, str], nominal: dict[str, float],
-                   camera_fps: float | None, trigger: bool) -> list[DeviceRow]:
-    """Rows while recording: state, rate, last-sample age, dropped/lost, queue fill."""
+                   camera_fps: float | None, trigger: bool,
+                   sync: Mapping[str, SyncHealth] | None = None) -> list[DeviceRow]:
+    """Rows while recording: state, rate, last-sample age, dropped/lost, queue fill, and
+    each device's live sync health (a lost sync train makes the row red)."""
     settled = status.elapsed >= SETTLE_S
     queue = f"{status.queue_fill:.0%}"
     rows = []
@@ -76,7 +82,8 @@ def recording_rows(status: RecorderStatus, names: dict[str, str], nominal: dict[
         rows.append(DeviceRow(
             "camera", names.get("camera", "camera"), "recording",
             f"{status.camera_fps:.0f} / {camera_fps:g} fps", f"{status.frames} frames",
-            f"{status.dropped_frames} dropped, {status.lost_frames} lost", queue, level))
+            f"{dropped_text(status.dropped_frames, status.camera_losses)}, "
+            f"{status.lost_frames} lost", queue, level))
     if trigger:
         failed = [m for m in status.messages if m.startswith("trigger box")]
         rows.append(DeviceRow("trigger", names.get("trigger", "trigger box"),
@@ -84,7 +91,19 @@ def recording_rows(status: RecorderStatus, names: dict[str, str], nominal: dict[
                               level=ERROR if failed else OK))
     if status.queue_fill >= QUEUE_WARNING:
         rows = [r if r.level == ERROR else replace(r, level=WARN) for r in rows]
-    return rows
+    return [with_sync(r, (sync or {}).get(r.role)) for r in rows]
+
+
+def with_sync(row: DeviceRow, health: SyncHealth | None) -> DeviceRow:
+    """The row with its sync column; red when the device's sync train stopped arriving."""
+    if health is None:
+        return row
+    if row.role == "trigger":
+        text = health.text().replace(" edges,", " sync pulses received,").replace(
+            " edge,", " sync pulse received,")
+        state = "sync train stopped" if health.lost else row.state
+        return replace(row, state=state, sync=text, level=ERROR if health.lost else row.level)
+    return replace(row, sync=health.text(), level=ERROR if health.lost else row.level)
 
 
 def stopped_rows(rows: list[DeviceRow]) -> list[DeviceRow]:

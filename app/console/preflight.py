@@ -18,9 +18,23 @@ from app.console.setup import (
 )
 from app.rig import Rig, RigFactory, connect_all
 from recordings.recorder import Recorder
+from recordings.rigs.roles import describe_roles, resolve_rig
 from recordings.store.metadata import SessionMetadata
 
 DEFAULT_PLANNED_S = 600.0  # lab length when no protocol loaded (the check reports why)
+
+
+def stream_role_items(rig: Rig, connected: set[str]) -> list[CheckItem]:
+    """Per connected stream what it is taken to be (profile or guesses), and each problem
+    `melab record` refuses: no trigger source, no rate, units that cannot be mapped."""
+    infos = {role: s.info for role, s in rig.streams.items() if role in connected}
+    items = []
+    for roles in resolve_rig(infos, rig.profile).values():
+        summary = describe_roles(roles)[0]
+        items.append(CheckItem("devices", roles.stream, OK, summary))
+        items += [CheckItem("devices", roles.stream, OK, f"guess: {g}") for g in roles.guesses]
+        items += [CheckItem("devices", roles.stream, ERROR, p) for p in roles.problems]
+    return items
 
 
 def run_preflight(setup: SessionSetup, rig: Rig | None, make_rig: RigFactory,
@@ -40,6 +54,7 @@ def run_preflight(setup: SessionSetup, rig: Rig | None, make_rig: RigFactory,
     items += [CheckItem("devices", c.name, OK if c.ok else ERROR,
                         f"{c.role}: {c.detail}") for c in connected]
     items += [CheckItem("devices", "simulated lab", WARNING, note) for note in rig.notes]
+    items += stream_role_items(rig, {c.role for c in connected if c.ok})
     if Path(setup.output).expanduser().exists() or not setup_problems(setup):
         ok = {c.role for c in connected if c.ok}
         # The recorder's own plan, from the devices that answered (the others are errors).

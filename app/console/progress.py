@@ -66,6 +66,8 @@ class ProtocolView:
     running: bool
     can_pause: bool
     can_resume: bool
+    left: str = ""  # "about 31 min left (25 trials)"
+    plan: tuple[tuple[str, str], ...] = ()  # every trial: (line, done | current | resumed | todo)
 
 
 @dataclass
@@ -77,6 +79,7 @@ class ProtocolTracker:
     last_report: str = "-"
     pause_pending: bool = False
     log: list[str] = field(default_factory=list)
+    finished_before: frozenset[int] = frozenset()  # trials a resumed run skips
 
     def on_event(self, event: Event) -> str:
         """Take note of a logged event; returns its log line."""
@@ -91,6 +94,8 @@ class ProtocolTracker:
                                 f"({float(payload.get('rt', 0)):.1f} s)")
         elif kind == "report_timeout":
             self.last_report = f"trial {event.trial}: no answer (time ran out)"
+        elif kind == "protocol_start":
+            self.finished_before = frozenset(int(t) for t in payload.get("finished", []))
         elif kind == "pause_requested":
             self.pause_pending = True
         elif kind in ("pause", "pause_cancelled", "abort"):
@@ -126,7 +131,54 @@ class ProtocolTracker:
             trial, overall, text, countdown_text(left), label, self.last_report, count,
             sum(self.reminders.values()), running,
             can_pause=running and phase is not Phase.PAUSED and not self.pause_pending,
-            can_resume=phase is Phase.PAUSED or self.pause_pending)
+            can_resume=phase is Phase.PAUSED or self.pause_pending,
+            left=time_left_text(engine, now), plan=plan_lines(engine, self.finished_before))
+
+
+def plan_lines(engine: ProtocolEngine, before: frozenset[int] = frozenset()
+               ) -> tuple[tuple[str, str], ...]:
+    """Every trial of the plan with its state: done in this session, done before a resume
+    (`before`: in the crashed session), the current one, or still to run."""
+    current = engine.trial.plan.number if engine.trial is not None else None
+    remaining = {t.number for t in engine.remaining}
+    lines = []
+    for t in engine.trials:
+        if t.number == current and not engine.done:
+            state = "current"
+        elif t.number in remaining:
+            state = "todo"
+        elif t.number in before:
+            state = "resumed"
+        else:
+            state = "done"
+        block = "practice" if t.block == "practice" else "main"
+        lines.append((f"{t.number:>2}. {block} {t.index}: {t.clip.id} ({t.clip.emotion})",
+                      state))
+    return tuple(lines)
+
+
+def time_left_text(engine: ProtocolEngine, now: float) -> str:
+    """The planned time still to run: the current trial's rest and every trial after it,
+    each at clip + self-report limit + neutral clip (an upper bound: answers come sooner)."""
+    timings = engine.protocol.timings
+    current = engine.trial.plan.number if engine.trial is not None else None
+    seconds = 0.0
+    todo = [t for t in engine.remaining if t.number != current]
+    for t in todo:
+        seconds += (t.clip.duration + timings.self_report_s
+                    + min(t.neutral.duration, timings.neutral_s))
+    if current is not None and engine.trial is not None and not engine.done:
+        left, _ = _countdown(engine, now)
+        seconds += max(0.0, left or 0.0)
+        if engine.phase is Phase.STIMULUS:
+            seconds += timings.self_report_s
+        if engine.phase in (Phase.STIMULUS, Phase.SELF_REPORT):
+            seconds += min(engine.trial.plan.neutral.duration, timings.neutral_s)
+    trials = len(todo) + (1 if current is not None and not engine.done else 0)
+    if engine.done:
+        return ""
+    minutes, rest = divmod(round(seconds), 60)
+    return f"about {minutes} min {rest:02d} s left ({trials} trials)"
 
 
 def _countdown(engine: ProtocolEngine, now: float) -> tuple[float | None, str]:

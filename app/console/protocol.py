@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from PyQt6.QtCore import Qt, pyqtSignal
-from PyQt6.QtGui import QFont, QKeySequence, QShortcut
+from PyQt6.QtGui import QColor, QFont, QKeySequence, QShortcut
 from PyQt6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QLabel,
+    QListWidget,
+    QListWidgetItem,
     QPlainTextEdit,
     QPushButton,
     QSizePolicy,
@@ -18,6 +20,7 @@ from PyQt6.QtWidgets import (
 from app.console.progress import ProtocolView
 
 REMINDER_KEY = "R"  # one key, away from the participant's (SPACE, digits, arrows, Enter)
+PLAN_MARK = {"done": "✓", "resumed": "↺", "current": "▶", "todo": " "}
 LOG_LINES = 5000  # the log view keeps this many lines (the session file keeps everything)
 
 
@@ -52,13 +55,18 @@ class ProtocolPanel(QWidget):
         self.reminder.setToolTip(f"Show the reminder on the auxiliary display "
                                  f"(key {REMINDER_KEY})")
         self.reminders = QLabel("reminders in this trial: 0")
+        self.left = QLabel("")
+        self.plan = QListWidget()
+        self.plan.setMaximumHeight(150)
+        self.plan.setToolTip("The whole plan: done (grey, ✓), done before the crash this "
+                             "session resumes (grey, ↺), running (bold), still to run")
         self.pause = QPushButton("Pause after trial")
         self.resume = QPushButton("Resume")
         self.abort = QPushButton("Abort...")
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(LOG_LINES)
-        self.log.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.log.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
         self.log.setFont(QFont("monospace", 9))
         self.shortcut = QShortcut(QKeySequence(REMINDER_KEY), self)
         self.shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
@@ -67,6 +75,7 @@ class ProtocolPanel(QWidget):
         self.pause.clicked.connect(self.pauseRequested)
         self.resume.clicked.connect(self.resumeRequested)
         self.abort.clicked.connect(self.abortRequested)
+        self._plan: tuple[tuple[str, str], ...] = ()
         self._layout()
         self.set_view(None)
 
@@ -90,6 +99,8 @@ class ProtocolPanel(QWidget):
         layout.addWidget(self.reminder)
         layout.addWidget(self.reminders)
         layout.addLayout(buttons)
+        layout.addWidget(self.left)
+        layout.addWidget(self.plan)
         layout.addWidget(QLabel("log"))
         layout.addWidget(self.log, 1)
 
@@ -111,6 +122,28 @@ class ProtocolPanel(QWidget):
         self.pause.setEnabled(view.can_pause)
         self.resume.setEnabled(view.can_resume)
         self.abort.setEnabled(view.running)
+        self.left.setText(view.left)
+        self._show_plan(view.plan)
+
+    def _show_plan(self, plan: tuple[tuple[str, str], ...]) -> None:
+        """The trial list, rebuilt only when a state changed."""
+        if plan == self._plan:
+            return
+        self._plan = plan
+        self.plan.clear()
+        current = None
+        for line, state in plan:
+            item = QListWidgetItem(f"{PLAN_MARK[state]} {line}")
+            if state in ("done", "resumed"):
+                item.setForeground(QColor("#9e9e9e"))
+            if state == "current":
+                font = item.font()
+                font.setBold(True)
+                item.setFont(font)
+                current = item
+            self.plan.addItem(item)
+        if current is not None:
+            self.plan.scrollToItem(current, QListWidget.ScrollHint.PositionAtCenter)
 
     def add_log(self, line: str) -> None:
         """Append a line to the log view."""

@@ -11,13 +11,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.console.live_sync import LiveSync
+from app.console.resume import ResumePlan
 from app.console.setup import SessionSetup, protocol_seconds, session_metadata
 from app.console.sink import ObservingSink
 from app.console.taps import ChunkTap, LatestFrame
 from app.rig import Rig, device_name
+from core.devices import Chunk, Frame
 from protocols.model import Protocol
 from protocols.order import session_seed
 from protocols.sinks import RecorderSink
+from recordings.live_sync import SyncHealth
 from recordings.recorder import Recorder, RecorderError, RecorderStatus
 from recordings.store.ground_truth import write_ground_truth
 from recordings.store.layout import STOP_END, new_session_folder
@@ -45,13 +49,20 @@ def synchronize_session(folder: Path) -> str:
 class ConsoleRecording:
     """The recorder of one session, its display taps and its event sink."""
 
-    def __init__(self, rig: Rig, setup: SessionSetup, protocol: Protocol) -> None:
+    def __init__(self, rig: Rig, setup: SessionSetup, protocol: Protocol,
+                 resume: ResumePlan | None = None) -> None:
         self.rig = rig
         self.protocol = protocol
+        if resume is not None:  # the crashed session's own participant, number and folder
+            setup = resume.setup(setup)
         self.folder = new_session_folder(Path(setup.output).expanduser(), setup.participant,
                                          setup.session)
         self.planned_s, _ = protocol_seconds(protocol)
-        self.seed = session_seed(setup.participant, setup.session)
+        self.resume = resume.state if resume is not None else None
+        self.seed = self.resume.seed if self.resume is not None else session_seed(
+            setup.participant, setup.session)
+        metadata = session_metadata(setup, protocol, rig.simulated)
+        metadata.resumes = resume.crashed.name if resume is not None else ""
         self.frames = LatestFrame()
         # Marker (string) streams are recorded, not plotted.
         plotted = {role: s for role, s in rig.streams.items() if s.info.channel_format != "string"}
@@ -59,18 +70,33 @@ class ConsoleRecording:
         self.names = {role: device_name(role, d) for role, d in rig.devices().items()}
         self.nominal = {role: s.info.nominal_rate for role, s in rig.streams.items()}
         self.labels = {role: list(s.info.channel_labels) for role, s in plotted.items()}
+        self.units = {role: list(s.info.channel_units) for role, s in plotted.items()}
         self.camera_fps = rig.camera.info.frame_rate if rig.camera is not None else None
         self.pixel_format = rig.camera.info.pixel_format if rig.camera is not None else ""
+        self.sync = LiveSync(rig)
         self.recorder = Recorder(
-            self.folder, session_metadata(setup, protocol, rig.simulated),
+            self.folder, metadata,
             streams=rig.streams, camera=rig.camera, trigger=rig.trigger,
-            on_frame=self.frames.put, on_chunk=self.chunks.put, markers=rig.markers)
+            on_frame=self._on_frame, on_chunk=self._on_chunk, profile=rig.profile,
+            markers=rig.markers)
         self.sink = ObservingSink(RecorderSink(self.recorder))
         self.sink.event_listeners.append(self._tell_rig)
         self.started = False
         self.stop_reason = STOP_END  # the session's stop_reason (a stop signal's name)
         self._finish_lock = threading.Lock()
         self._finished: FinishedSession | None = None
+
+    def _on_frame(self, frame: Frame) -> None:
+        self.frames.put(frame)
+        self.sync.frames.put(frame)
+
+    def _on_chunk(self, role: str, chunk: Chunk) -> None:
+        self.chunks.put(role, chunk)
+        self.sync.chunks.put(role, chunk)
+
+    def sync_health(self, now: float) -> dict[str, SyncHealth]:
+        """Each device's live sync health (GUI thread: moves the taps into the monitor)."""
+        return self.sync.health(now)
 
     def start(self) -> None:
         """Create the session and start recording every device."""

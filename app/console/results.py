@@ -21,7 +21,13 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from app.console.analysis import AnalysisResult, cell_text, summary_lines, table_columns
+from app.console.analysis import (
+    AnalysisResult,
+    cell_text,
+    empty_reason,
+    summary_lines,
+    table_columns,
+)
 
 PLOT_WIDTH = 640
 
@@ -91,9 +97,10 @@ class ResultsPage(QWidget):
                           + (f"; report {result.report}" if result.report else "; no report"))
         self.summary.setPlainText("\n".join(summary_lines(result.summary)) or "(no summary)")
         for name, rows in result.tables.items():
-            self.tabs.addTab(self._table(rows), name)
-        if result.plots:
-            self.tabs.addTab(self._plots(result.plots), "Plots")
+            self.tabs.addTab(self._table(rows) if rows else self._note(
+                empty_reason(name, result.summary)), name)
+        self.tabs.addTab(self._plots(result.plots) if result.plots else self._note(
+            empty_reason("plots", result.summary)), "Plots")
         self.report = result.report
         self.open_report.setEnabled(result.report is not None)
 
@@ -110,6 +117,15 @@ class ResultsPage(QWidget):
             self.tabs.removeTab(1)
             if widget is not None:
                 widget.deleteLater()
+
+    @staticmethod
+    def _note(text: str) -> QLabel:
+        """A tab that says why it has nothing to show."""
+        label = QLabel(text)
+        label.setWordWrap(True)
+        label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        label.setMargin(12)
+        return label
 
     @staticmethod
     def _table(rows: list[dict[str, object]]) -> QTableWidget:

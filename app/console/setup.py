@@ -98,18 +98,6 @@ def output_problem(output: str) -> str:
     return ""
 
 
-def screen_warnings(setup: SessionSetup, screens: int) -> list[str]:
-    """Doubtful display choices: screens that do not exist, both windows on one screen."""
-    warnings = []
-    for what, index in (("participant", setup.participant_screen),
-                        ("reminder", setup.reminder_screen)):
-        if not 0 <= index < screens:
-            warnings.append(f"{what} screen {index + 1} does not exist: the primary one is used")
-    if screens > 1 and setup.participant_screen == setup.reminder_screen:
-        warnings.append("participant and reminder displays share one screen")
-    return warnings
-
-
 def protocol_seconds(protocol: Protocol) -> tuple[float, float]:
     """Planned session length and seconds of camera video, from clip lengths and timings."""
     timings = protocol.timings

@@ -21,6 +21,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from app.console.displays import full_screen_offered
 from app.console.setup import ERROR, OK, WARNING, Preflight, SessionSetup, setup_problems
 from recordings.store.metadata import CONSENT_LEVELS
 
@@ -32,6 +33,7 @@ class SetupPage(QWidget):
 
     checkRequested = pyqtSignal()
     startRequested = pyqtSignal()
+    resumeRequested = pyqtSignal()  # "Resume a crashed session..."
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -58,7 +60,14 @@ class SetupPage(QWidget):
             self.participant_screen.addItem(label, index)
             self.reminder_screen.addItem(label, index)
         self.full_screen = QCheckBox("full screen")
-        self.full_screen.setChecked(len(QGuiApplication.screens()) > 1)
+        # Full screen goes only to a screen the console is not on: with one screen, the
+        # participant's windows are normal windows beside the console.
+        offered = full_screen_offered(len(QGuiApplication.screens()), console_screen=0)
+        self.full_screen.setEnabled(offered)
+        self.full_screen.setChecked(offered)
+        self.full_screen.setToolTip("full screen on screens other than the console's" if offered
+                                    else "one screen: the participant's windows open as "
+                                    "normal windows beside the console")
         self.form_error = QLabel("")
         self.form_error.setStyleSheet("color: #c62828;")
         self.form_error.setWordWrap(True)
@@ -70,6 +79,13 @@ class SetupPage(QWidget):
         self.start_button = QPushButton("Start recording")
         self.start_button.setStyleSheet("font-weight: bold; padding: 8px 20px;")
         self.start_button.setEnabled(False)
+        self.resume_button = QPushButton("Resume a crashed session...")
+        self.resume_button.setToolTip("Continue a session that crashed or stopped early at its "
+                                      "first unfinished trial, in a new linked session folder")
+        self.resume_note = QLabel("")
+        self.resume_note.setWordWrap(True)
+        self.resume_note.setStyleSheet("color: #1565c0;")
+        self.resume_button.clicked.connect(self.resumeRequested)
         self.check_button.clicked.connect(self.checkRequested)
         self.start_button.clicked.connect(self.startRequested)
         self._preflight_ok = False
@@ -101,11 +117,13 @@ class SetupPage(QWidget):
         form.addRow("Displays", screens)
         buttons = QHBoxLayout()
         buttons.addWidget(self.check_button)
+        buttons.addWidget(self.resume_button)
         buttons.addStretch(1)
         buttons.addWidget(self.start_button)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.form_error)
+        layout.addWidget(self.resume_note)
         layout.addWidget(QLabel("Preflight"))
         layout.addWidget(self.checks, 1)
         layout.addLayout(buttons)
@@ -145,7 +163,7 @@ class SetupPage(QWidget):
         for combo, index in ((self.participant_screen, setup.participant_screen),
                              (self.reminder_screen, setup.reminder_screen)):
             combo.setCurrentIndex(max(0, combo.findData(index)))
-        self.full_screen.setChecked(setup.full_screen)
+        self.full_screen.setChecked(setup.full_screen and self.full_screen.isEnabled())
 
     # --- preflight -------------------------------------------------------------------
     def set_busy(self, busy: bool, message: str = "") -> None:

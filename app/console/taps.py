@@ -47,6 +47,25 @@ class LatestFrame:
         return frame
 
 
+class FrameTimes:
+    """The per-frame numbers of every camera frame (never the image), for live sync health."""
+
+    def __init__(self, backlog: int = 20 * CHUNK_BACKLOG) -> None:
+        self._rows: deque[tuple[int, float, float, int]] = deque(maxlen=backlog)
+
+    def put(self, frame: Frame) -> None:
+        """Keep the frame's number, times and GPI level (one small tuple per frame)."""
+        self._rows.append((frame.frame_number, frame.device_time, frame.host_time,
+                           frame.gpi_level))
+
+    def drain(self) -> list[tuple[int, float, float, int]]:
+        """Every row put since the last drain, oldest first."""
+        out = []
+        while self._rows:
+            out.append(self._rows.popleft())
+        return out
+
+
 class ChunkTap:
     """Per-stream queues of chunk references; put() from stream threads, drain() from the GUI."""
 

@@ -11,48 +11,43 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PyQt6.QtCore import QPoint, Qt, QTimer, pyqtSignal
-from PyQt6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
+from PyQt6.QtCore import Qt, pyqtSignal
+from PyQt6.QtGui import QAction, QCloseEvent, QKeySequence
 from PyQt6.QtWidgets import (
+    QApplication,
+    QDialog,
     QDockWidget,
     QFileDialog,
     QHBoxLayout,
     QMainWindow,
-    QMessageBox,
-    QProgressDialog,
     QStackedWidget,
     QWidget,
 )
 
-from analysis import AnalysisCancelled
-from app.console.analysis import AnalysisResult, Analyze, default_out_dir, run_analysis
+from app.console.analysis import AnalysisResult, Analyze
+from app.console.analysis_runner import AnalysisRunner
 from app.console.devices import DevicePanel
+from app.console.displays import display_checks, plan_displays
 from app.console.live import LiveViews
 from app.console.model import (
-    StatusWatcher,
-    WarningBoard,
     connection_rows,
-    recording_rows,
-    stopped_rows,
 )
+from app.console.monitor import RecordingMonitor
 from app.console.preflight import run_preflight
-from app.console.progress import ProtocolTracker
 from app.console.protocol import ProtocolPanel
 from app.console.recording import ConsoleRecording, FinishedSession
 from app.console.results import ResultsPage
-from app.console.setup import Preflight, SessionSetup, free_space_text, setup_problems
+from app.console.resume_flow import ResumeController
+from app.console.screens import place_window, screen_of, screen_rects
+from app.console.setup import Preflight, SessionSetup, setup_problems
 from app.console.setup_page import SetupPage
 from app.console.worker import WorkerPool
 from app.participant.session import ParticipantSession
+from app.participant.window import ask
 from app.rig import Rig, RigFactory, connect_device, device_name
 from core.clock import local_clock
 from recordings.recorder import RecorderError
 from recordings.store.errors import SessionError
-from recordings.store.metadata import Event
-
-STATUS_MS = 250  # device panel and warnings
-PROGRESS_MS = 100  # protocol panel (the countdown)
-WINDOWED_SIZE = {"participant": (960, 600), "reminder": (480, 240)}
 
 
 class ConsoleWindow(QMainWindow):
@@ -70,28 +65,25 @@ class ConsoleWindow(QMainWindow):
         self.setWindowTitle("melab console")
         self.make_rig = make_rig
         self.analyze_function = analyze  # None: analysis.pipeline.analyze, looked up on use
-        self.confirm: Callable[[str, str], bool] = self._ask  # tests answer for the user
+        # tests answer for the user
+        self.confirm: Callable[[str, str], bool] = lambda title, text: ask(self, title, text)
         self.rig: Rig | None = None
         self.preflight: Preflight | None = None
         self.recording: ConsoleRecording | None = None
         self.session: ParticipantSession | None = None
         self.finished: FinishedSession | None = None
-        self.tracker = ProtocolTracker()
-        self.board = WarningBoard()
-        self.watcher: StatusWatcher | None = None
         self._connection: dict[str, tuple[bool, str]] = {}
         self._checking = False
         self._checked_rigs: list[Rig] = []  # every rig a preflight made (closed on quit)
         self._workers = WorkerPool(self)
-        self._progress: QProgressDialog | None = None
+        self.analysis = AnalysisRunner(self._workers, self)
+        self.analysis.succeeded.connect(self._analysed)
+        self.analysis.failed.connect(self._analysis_failed)
         self._stop_signal = ""  # the stop signal closing the console (no question asked)
+        self.resumer = ResumeController(self)  # "Resume a crashed session...": the chosen plan
         self._build()
-        self._status_timer = QTimer(self)
-        self._status_timer.setInterval(STATUS_MS)
-        self._status_timer.timeout.connect(self._status_tick)
-        self._progress_timer = QTimer(self)
-        self._progress_timer.setInterval(PROGRESS_MS)
-        self._progress_timer.timeout.connect(self._progress_tick)
+        self.monitor = RecordingMonitor(self.devices, self.protocol_panel,
+                                        self.statusBar().showMessage, self)
 
     # --- layout ------------------------------------------------------------------------
     def _build(self) -> None:
@@ -117,8 +109,9 @@ class ConsoleWindow(QMainWindow):
         self._menus()
         self.setup_page.checkRequested.connect(self.check)
         self.setup_page.startRequested.connect(self.start)
+        self.setup_page.resumeRequested.connect(lambda: self.resumer.choose())
         self.devices.connectRequested.connect(self.connect_devices)
-        self.devices.acknowledged.connect(self.acknowledge)
+        self.devices.acknowledged.connect(lambda warning: self.monitor.acknowledge(warning))
         self.protocol_panel.reminderRequested.connect(self.reminder)
         self.protocol_panel.pauseRequested.connect(self.pause)
         self.protocol_panel.resumeRequested.connect(self.resume)
@@ -134,10 +127,12 @@ class ConsoleWindow(QMainWindow):
         self.analyze_action = QAction("&Analyze session...", self)
         self.analyze_action.setShortcut(QKeySequence("Ctrl+A"))
         self.analyze_action.triggered.connect(lambda: self.analyze_session())
+        self.resume_action = QAction("&Resume a crashed session...", self)
+        self.resume_action.triggered.connect(lambda: self.resumer.choose())
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
-        for action in (self.new_action, self.analyze_action, quit_action):
+        for action in (self.new_action, self.resume_action, self.analyze_action, quit_action):
             menu.addAction(action)
         view = self.menuBar().addMenu("&View")
         for index, name in enumerate(("Set-up", "Recording", "Results")):
@@ -159,9 +154,11 @@ class ConsoleWindow(QMainWindow):
         setup = self.setup_page.values()
         self.setup_page.set_busy(True, "connecting devices, checking protocol and disk...")
         rig = self.rig
+        displays = display_checks(setup, len(screen_rects()), screen_of(self))
 
         def job(progress: Callable[[float, str], None], cancel: Any) -> Any:
             outcome = run_preflight(setup, rig, self.make_rig)
+            outcome[0].items.extend(displays)
             if outcome[1] is not None:
                 self._checked_rigs.append(outcome[1])  # closed on quit even if never shown
             return outcome
@@ -223,98 +220,57 @@ class ConsoleWindow(QMainWindow):
         protocol = preflight.protocol
         self._close_displays()  # the last session's participant windows
         try:
-            recording = ConsoleRecording(self.rig, setup, protocol)
+            recording = ConsoleRecording(self.rig, setup, protocol, self.resumer.plan)
             recording.start()
         except (RecorderError, SessionError, OSError, ValueError) as exc:
             self.setup_page.form_error.setText(f"cannot start the recording: {exc}")
             self.statusBar().showMessage(f"Cannot start the recording: {exc}")
             return
         self.recording = recording
-        self.tracker = ProtocolTracker()
-        self.board = WarningBoard()
-        self.watcher = StatusWatcher(self.board, recording.planned_s)
-        recording.sink.event_listeners.append(self._on_event)
-        session = ParticipantSession(protocol, recording.sink, seed=recording.seed)
+        self.resumer.take()  # the continuation runs now; the form starts afresh next time
+        session = ParticipantSession(protocol, recording.sink, seed=recording.seed,
+                                     resume=recording.resume)
         session.ended.connect(self._protocol_ended)
         self.session = session
         self._place(session, setup)
         self.live.start(recording.frames if recording.rig.camera is not None else None,
                         recording.chunks, recording.pixel_format, recording.labels,
-                        recording.nominal, local_clock)
-        self.devices.set_recording(True)
+                        recording.nominal, local_clock, recording.units)
+        self.monitor.start(recording, session)
         self.setup_page.invalidate()  # the next session needs its own preflight
         self.pages.setCurrentWidget(self.recording_page)
-        self.protocol_panel.log.clear()
-        self.protocol_panel.add_log(f"recording into {recording.folder}")
-        self._status_timer.start()
-        self._progress_timer.start()
         session.start()
         self.statusBar().showMessage(f"Recording into {recording.folder}")
         self.recordingStarted.emit(recording.folder)
 
     def _place(self, session: ParticipantSession, setup: SessionSetup) -> None:
-        """Participant and reminder windows on their screens (windowed for tests and demos)."""
-        for what, window, index in (
-                ("participant", session.window, setup.participant_screen),
-                ("reminder", session.reminder_window, setup.reminder_screen)):
-            if setup.full_screen:
-                window.place(index, full_screen=True)
-                continue
-            screens = QGuiApplication.screens()
-            screen = screens[index] if 0 <= index < len(screens) else screens[0]
-            width, height = WINDOWED_SIZE[what]
-            offset = QPoint(40, 40) if what == "participant" else QPoint(1020, 40)
-            window.setGeometry(screen.geometry().x() + offset.x(),
-                               screen.geometry().y() + offset.y(), width, height)
-            window.show()
+        """Participant and reminder windows on their screens; full screen never on the
+        console's own screen (it would hide the console behind black)."""
+        plan = plan_displays(setup, screen_rects(), screen_of(self))
+        for placement, window in zip(plan, (session.window, session.reminder_window),
+                                     strict=True):
+            place_window(window, placement)
         session.window.activateWindow()  # SPACE must reach the participant's window
         session.window.setFocus()
-
-    def _on_event(self, event: Event) -> None:
-        self.protocol_panel.add_log(self.tracker.on_event(event))
-
-    def _status_tick(self) -> None:
-        recording = self.recording
-        if recording is None or not recording.started or self.watcher is None:
-            return
-        if recording.failure is not None and self.session is not None \
-                and not self.session.engine.done:
-            # A write error (disk full) stopped every device: end the protocol, which closes
-            # the session; the results page then says why.
-            self.session.abort(f"recording stopped: {recording.failure}")
-        status = recording.status()
-        self.devices.show_rows(recording_rows(status, recording.names, recording.nominal,
-                                              recording.camera_fps, recording.rig.trigger
-                                              is not None))
-        self.watcher.update(status)
-        self.devices.show_warnings(self.board)
-        self.devices.show_disk(free_space_text(status.disk_free, status.recording_time_left))
-        self.statusBar().showMessage(
-            f"Recording {status.elapsed:7.1f} s into {recording.folder}   frames "
-            f"{status.frames} (dropped {status.dropped_frames}, lost {status.lost_frames})")
-
-    def _progress_tick(self) -> None:
-        engine = self.session.engine if self.session is not None else None
-        self.protocol_panel.set_view(self.tracker.view(engine, local_clock()))
 
     # --- the experimenter's commands ---------------------------------------------------
     def reminder(self) -> None:
         """Send the reminder to the participant's auxiliary display."""
         if self.session is not None:
             self.session.reminder()
-            self._progress_tick()
+            self.monitor.progress_tick()
 
     def pause(self) -> None:
         """Pause now between trials, or after the running trial."""
         if self.session is not None:
             self.session.pause()
-            self._progress_tick()
+            self.monitor.progress_tick()
 
     def resume(self) -> None:
         """Leave the pause (or take back a pause request)."""
         if self.session is not None:
             self.session.resume()
-            self._progress_tick()
+            self.monitor.progress_tick()
 
     def abort(self) -> None:
         """Stop the protocol after confirmation; the recording closes normally."""
@@ -324,14 +280,6 @@ class ConsoleWindow(QMainWindow):
                         "The protocol stops now; the running trial is marked aborted and "
                         "everything recorded so far is kept."):
             self.session.abort("experimenter")
-
-    def acknowledge(self, warning_id: int) -> None:
-        """Mark one warning (0: all) as seen."""
-        if warning_id:
-            self.board.acknowledge(warning_id)
-        else:
-            self.board.acknowledge_all()
-        self.devices.show_warnings(self.board)
 
     def _protocol_ended(self, phase: str) -> None:
         """The protocol is over: close the recording in the background."""
@@ -363,12 +311,8 @@ class ConsoleWindow(QMainWindow):
         self.sessionFinished.emit(None)
 
     def _stop_live(self) -> None:
-        self._status_timer.stop()
-        self._progress_timer.stop()
+        self.monitor.stop()
         self.live.stop()
-        self._progress_tick()
-        self.devices.show_rows(stopped_rows(self.devices.rows))
-        self.devices.set_recording(False)
         self.recording = None
         self.rig = None  # the recorder closed its devices; the next session connects anew
         self.preflight = None
@@ -389,7 +333,7 @@ class ConsoleWindow(QMainWindow):
         if self.recording is not None:  # two busy cores would slow the recording
             self.statusBar().showMessage("Analyse after the recording has closed.")
             return
-        if self._progress is not None:
+        if self.analysis.busy:
             return  # one analysis at a time
         if folder is None:
             if self.finished is not None:
@@ -400,48 +344,9 @@ class ConsoleWindow(QMainWindow):
                     return
                 folder = Path(chosen)
         self.pages.setCurrentWidget(self.results_page)
-        analyze = self.analyze_function  # None: analysis.pipeline.analyze
-        out_dir = default_out_dir(folder)
-        dialog = QProgressDialog(f"Analysing {folder.name}...", "Cancel", 0, 100, self)
-        dialog.setWindowTitle("Analyze session")
-        dialog.setWindowModality(Qt.WindowModality.WindowModal)
-        dialog.setMinimumDuration(0)
-        dialog.setAutoClose(False)
-        dialog.setAutoReset(False)
-        dialog.setValue(0)
-        self._progress = dialog
-
-        def job(progress: Callable[[float, str], None], cancel: Any) -> Any:
-            try:
-                return run_analysis([folder], out_dir, progress, cancel, analyze)
-            except AnalysisCancelled:
-                return None
-
-        worker = self._workers.run(job, self._analysed, self._analysis_failed)
-        worker.progressed.connect(self._analysis_progress)
-        dialog.canceled.connect(worker.cancel)
-        dialog.show()
-
-    def _analysis_progress(self, fraction: float, message: str) -> None:
-        dialog = self._progress
-        if dialog is None:
-            return
-        if fraction < 0:
-            dialog.setRange(0, 0)  # no fraction given: a busy bar
-        else:
-            dialog.setRange(0, 100)
-            dialog.setValue(round(100 * fraction))
-        if message:
-            dialog.setLabelText(message)
-
-    def _end_progress(self) -> None:
-        if self._progress is not None:
-            self._progress.close()
-            self._progress.deleteLater()
-            self._progress = None
+        self.analysis.run(folder, self.analyze_function)
 
     def _analysed(self, result: AnalysisResult | None) -> None:
-        self._end_progress()
         if result is None:
             self.results_page.show_message("Analysis cancelled.")
             self.statusBar().showMessage("Analysis cancelled.")
@@ -455,17 +360,12 @@ class ConsoleWindow(QMainWindow):
         self.analysisDone.emit(result)
 
     def _analysis_failed(self, message: str) -> None:
-        self._end_progress()
         text = f"Analysis failed: {message}"
         self.results_page.show_message(text, error=True)
         self.statusBar().showMessage(text)
         self.analysisDone.emit(text)
 
     # --- helpers -----------------------------------------------------------------------
-    def _ask(self, title: str, text: str) -> bool:
-        answer = QMessageBox.question(self, title, text)
-        return answer == QMessageBox.StandardButton.Yes
-
     def _close_displays(self) -> None:
         if self.session is not None:
             self.session.window.player.stop()
@@ -473,8 +373,16 @@ class ConsoleWindow(QMainWindow):
             self.session.reminder_window.close()
 
     def close_on_signal(self, name: str) -> None:
-        """A stop signal (SIGTERM, ...): close any recording as at its end, then the console."""
+        """A stop signal (SIGTERM, ...): close any recording as at its end, then the console.
+
+        An open question (Quit? Abort?) is dismissed first: Qt ignores close() while the
+        "Quit during a recording?" question runs inside closeEvent, and that was a Ctrl-C
+        that did nothing; closeEvent then sees the signal and closes without asking.
+        """
         self._stop_signal = name
+        while (dialog := QApplication.activeModalWidget()) is not None \
+                and isinstance(dialog, QDialog) and dialog.isVisible():
+            dialog.reject()
         self.close()
 
     def closeEvent(self, event: QCloseEvent | None) -> None:
@@ -483,7 +391,8 @@ class ConsoleWindow(QMainWindow):
         if recording is not None and recording.started:
             if event is not None and not self._stop_signal and not self.confirm(
                     "Quit during a recording?", "The protocol is aborted and the session "
-                    "closed; everything recorded so far is kept."):
+                    "closed; everything recorded so far is kept.") \
+                    and not self._stop_signal:  # a stop signal while the question was up
                 event.ignore()
                 return
             if self._stop_signal:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PyQt6.QtCore import Qt, QTimer, pyqtSignal
+from PyQt6.QtGui import QKeyEvent
 from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from app.participant.window import place_on_screen
+from app.participant.window import ask, leave_full_screen, place_on_screen
 from core.clock import local_clock
 
 
@@ -34,6 +35,9 @@ class ReminderWindow(QWidget):
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._hide_prompt)
         self.count = 0
+        self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # Escape reaches it once clicked
+        # Escape on the full-screen window asks this first (tests answer for the user).
+        self.confirm: Callable[[str, str], bool] = lambda title, text: ask(self, title, text)
 
     @property
     def showing(self) -> bool:
@@ -54,6 +58,10 @@ class ReminderWindow(QWidget):
     def place(self, screen_index: int | None = None, full_screen: bool = True) -> None:
         """Put the window on the auxiliary screen."""
         place_on_screen(self, screen_index, full_screen)
+
+    def keyPressEvent(self, event: QKeyEvent | None) -> None:
+        if event is not None and event.key() == Qt.Key.Key_Escape:
+            leave_full_screen(self, self.confirm)
 
     def _hide_prompt(self) -> None:
         self.prompt.hide()

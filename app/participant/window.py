@@ -11,7 +11,7 @@ from pathlib import Path
 
 from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtGui import QGuiApplication, QKeyEvent
-from PyQt6.QtWidgets import QLabel, QStackedLayout, QWidget
+from PyQt6.QtWidgets import QLabel, QMessageBox, QStackedLayout, QWidget
 
 from app.participant.report import SelfReportView
 from app.participant.video import ClipPlayer, VideoView
@@ -62,6 +62,23 @@ def place_on_screen(widget: QWidget, screen_index: int | None, full_screen: bool
         widget.show()
 
 
+def ask(parent: QWidget, title: str, text: str) -> bool:
+    """A Yes/No question in a modal dialog over the window."""
+    answer = QMessageBox.question(parent, title, text)
+    return answer == QMessageBox.StandardButton.Yes
+
+
+def leave_full_screen(window: QWidget, confirm: Callable[[str, str], bool]) -> bool:
+    """Escape on a full-screen window: after confirmation it becomes a normal window (the
+    session runs on). True when Escape was this (the participant's key presses exclude it)."""
+    if not window.isFullScreen():
+        return False
+    if confirm("Leave full screen?", "This window becomes a normal window; the session "
+               "keeps running."):
+        window.showNormal()
+    return True
+
+
 class ParticipantWindow(QWidget):
     """Texts, clips and the self-report; signals carry session-clock times."""
 
@@ -94,6 +111,8 @@ class ParticipantWindow(QWidget):
         for page in (self.text, self.video, self.report):
             self._pages.addWidget(page)
         self.clip_kind = ""
+        # Escape on the full-screen window asks this first (tests answer for the user).
+        self.confirm: Callable[[str, str], bool] = lambda title, text: ask(self, title, text)
 
     # --- what the engine asks for --------------------------------------------------
     def show_instructions(self, text: str) -> None:
@@ -144,6 +163,8 @@ class ParticipantWindow(QWidget):
             return  # a held key is one press
         when = self._clock()
         name = key_name(event.key(), event.text())
+        if name == "escape" and leave_full_screen(self, self.confirm):
+            return  # the experimenter's way out, not a participant's key press
         self.keyPressed.emit(name, when)
         if self._pages.currentWidget() is self.report:
             self.report.key(name)

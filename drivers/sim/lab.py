@@ -27,7 +27,7 @@ import numpy as np
 
 from core.clock import local_clock
 from core.codes import CAMERA_LINE
-from core.devices import CameraInfo, Frame
+from core.devices import CameraInfo, CameraLosses, Frame
 from core.expressions import EMOTION_AUS
 from drivers.lsl import LslInlet
 from drivers.lsl_outlet import LslOutlet
@@ -38,6 +38,7 @@ from drivers.sim.expression import Expression
 from drivers.sim.face import FaceRenderer
 from drivers.sim.physio import physio_stream_info, simulate_physio, trigger_channel
 from drivers.sim.ptypair import PtyPair
+from drivers.sim.rig_shapes import shaped_streams
 from drivers.sim.scenario import (
     Episode,
     Scenario,
@@ -52,6 +53,8 @@ log = logging.getLogger(__name__)
 
 BODY_LAG_S = 1.0  # the body's tonic answer to a clip starts this long after its onset
 REACTION_MARGIN_S = 1.0  # no expression starts sooner than this after the lab hears of a clip
+
+FLAT_EEG_UV = 12.5  # what a channel without its electrode sends (a constant offset)
 
 
 @dataclass
@@ -75,6 +78,12 @@ class SimLabConfig:
     # at micro/macro_per_minute of clip time, at least one ME per clip.
     reactive: bool = False
     reaction_lead: float = 1.5  # seconds into a clip before its first expression may start
+    # "": the lab's own SynAmps and MP160 streams; else a real sender's shape
+    # (drivers.sim.rig_shapes.SHAPES: curry, neuroscan, acqknowledge).
+    shape: str = ""
+    # EEG channels (labels) whose electrode is off: they send a constant FLAT_EEG_UV, as a
+    # disconnected input does (to try the console's channel flags, docs/console.md).
+    flat_eeg: tuple[str, ...] = ()
 
     def clock(self, role: str) -> DeviceClock:
         """The given clock for a device, or one drawn from the seed."""
@@ -111,6 +120,11 @@ class SimulatedLab:
                                         cfg.eeg_channels, cfg.rate)
         self.physio_info = physio_stream_info(f"{prefix}MP160",
                                               f"{prefix}sim-mp160-{cfg.seed}-{instance}", cfg.rate)
+        self.shaped = (shaped_streams(cfg.shape, prefix, self.eeg_info, self.physio_info)
+                       if cfg.shape else None)
+        if self.shaped is not None:
+            self.eeg_info, self.physio_info = self.shaped.eeg, self.shaped.physio
+        self._marker_outlet: LslOutlet | None = None
         # What the devices sample: the scenario itself, or (reactive) the body's version of it.
         self._drive_episodes: list[Episode] = []  # in the order added: fixes their random draws
         self._drive_expressions: list[Expression] = []
@@ -122,6 +136,12 @@ class SimulatedLab:
             eeg = simulate_eeg(self.scenario, cfg.rate, cfg.eeg_channels)
             physio = simulate_physio(self.scenario, cfg.rate)[0]
         self._signals = {"eeg": eeg, "physio": physio}
+        labels = [label.lower() for label in self.eeg_info.channel_labels]
+        unknown = [c for c in cfg.flat_eeg if c.lower() not in labels[:-1]]
+        if unknown:
+            raise ValueError(f"flat_eeg: no EEG channel {', '.join(unknown)} (channels: "
+                             f"{', '.join(self.eeg_info.channel_labels[:-1])})")
+        self._flat_eeg = [labels.index(c.lower()) for c in cfg.flat_eeg]
         self._signal_lock = threading.Lock()  # the push loops against signal updates
         self._sent = {"eeg": 0, "physio": 0}  # samples pushed so far: never changed again
         self._scenario_lock = threading.Lock()
@@ -149,6 +169,8 @@ class SimulatedLab:
         """Open the LSL outlets, start the simulated box and begin physical time."""
         self.t0 = local_clock()
         self._feeds.open({"eeg": self.eeg_info, "physio": self.physio_info})
+        if self.shaped is not None and self.shaped.markers is not None:
+            self._marker_outlet = LslOutlet(self.shaped.markers)
         self._pty = PtyPair()
         box_clock = self.clocks["trigger"]
         self._box = SimTriggerBox(self._pty.b, on_edge=self._on_edge,
@@ -166,6 +188,8 @@ class SimulatedLab:
             self._box.stop()
         if self._pty is not None:
             self._pty.close()
+        if self._marker_outlet is not None:
+            self._marker_outlet.close()
 
     def interrupt(self, role: str, seconds: float) -> None:
         """Make a stream vanish for `seconds` (like an unplugged amplifier), then come back."""
@@ -197,6 +221,10 @@ class SimulatedLab:
     def _on_edge(self, edge: Edge) -> None:
         with self._edge_lock:
             self._edges.append(edge)
+        outlet = self._marker_outlet
+        if outlet is not None:  # the bridge stamps each code on the physiology's clock
+            stamp = self.clocks["physio"].device_time(np.array([edge.host_time - self.t0]))
+            outlet.push([[str(edge.code)]], stamp)
 
     def edges(self) -> list[tuple[float, int, float]]:
         """(physical time, code, width) of every TTL pulse so far."""
@@ -255,20 +283,29 @@ class SimulatedLab:
                 # Only samples the trigger lines are settled for: a starved box thread raises
                 # a pulse late at its scheduled time, and a sample sent is never changed.
                 until = min(self.now() - delay, self.trigger_settled())
-                due = int(until * cfg.rate * clock.rate) - sent
+                # -inf until the box thread first ran (a busy host): nothing is due yet.
+                due = int(until * cfg.rate * clock.rate) - sent if math.isfinite(until) else 0
                 due = min(due, len(signal) - sent)
                 if due > 0:
-                    block = np.empty((due, signal.shape[1] + 1), np.float32)
-                    block[:, :-1] = signal[sent: sent + due]
+                    part = signal[sent: sent + due].copy()
+                    if role == "eeg":
+                        part[:, self._flat_eeg] = FLAT_EEG_UV
                 self._sent[role] = max(sent + max(due, 0), self._sent[role])
             if due > 0:
                 t = self.sample_times(role, sent, due)
-                block[:, -1] = self.level_at(t)
-                outlet.push(block, clock.device_time(t))
+                outlet.push(self._samples(role, part, self.level_at(t)), clock.device_time(t))
                 sent += due
             elif sent >= len(signal):
                 return
             time.sleep(cfg.chunk_interval)
+
+    def _samples(self, role: str, signal: np.ndarray, level: np.ndarray) -> np.ndarray:
+        """What the device's outlet sends: its signals, then its trigger lines."""
+        if self.shaped is None:
+            return np.column_stack([signal, level])
+        if role == "eeg":
+            return self.shaped.eeg_block(signal, level)
+        return self.shaped.physio_block(signal, level)
 
     # --- a reactive participant --------------------------------------------------------
     def stimulus(self, emotion: str, start: float, end: float, trial: int = -1
@@ -415,6 +452,10 @@ class SimCamera:
     def dropped_frames(self) -> int:
         """Frames skipped because nobody read them in time (like a full camera buffer)."""
         return self._dropped
+
+    def losses(self) -> CameraLosses:
+        """The skipped frames as a camera's driver counts a full buffer (api_skipped)."""
+        return CameraLosses(api_skipped=self._dropped)
 
     def open(self) -> None:
         """Nothing to open: the lab is already running."""

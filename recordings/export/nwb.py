@@ -15,6 +15,7 @@ import numpy as np
 from core.codes import PROBE_CODE, SYNC_CODE
 from recordings.export.events import TRIAL, ExportEvent, session_events
 from recordings.export.mne_raw import set_montage, wall_clock
+from recordings.export.nwb_data import blocks, regular_rate, stored
 from recordings.export.readiness import ExportError, check_exportable, eeg_stream, numeric_streams
 from recordings.export.signals import Channel, channels_of
 from recordings.export.video import VIDEO_SUFFIX, consent_allows_images, write_segment_video
@@ -47,7 +48,8 @@ def write_nwb(folder: Path, out: Path, progress: Progress | None = None) -> Path
 
 
 def build_nwb(session: Session, out: Path, progress: Progress) -> Any:
-    """The NWBFile of a session (data read into memory; video files written beside out)."""
+    """The NWBFile of a session; its streams are read from the open session a block at a
+    time while it is written (video files written beside out)."""
     from pynwb import NWBFile
     from pynwb.file import Subject
 
@@ -68,7 +70,7 @@ def build_nwb(session: Session, out: Path, progress: Progress) -> Any:
     progress(0.3, "physiology")
     for stream in numeric_streams(session):
         if stream.name != eeg.name and stream.type != TRIGGER_LOG_TYPE:
-            add_signals(nwb, stream, channels_of(stream), start)
+            add_signals(nwb, stream, list(range(len(stream.labels))), start)
     add_trigger_codes(nwb, session, start)
     rows = session_events(session)
     add_trials(nwb, session, start)
@@ -93,23 +95,23 @@ def time_base(session: Session) -> float:
 def time_args(times: np.ndarray) -> dict[str, Any]:
     """starting_time and rate when the times are regular to 1 µs (NWB's advice), else the
     timestamps themselves."""
-    if len(times) > 2:
-        rate = (len(times) - 1) / (times[-1] - times[0])
-        grid = times[0] + np.arange(len(times)) / rate
-        if np.max(np.abs(times - grid)) < 1e-6:
-            return {"starting_time": float(times[0]), "rate": float(rate)}
-    return {"timestamps": times}
+    rate = regular_rate(times)
+    return {"starting_time": float(times[0]), "rate": rate} if rate else {"timestamps": times}
 
 
-def session_times(stream: StreamView, start: float) -> np.ndarray:
-    """Synced sample times relative to the session start (NWB's time base)."""
+def stream_timing(stream: StreamView, start: float) -> dict[str, Any]:
+    """time_args of a stream's synced sample times relative to the session start (NWB's time
+    base); irregular timestamps are written a block at a time like the samples."""
     if "session_time" not in stream.group:
         raise ExportError(f"stream {stream.name!r} is not synchronized; run `melab sync`")
-    times = stream.times("session_time")[:]
-    if not np.all(np.isfinite(times)):
+    times = stream.times("session_time")
+    if not all(np.all(np.isfinite(block)) for _, block in blocks(times)):
         raise ExportError(f"stream {stream.name!r} has samples sync could not place; see "
                           "`melab info` and docs/sync.md")
-    return times - start
+    rate = regular_rate(times)
+    if rate:
+        return {"starting_time": float(times[0]) - start, "rate": rate}
+    return {"timestamps": stored(times, minus=start)}
 
 
 def add_eeg(nwb: Any, stream: StreamView, start: float) -> None:
@@ -129,15 +131,16 @@ def add_eeg(nwb: Any, stream: StreamView, start: float) -> None:
         x, y, z = positions.get(channels[i].label, (np.nan,) * 3)
         nwb.add_electrode(group=group, location="scalp", x=x, y=y, z=z,
                           label=channels[i].label)
-    data = stream.samples[:]
-    times = session_times(stream, start)
+    timing = stream_timing(stream, start)
     region = nwb.create_electrode_table_region(list(range(len(eeg))), "the EEG electrodes")
-    series = ElectricalSeries(name="EEG", data=data[:, eeg], electrodes=region,
-                              **time_args(times), conversion=channels[eeg[0]].scale,
+    series = ElectricalSeries(name="EEG", data=stored(stream.group["samples"], eeg),
+                              electrodes=region, **timing, conversion=channels[eeg[0]].scale,
                               description=f"EEG in {channels[eeg[0]].stored_unit}")
     nwb.add_acquisition(series)
     rest = [i for i in range(len(channels)) if i not in eeg]
-    add_signals(nwb, stream, [channels[i] for i in rest], start, data[:, rest], times)
+    if "timestamps" in timing:  # the other channels share (link) the EEG's
+        timing = {"timestamps": series}
+    add_signals(nwb, stream, rest, start, timing)
 
 
 def montage_positions(labels: list[str]) -> dict[str, tuple[float, float, float]]:
@@ -151,25 +154,26 @@ def montage_positions(labels: list[str]) -> dict[str, tuple[float, float, float]
             if np.all(np.isfinite(ch["loc"][:3])) and np.any(ch["loc"][:3])}
 
 
-def add_signals(nwb: Any, stream: StreamView, channels: list[Channel], start: float,
-                data: np.ndarray | None = None, times: np.ndarray | None = None) -> None:
-    """One TimeSeries per channel, stored values with unit and conversion to SI."""
+def add_signals(nwb: Any, stream: StreamView, columns: list[int], start: float,
+                timing: dict[str, Any] | None = None) -> None:
+    """One TimeSeries per column, stored values with unit and conversion to SI."""
     from pynwb import TimeSeries
 
-    if not channels:
+    if not columns:
         return
-    if data is None:
-        index = [stream.labels.index(c.label) for c in channels]
-        data = stream.samples[:][:, index]
-    timing = time_args(session_times(stream, start) if times is None else times)
-    for k, channel in enumerate(channels):
+    channels: list[Channel] = channels_of(stream)
+    timing = stream_timing(stream, start) if timing is None else timing
+    for column in columns:
+        channel = channels[column]
         name = channel.label if channel.label not in nwb.acquisition else (
             f"{stream.name}_{channel.label}")
         nwb.add_acquisition(TimeSeries(
-            name=name, data=data[:, k], **timing, unit=channel.unit or "n.a.",
+            name=name, data=stored(stream.group["samples"], column), **timing,
+            unit=channel.unit or "n.a.",
             conversion=channel.scale, description=f"{channel.kind} channel of {stream.name} "
             f"({stream.type}), stored in {channel.stored_unit or 'no unit'}"))
-        if "timestamps" in timing:  # later channels share (link) the first one's
+        # Later channels share (link) the first one's timestamps, or the EEG's they link.
+        if "timestamps" in timing and not isinstance(timing["timestamps"], TimeSeries):
             timing = {"timestamps": nwb.acquisition[name]}
 
 

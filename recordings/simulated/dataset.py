@@ -38,8 +38,8 @@ class DatasetConfig:
     # baseline (the Candidate Clip Filter compares each apex with it)
     duration: float = 420.0  # seconds per session
     trials: int = 7  # one clip per emotion
-    width: int = 320
-    height: int = 240
+    width: int = 640
+    height: int = 480
     fps: float = 50.0  # analysis needs no more; the live rig records 150 fps
     rate: float = 1000.0
     eeg_channels: int = 64

@@ -49,6 +49,9 @@ class SessionMetadata:
     notes: str = ""
     simulated: bool = False
     software_version: str = field(default_factory=software_version)
+    # The folder name of the session this one continues after a crash (docs/session-format.md:
+    # "Resumed sessions"); "" for a session that starts the protocol from its beginning.
+    resumes: str = ""
 
     def validate(self) -> None:
         """Raise ValueError naming the first invalid field."""
@@ -84,6 +87,7 @@ class SessionMetadata:
             notes=text("notes"),
             simulated=bool(attrs.get("simulated", False)),
             software_version=text("software_version"),
+            resumes=text("resumes"),
         )
 
 

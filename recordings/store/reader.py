@@ -11,6 +11,7 @@ import h5py
 import hdf5plugin  # noqa: F401 - registers the LZ4 filter for compressed segments
 import numpy as np
 
+from core.devices import CameraLosses
 from recordings.store.errors import SessionError, SessionFormatError
 from recordings.store.h5files import open_h5
 from recordings.store.layout import (
@@ -188,10 +189,25 @@ class SegmentView:
         return _span(self.file[column], start, stop)
 
     @property
-    def dropped_frames(self) -> int:
-        """Frames missing from the device frame numbers (lost before melab)."""
+    def frame_gaps(self) -> int:
+        """Frames missing from the device frame numbers."""
         gaps = self.file["dropped"][:]
         return int(gaps[:, 1].sum()) if len(gaps) else 0
+
+    @property
+    def camera_losses(self) -> CameraLosses:
+        """What the camera's own counters say it lost while this segment recorded (skipped
+        frames, missed hardware triggers); zeros in segments written before melab kept them."""
+        if "camera_losses" not in self.file:
+            return CameraLosses()
+        totals = self.file["camera_losses"][:][:, 1:].sum(axis=0)  # (rows, LOSS_COLUMNS)
+        return CameraLosses(*(int(v) for v in totals))
+
+    @property
+    def dropped_frames(self) -> int:
+        """All frames lost before melab: frame-number gaps, frames the camera skipped (which
+        show as gaps too, unless last) and hardware triggers that made no frame."""
+        return self.camera_losses.dropped(self.frame_gaps)
 
     @property
     def lost_frames(self) -> int:

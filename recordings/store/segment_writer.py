@@ -8,12 +8,14 @@ the HDF5 library in h5py's wheels is not thread-safe across files being closed a
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
+import os
 import queue
 import struct
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
@@ -21,7 +23,7 @@ import hdf5plugin
 import lz4.block
 import numpy as np
 
-from core.devices import PIXEL_FORMATS, CameraInfo, Frame
+from core.devices import PIXEL_FORMATS, CameraInfo, CameraLosses, Frame
 from recordings.store.diskio import FaultHook, sync_to_disk
 from recordings.store.errors import WriterStoppedError
 from recordings.store.health import WriterHealth
@@ -33,6 +35,8 @@ SYNC_EVERY = 150  # frames between fdatasync + page-cache drops
 COMPRESSIONS = (None, "lz4")
 _META_COLUMNS = (("frame_number", "i8"), ("device_time", "f8"), ("host_time", "f8"),
                  ("gpi_level", "u4"))
+# Rows of the `camera_losses` dataset: what the camera's counters added, and by which frame.
+LOSS_COLUMNS = ("frame_number", "transport_skipped", "api_skipped", "missed_triggers")
 
 
 @dataclass(frozen=True)
@@ -41,9 +45,11 @@ class SegmentStats:
 
     name: str
     frames_written: int
-    dropped_frames: int  # gaps in the device frame number (lost before melab)
+    dropped_frames: int  # all frames lost before melab: gaps, skipped, missed triggers
     lost_frames: int  # frames melab could not queue (writer queue full)
     queue_fill: float  # 0..1
+    frame_gaps: int = 0  # gaps in the device frame number
+    camera_losses: CameraLosses = field(default_factory=CameraLosses)  # its own counters
 
 
 def lz4_chunk(raw: bytes | memoryview) -> bytes:
@@ -89,7 +95,9 @@ class SegmentWriter:
         self._queue: queue.Queue[Frame] = queue.Queue(maxsize=queue_frames)
         self._last_pushed: int | None = None
         self._gaps: list[tuple[int, int]] = []  # (frame number after the gap, frames missing)
-        self.dropped_frames = 0
+        self.frame_gaps = 0
+        self._losses: list[tuple[int, int, int, int]] = []  # rows of LOSS_COLUMNS
+        self.camera_losses = CameraLosses()
         self.lost_frames = 0
         self.frames_written = 0
         self.stop_time = float("nan")
@@ -109,7 +117,7 @@ class SegmentWriter:
             )
         if self._last_pushed is not None and frame.frame_number > self._last_pushed + 1:
             missing = frame.frame_number - self._last_pushed - 1
-            self.dropped_frames += missing
+            self.frame_gaps += missing
             self._gaps.append((frame.frame_number, missing))
         self._last_pushed = frame.frame_number
         try:
@@ -119,6 +127,19 @@ class SegmentWriter:
             return False
         self._wake.set()
         return True
+
+    def add_losses(self, losses: CameraLosses) -> None:
+        """Count frames the camera's own counters say it lost while this segment recorded."""
+        if losses == CameraLosses():
+            return
+        self.camera_losses = self.camera_losses + losses
+        after = -1 if self._last_pushed is None else self._last_pushed
+        self._losses.append((after, *losses.counts()))
+
+    @property
+    def dropped_frames(self) -> int:
+        """All frames lost before melab: frame-number gaps, skipped frames, missed triggers."""
+        return self.camera_losses.dropped(self.frame_gaps)
 
     def continue_numbering(self, previous: SegmentWriter) -> None:
         """Carry on the previous segment's frame numbering (the camera ran on between the two
@@ -133,6 +154,8 @@ class SegmentWriter:
             self.dropped_frames,
             self.lost_frames,
             self._queue.qsize() / self._queue.maxsize,
+            self.frame_gaps,
+            self.camera_losses,
         )
 
     @property
@@ -145,7 +168,13 @@ class SegmentWriter:
         """Create the segment file (never over an existing one) and enter SWMR mode."""
         cam = self.camera
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        f = h5py.File(self.path, "x", libver=FILE_LIBVER)
+        if self.path.exists():
+            raise FileExistsError(errno.EEXIST, "segment file exists already", str(self.path))
+        # Built under a hidden name and linked into place only once whole: a kill in between
+        # must not leave a segment file HDF5 cannot open, which would make the whole crashed
+        # session unreadable (reader, analysis, resume).
+        creating = self.path.with_name(f".{self.path.name}.creating")
+        f = h5py.File(creating, "x", libver=FILE_LIBVER)
         f.attrs.update(
             {
                 "format": SEGMENT_FORMAT,
@@ -176,10 +205,18 @@ class SegmentWriter:
         for column, dtype in _META_COLUMNS:
             f.create_dataset(column, shape=(0,), maxshape=(None,), dtype=dtype, chunks=(4096,))
         f.create_dataset("dropped", shape=(0, 2), maxshape=(None, 2), dtype="i8", chunks=(256, 2))
+        losses = f.create_dataset("camera_losses", shape=(0, len(LOSS_COLUMNS)),
+                                  maxshape=(None, len(LOSS_COLUMNS)), dtype="i8",
+                                  chunks=(256, len(LOSS_COLUMNS)))
+        losses.attrs["columns"] = ",".join(LOSS_COLUMNS)
         f.swmr_mode = True
+        sync_to_disk(f)
+        os.link(creating, self.path)  # unlike a rename, never replaces an existing file
+        creating.unlink()
         self._file = f
         self._meta: dict[str, list[float]] = {column: [] for column, _ in _META_COLUMNS}
         self._gaps_written = 0
+        self._losses_written = 0
         self._since_sync = 0
         self._last_flush = time.monotonic()
 
@@ -227,6 +264,10 @@ class SegmentWriter:
         if len(self._gaps) > self._gaps_written:
             append_rows(f["dropped"], np.asarray(self._gaps[self._gaps_written:], dtype="i8"))
             self._gaps_written = len(self._gaps)
+        if len(self._losses) > self._losses_written:
+            rows = self._losses[self._losses_written:]
+            append_rows(f["camera_losses"], np.asarray(rows, dtype="i8"))
+            self._losses_written += len(rows)
         if self._fault_hook is not None:
             self._fault_hook(str(self.path), 0)
         sync_to_disk(f)
@@ -248,6 +289,8 @@ class SegmentWriter:
                     "stop_time": self.stop_time,
                     "frames": self.frames_written,
                     "dropped_frames": self.dropped_frames,
+                    "frame_gaps": self.frame_gaps,
+                    **dict(zip(LOSS_COLUMNS[1:], self.camera_losses.counts(), strict=True)),
                     "lost_frames": self.lost_frames,
                 }
             )

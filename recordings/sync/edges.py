@@ -15,6 +15,7 @@ import h5py
 import numpy as np
 
 from core.codes import SYNC_CODE
+from core.trigger_channel import BOX_MASK
 
 # The camera's GPI input is wired to trigger-box line 8 (CAMERA_LINE, docs/trigger-protocol.md),
 # so a camera sees exactly the box edges whose code has bit 7 set: the sync train (255) and
@@ -22,7 +23,6 @@ from core.codes import SYNC_CODE
 # An edge interval may span at most this many nominal periods (one missing sample or
 # dropped frame); wider intervals say too little and are dropped.
 MAX_INTERVAL_PERIODS = 2.5
-BOX_CODE_MASK = 0xFF  # the box drives 8 lines: bits 0..7 of a code channel
 
 
 @dataclass
@@ -91,29 +91,47 @@ def steps_ok(device_time: np.ndarray, period: float, frame_gap: np.ndarray | Non
     return ok
 
 
-def _codes(values: np.ndarray) -> np.ndarray:
-    """Trigger codes from channel values: integers as stored, else a 50 % threshold (-1 = on).
+def idle_level(values: np.ndarray) -> float:
+    """The level a trigger line rests at: the channel's most common value (0 when empty)."""
+    finite = np.asarray(values, np.float64)
+    finite = finite[np.isfinite(finite)]
+    if finite.size == 0:
+        return 0.0
+    levels, counts = np.unique(finite, return_counts=True)
+    return float(levels[np.argmax(counts)])
 
-    Integers keep their low 8 bits, the box's lines: higher bits of a status channel
-    (BioSemi Status: its own flags) are not the box's.
+
+def trigger_codes(values: np.ndarray, idle: float | None = None, mask: int = BOX_MASK
+                  ) -> np.ndarray:
+    """Trigger codes from a code channel: the `mask` bits that differ from the idle level.
+
+    Integer levels give the code (XOR with the idle level, so an idle of 65280 = 0xFF00 or an
+    active-low 65535 reads as 0; the mask's lowest bit is bit 0 of the code). Other levels are
+    thresholded at half their largest distance from the idle level (-1 = on, code unknown).
+    idle None: the channel's most common value.
     """
-    finite = np.nan_to_num(values, nan=0.0)
+    rest = idle_level(values) if idle is None else float(idle)
+    finite = np.nan_to_num(np.asarray(values, np.float64), nan=rest)
     rounded = np.rint(finite)
-    if np.all(np.abs(finite - rounded) < 0.01) and (rounded.size == 0 or rounded.min() >= 0):
-        return rounded.astype(np.int64) & BOX_CODE_MASK
-    high = np.max(np.abs(finite)) if finite.size else 0.0
-    return np.where(np.abs(finite) > 0.5 * high, -1, 0).astype(np.int64) if high > 0 else (
+    if np.all(np.abs(finite - rounded) < 0.01) and rest.is_integer():
+        shift = (mask & -mask).bit_length() - 1
+        return ((rounded.astype(np.int64) ^ int(rest)) & mask) >> shift
+    distance = np.abs(finite - rest)
+    high = float(distance.max(initial=0.0))
+    return np.where(distance > 0.5 * high, -1, 0).astype(np.int64) if high > 0 else (
         np.zeros(finite.shape, np.int64))
 
 
 def line_codes(lines: list[np.ndarray]) -> np.ndarray:
-    """The box's code from single-line channels, bit k = lines[k] above half its largest value."""
+    """The box's code from single-line channels: bit k set where lines[k] is more than half
+    its largest distance away from its idle (most common) level."""
     code = np.zeros(len(lines[0]) if lines else 0, np.int64)
     for bit, values in enumerate(lines):
-        level = np.abs(np.nan_to_num(values, nan=0.0))
-        high = float(level.max(initial=0.0))
+        level = np.nan_to_num(np.asarray(values, np.float64), nan=0.0)
+        distance = np.abs(level - idle_level(level))
+        high = float(distance.max(initial=0.0))
         if high > 0:
-            code |= (level > 0.5 * high).astype(np.int64) << bit
+            code |= (distance > 0.5 * high).astype(np.int64) << bit
     return code
 
 
@@ -158,9 +176,9 @@ def level_edges(levels: np.ndarray, device_time: np.ndarray, host_time: np.ndarr
 
 
 def stream_edges(values: np.ndarray, device_time: np.ndarray, host_time: np.ndarray,
-                 nominal_rate: float) -> Edges:
+                 nominal_rate: float, idle: float | None = None, mask: int = BOX_MASK) -> Edges:
     """Edges in a continuous stream's trigger channel (first sample showing the new level)."""
-    codes = _codes(values)
+    codes = trigger_codes(values, idle, mask)
     period = 1.0 / nominal_rate
     ok = steps_ok(device_time, period)
     return level_edges(codes, device_time, host_time, ok, codes_known=bool(codes.max(

@@ -23,6 +23,7 @@ import numpy as np
 
 from core.codes import CAMERA_LINE
 from core.trigger_channel import TriggerChannel, find_trigger_channel
+from recordings.rigs.roles import StreamRoles, TriggerSource, stored_roles
 from recordings.store.errors import SessionError
 from recordings.store.layout import TRIGGER_LOG_TYPE
 from recordings.store.reader import Session, StreamView, open_session
@@ -34,6 +35,7 @@ from recordings.sync.storage import stored_trigger_channels, write_sync
 if TYPE_CHECKING:  # the fitting code (and scipy) loads only when a sync is computed
     from recordings.sync.clock_segments import SegmentFit
     from recordings.sync.fallback import FallbackTimes
+    from recordings.sync.matching import CodeTest
 
 CAMERA = "camera"  # name of the pooled video segments in /sync
 
@@ -101,13 +103,47 @@ def _trigger_codes(group: h5py.Group, trigger: TriggerChannel, n: int) -> np.nda
     return columns[0] if trigger.is_code else line_codes(columns)
 
 
+def _stream_trigger(view: StreamView, roles: StreamRoles | None, chosen: str | None
+                    ) -> TriggerChannel | None:
+    """The trigger channel(s): chosen at sync, else as stored at recording, else found now."""
+    if chosen is None and roles is not None:
+        return roles.trigger.channel()
+    return find_trigger_channel(view.labels, view.channel_types, chosen)
+
+
+def _edges(group: h5py.Group, n: int, trigger: TriggerChannel | None,
+           markers: TriggerSource | None, regular: np.ndarray, host: np.ndarray, rate: float
+           ) -> tuple[Edges, CodeTest | None, str]:
+    """A stream's trigger edges, how its codes compare with the box's, what they came from."""
+    from recordings.sync.marker_edges import marker_edges
+    from recordings.sync.matching import low_lines, same_code
+
+    if markers is not None:
+        values = group["samples"][:n, 0]
+        edges = marker_edges(values, regular, host, markers.codes, markers.code_map)
+        return edges, same_code, "markers (timed at send)"
+    if trigger is None:
+        return Edges.empty(), None, ""
+    codes = _trigger_codes(group, trigger, n)
+    edges = (stream_edges(codes, regular, host, rate, trigger.idle, trigger.mask)
+             if trigger.is_code else stream_edges(codes, regular, host, rate, 0.0))
+    return edges, same_code if trigger.is_code else low_lines(len(trigger.columns)), (
+        f"channel {trigger.label!r}")
+
+
 def _stream(view: StreamView, box_times: np.ndarray | None, box_codes: np.ndarray | None,
-            chosen: str | None) -> StreamSync:
-    """One continuous or marker stream: trigger fit where edges match, fallback elsewhere."""
+            chosen: str | None, roles: StreamRoles | None = None,
+            markers: TriggerSource | None = None, borrowed: StreamSync | None = None
+            ) -> StreamSync:
+    """One continuous or marker stream: trigger fit where edges match, fallback elsewhere.
+
+    roles: as stored at recording (rate, trigger source); markers: this marker stream carries
+    the box's codes; borrowed: the fit of the marker stream this stream's trigger is.
+    """
     from recordings.sync.clock_segments import clock_runs
     from recordings.sync.dejitter import dejitter
     from recordings.sync.fallback import offsets_fallback
-    from recordings.sync.matching import low_lines, same_code
+    from recordings.sync.marker_edges import MARKER_WIDTH_S, borrowed_fits
     from recordings.sync.trigger_fit import fit_trigger
 
     name, group = view.name, view.group
@@ -115,25 +151,30 @@ def _stream(view: StreamView, box_times: np.ndarray | None, box_codes: np.ndarra
     device = group["device_time"][:n]
     host = group["host_time"][:n]
     offsets = group["clock_offsets"][:]
-    rate = float(group.attrs.get("nominal_rate", 0.0))
+    rate = roles.rate if roles is not None and roles.rate > 0 else float(
+        group.attrs.get("nominal_rate", 0.0))
     continuous = group["samples"].dtype.kind == "f" and rate > 0
     runs = clock_runs(device, host)
-    period = 1.0 / rate if rate > 0 else 0.0
+    period = 1.0 / rate if rate > 0 else MARKER_WIDTH_S
     regular = dejitter(device, runs, period) if rate > 0 else device
-    trigger = find_trigger_channel(view.labels, view.channel_types, chosen) if continuous else None
+    trigger = _stream_trigger(view, roles, chosen) if continuous else None
     out = np.full(n, np.nan)
     warning = ""
-    edges = Edges.empty()
     fit = None
     fits: list[SegmentFit] = []
     uncovered = runs
+    edges, codes_seen, source = _edges(group, n, trigger, markers, regular, host, rate)
     if n == 0:
         warning = "no samples"
-    elif trigger is not None:
-        edges = stream_edges(_trigger_codes(group, trigger, n), regular, host, rate)
-        codes_seen = same_code if trigger.is_code else low_lines(len(trigger.columns))
+    elif borrowed is not None:
+        fits = borrowed_fits(borrowed.segments, regular)
+        _apply(fits, regular, out)
+        uncovered = [] if fits else runs
+        warning = (f"timed by the markers of {borrowed.name} (same sender clock assumed; "
+                   f"markers timed at send, +-{MARKER_WIDTH_S * 500:g} ms intervals)")
+    elif codes_seen is not None:
         if len(edges) == 0:
-            warning = f"no trigger edges in channel {trigger.label!r}"
+            warning = f"no trigger edges in {source}"
         elif box_times is None or box_codes is None:
             warning = "trigger edges found but no trigger-box log to match them to"
         else:
@@ -144,6 +185,9 @@ def _stream(view: StreamView, box_times: np.ndarray | None, box_codes: np.ndarra
             uncovered = fit.uncovered
             if not fits:
                 warning = f"none of the {len(edges)} trigger edges matched the trigger-box log"
+            elif markers is not None:
+                warning = (f"trigger edges from markers timed at send (+-"
+                           f"{MARKER_WIDTH_S * 500:g} ms intervals): looser than sampled edges")
     elif continuous:
         warning = (f"no trigger channel (none of a trigger type or label, docs/sync.md; name "
                    f"one with `melab sync --trigger-channel {name}=LABEL`)")
@@ -246,10 +290,17 @@ def compute_sync(session: Session, trigger_channels: Mapping[str, str] | None = 
             warnings.append("the trigger-box log holds no usable edges")
     else:
         warnings.append("no trigger-box log in this session: every stream uses its fallback")
-    for name, view in session.streams.items():
+    roles = stored_roles(session.metadata.devices or {})
+    markers = {r.trigger.markers: r.trigger for r in roles.values()
+               if r.trigger.kind == "markers" and r.trigger.markers in session.streams}
+    # Marker streams that carry the box's codes first: other streams borrow their fits.
+    for name in sorted(session.streams, key=lambda s: s not in markers):
         if name == box_name:
             continue
-        results[name] = _stream(view, box_times, box_codes, chosen.get(name))
+        source = roles.get(name)
+        lender = source.trigger.markers if source is not None and name not in chosen else ""
+        results[name] = _stream(session.streams[name], box_times, box_codes, chosen.get(name),
+                                source, markers.get(name), results.get(lender))
     width = _pulse_width(meta, [r.edges for r in results.values() if r.edges is not None])
     camera = _camera(session, box_times, box_codes, width)
     if camera is not None:

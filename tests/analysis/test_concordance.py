@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from analysis.concordance import (
+    MIN_PAIRS,
     ClipData,
     ConcordanceRow,
     MEInterval,
@@ -16,6 +18,7 @@ from analysis.concordance import (
     paired_row,
     significance_marks,
     valid_pairs,
+    with_fdr,
     write_concordance_csv,
 )
 from drivers.sim.physio import PhysioParams, simulate_physio
@@ -57,16 +60,47 @@ def test_onset_reaching_into_an_epoch_counts_and_blockers_block() -> None:
 def test_paired_row_values_by_hand() -> None:
     before = np.array([1.0, 2.0, 3.0, 4.0, np.nan])
     after = np.array([2.0, 3.0, 5.0, 5.0, 7.0])
-    r = paired_row("X", 3.0, before, after)
+    r = paired_row("X", 3.0, before, after, min_pairs=2)
     # Differences -1, -1, -2, -1: mean -1.25, sd 0.5, t = -1.25 / (0.5 / 2) = -5 on 3 df.
-    assert r.n_pairs == 4
+    assert r.n_pairs == 4 and r.tested
     assert r.t == pytest.approx(-5.0)
     assert r.p == pytest.approx(0.015392, abs=1e-6)
-    assert r.significance == "*"
+    assert r.significance == ""  # marks come from the corrected p only (with_fdr)
     assert (r.mean_before, r.mean_after) == (2.5, 3.75)
     assert r.sd_before == pytest.approx(np.std([1, 2, 3, 4], ddof=1))
     empty = paired_row("Y", 3.0, np.array([np.nan]), np.array([1.0]))
     assert empty.n_pairs == 0 and np.isnan(empty.p) and empty.significance == ""
+
+
+def test_fewer_pairs_than_the_minimum_are_described_but_not_tested() -> None:
+    assert MIN_PAIRS == 10
+    rng = np.random.default_rng(0)
+    before = rng.normal(0.0, 1.0, MIN_PAIRS - 1)
+    few = paired_row("X", 3.0, before, before + 5.0)  # a huge shift, but 9 pairs
+    assert few.n_pairs == 9 and not few.tested
+    assert np.isnan(few.t) and np.isnan(few.p) and few.significance == ""
+    assert few.mean_after - few.mean_before == pytest.approx(5.0)
+    enough = paired_row("X", 3.0, np.append(before, 0.3), np.append(before + 5.0, 5.1))
+    assert enough.n_pairs == 10 and enough.tested and enough.p < 1e-6
+
+
+def _tested(p: float) -> ConcordanceRow:
+    return ConcordanceRow("F", 3.0, 0.0, 1.0, 0.0, 1.0, 1.0, p, "", 12, tested=True)
+
+
+def test_benjamini_hochberg_over_every_test_run_by_hand() -> None:
+    # Sorted p 0.001, 0.01, 0.02, 0.04, 0.3 of m = 5 tests: p * m / rank = 0.005, 0.025,
+    # 0.0333, 0.05, 0.3, then the running minimum from the largest down leaves them as is.
+    p = [0.04, 0.001, 0.3, 0.02, 0.01]
+    untested = replace(_tested(np.nan), p=np.nan, tested=False, n_pairs=3)
+    rows = with_fdr([*(_tested(x) for x in p), untested])
+    assert [r.p_fdr for r in rows[:5]] == pytest.approx([0.05, 0.005, 0.3, 1 / 30, 0.025])
+    assert [r.significance for r in rows[:5]] == ["", "**", "", "*", "*"]
+    assert np.isnan(rows[5].p_fdr) and rows[5].significance == ""  # not one of the m tests
+    # Raw p 0.04 would get a star; corrected (0.05) it does not.
+    # A running minimum: p 0.01 and 0.011 of m = 2 -> both 0.011.
+    pair = with_fdr([_tested(0.01), _tested(0.011)])
+    assert [r.p_fdr for r in pair] == pytest.approx([0.011, 0.011])
 
 
 def test_significance_marks() -> None:
@@ -162,7 +196,8 @@ def test_rows_follow_table_3_order_and_csv_round_trips(tmp_path: Path) -> None:
     with path.open(newline="", encoding="utf-8") as fh:
         table = list(csv.DictReader(fh))
     assert list(table[0]) == ["feature", "epoch_s", "mean_before", "sd_before", "mean_after",
-                              "sd_after", "t", "p", "significance", "n_pairs", "p_fdr"]
+                              "sd_after", "t", "p", "significance", "n_pairs", "p_fdr",
+                              "tested"]
     alpha = next(d for d in table if d["feature"] == "EEG_alpha_O2_dB" and d["epoch_s"] == "3")
     ref = _row(rows, "EEG_alpha_O2_dB", 3.0)
     assert float(alpha["t"]) == pytest.approx(ref.t, rel=1e-5)

@@ -110,12 +110,14 @@ def test_face_track_csv_has_one_row_per_frame(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "open (issue 13 point 4): both coded expressions rise and are still held when the clip "
-    "ends; the spotter needs a return to neutral on both sides of an apex (its symmetry "
-    "rule), so it reports none of them"))
 @pytest.mark.parametrize(("name", "subject"), [
-    ("single_face.mp4", "single_face"), ("WolfgangLanger_Pexels.mp4", "WolfgangLanger")])
+    ("single_face.mp4", "single_face"),
+    pytest.param("WolfgangLanger_Pexels.mp4", "WolfgangLanger", marks=pytest.mark.xfail(
+        strict=True, reason=(
+            "open (issue 13 point 4): the laugh rises over 2.5 s while the head turns and "
+            "tilts, after 10 s of crying with a hand over the face; no contrast scale (0.2 s, "
+            "0.65 s) peaks above the clip's noise there"))),
+])
 def test_spotting_finds_the_coded_real_expressions(name: str, subject: str) -> None:
     frames, fps = _video(name)
     coded = [a for a in read_annotations(DATA / "real_faces_coding.csv", fps=fps)

@@ -169,6 +169,16 @@ def test_scl_change_of_a_ramp_up_to_the_clip_edges_and_no_noise_scrs() -> None:
     np.testing.assert_array_equal(f["EDA_SCR_Peaks"], 0)  # noise is not an SCR
 
 
+def test_an_eda_without_any_peak_has_no_scr() -> None:
+    """A few seconds of steady EDA (a short continuation after a crash): NeuroKit2 raised on
+    its phasic part, which has no local maximum; now there is simply no SCR."""
+    t = np.arange(0.0, 3.0, 1.0 / TARGET_RATE)
+    for eda in (5.0 + 0.02 * t, 5.0 - 0.05 * t):
+        found = features_physio.electrodermal(eda, TARGET_RATE)
+        assert len(found.scr_peaks) == len(found.scr_amplitude) == 0
+        assert len(found.tonic) == len(eda)
+
+
 def test_signals_are_processed_once_for_many_windows(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
     real = features_physio.nk.ecg_peaks

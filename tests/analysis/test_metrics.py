@@ -131,3 +131,33 @@ def test_score_bundle_and_label_order():
     perfect = score([1, 2, 2], [1, 2, 2])
     assert (perfect.acc, perfect.f1, perfect.uf1, perfect.uar) == (1.0, 1.0, 1.0, 1.0)
     assert np.array_equal(perfect.confusion, [[1, 0], [0, 2]])
+
+
+# --- the spotting summary: n/a where the truth has no instance ---------------------------
+
+def test_spotting_summary_says_n_a_for_a_kind_without_truth():
+    from analysis.outputs import spotting_summary
+
+    candidates = {("S1", "1", "t1"): [Interval(10, 20, "micro"), Interval(100, 160, "macro")]}
+    truths = {("S1", "1", "t1"): [Interval(11, 21, "micro"), Interval(300, 305, "micro")]}
+    s = spotting_summary(candidates, candidates, truths)
+    assert s["annotated"] and (s["micro_truth"], s["macro_truth"]) == (2, 0)
+    assert (s["micro_tp"], s["micro_fp"], s["micro_fn"]) == (1, 0, 1)
+    assert s["micro_f1"] == round(2 / 3, 4) and s["micro_recall"] == 0.5
+    # No macro-expression in the truth: the macro candidate is not a false positive, macro
+    # and overall figures are n/a (None), not 0.000; the candidate is still counted.
+    for key in ("macro_f1", "macro_precision", "macro_recall", "macro_fp", "overall_f1",
+                "overall_fp", "macro_f1_ccf"):
+        assert s[key] is None, key
+    assert s["macro_spotted"] == 1 and s["micro_spotted"] == 1
+
+
+def test_spotting_summary_without_annotations_scores_nothing():
+    from analysis.outputs import MEASURES, spotting_summary
+
+    candidates = {("S1", "1", "t1"): [Interval(10, 20, "micro"), Interval(40, 45, "micro")]}
+    s = spotting_summary(candidates, {("S1", "1", "t1"): []}, {("S1", "1", "t1"): []})
+    assert not s["annotated"]
+    assert s["micro_spotted"] == 2 and s["micro_spotted_ccf"] == 0
+    assert all(s[f"{k}_{m}{x}"] is None for k in ("micro", "macro", "overall")
+               for m in MEASURES for x in ("", "_ccf"))

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
+import os
+import re
+from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from app.cli.main import main
 from recordings.simulated.dataset import DatasetConfig, write_dataset
@@ -14,7 +20,10 @@ from recordings.simulated.dataset import DatasetConfig, write_dataset
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     out = tmp_path_factory.mktemp("dataset")
-    write_dataset(out, DatasetConfig(participants=2, duration=140.0, trials=2, eeg_channels=16))
+    write_dataset(out, DatasetConfig(participants=2, duration=140.0, trials=2, eeg_channels=16,
+                                     width=320, height=240))
+    # One session synchronized (session_time), one not (host_time): the analysis reads both.
+    assert main(["sync", str(out / "S01_s01")]) == 0
     return out
 
 
@@ -135,3 +144,41 @@ def test_features_are_normalised_within_each_subject():
     np.testing.assert_allclose(out[2:, 0], [-1.0, 1.0])  # (10, 30): mean 20, sd 10
     np.testing.assert_array_equal(out[:2, 1], [0.0, 0.0])  # constant within a subject
     assert np.isnan(out[0, 2]) and out[1, 2] == 0.0
+
+
+@pytest.mark.slow
+def test_report_is_self_contained_with_a_timeline_per_clip(results):
+    page = (results / "report.html").read_text()
+    sources = re.findall(r'<img src="([^"]*)"', page)
+    assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
+    assert not re.search(r"<(link|script)\b", page)  # nothing fetched from elsewhere
+    rows = list(csv.DictReader((results / "spotting.csv").open()))
+    for folder in ("S01_s01", "S02_s01"):
+        assert f"<h3>{folder}</h3>" in page  # the session overview
+        for trial in ("trial001", "trial002"):  # a figure per clip, counting its result
+            kept = [r for r in rows if r["session"] == "1" and r["subject"] == folder[:3]
+                    and r["trial"] == str(int(trial[-3:]) - 1) and r["kept_by_filter"] == "True"]
+            assert re.search(rf"{folder} / {trial} \(trial \d\), [\d.]+ s: \d+ annotated .*?; "
+                             rf"{len(kept)} spotted, \d+ matching<", page), (folder, trial)
+
+
+@pytest.mark.slow
+def test_report_opens_in_chromium_without_errors(results, tmp_path):
+    from tests.analysis.chromium import check_page, find_browser
+
+    if find_browser() is None:
+        pytest.skip("no Chromium: install Debian's chromium package (scripts/bootstrap.sh "
+                    "does as root) to open report.html in a browser")
+    check = check_page(results / "report.html", width=1366, height=768)
+    (tmp_path / "report.png").write_bytes(check.screenshot)
+    assert check.errors == [] and check.broken_images == []
+    assert check.images == 4 + 4  # a timeline per clip; UF1 and confusion per task
+    assert check.width <= 1366  # no sideways scrolling on a laptop screen
+    shot = Image.open(io.BytesIO(check.screenshot)).convert("L")
+    assert shot.size == (check.width, check.height) and check.height > 3000
+    pixels = np.asarray(shot)
+    assert (pixels < 200).mean() > 0.03 and pixels.std() > 20  # text and plots, not blank
+    if os.environ.get("MELAB_DOCS_SCREENSHOTS"):  # the top of the page for docs/analysis.md
+        docs = Path(__file__).resolve().parents[2] / "docs" / "report.png"
+        top = Image.open(io.BytesIO(check.screenshot)).crop((0, 0, check.width, 2200))
+        top.convert("RGB").quantize(colors=256).save(docs, optimize=True)

@@ -6,8 +6,11 @@ import numpy as np
 import pytest
 
 from analysis.fusion import fit_weights, per_class_weights, vote_scores, weighted_vote
+from analysis.metrics import score
 from analysis.recognition import (
     FUSED,
+    SEVEN_CLASSES,
+    THREE_CLASSES,
     make_classifier,
     recognize,
     run_loso,
@@ -181,9 +184,36 @@ def test_recognize_seven_class_drops_others_and_handles_one_class_folds():
         {"ME": x}, emotions, subjects, task="7class", classifier="svm_rbf", weighting="recall"
     )
     assert len(result.y_true) == 36
-    assert result.scores["ME"].labels == ("happiness", "fear", "disgust")  # paper order
-    assert result.scores["ME"].confusion[0, 0] >= 10  # happiness is easy
-    assert result.fold_weights[9].p[0, 1] == result.fold_weights[9].overall[0]  # absent
+    me = result.scores["ME"]
+    # Every class of the task, in the paper's order, absent ones included.
+    assert me.labels == SEVEN_CLASSES and me.confusion.shape == (7, 7)
+    assert dict(zip(me.labels, me.support, strict=True)) == {
+        "happiness": 12, "surprise": 0, "sadness": 0, "fear": 12, "anger": 0, "disgust": 12,
+        "contempt": 0}
+    absent = [i for i, n in enumerate(me.support) if n == 0]
+    assert not me.confusion[absent].any()
+    assert [me.recall[i] for i in absent] == [None] * 4  # n/a, not 0
+    assert [me.class_f1[i] for i in absent] == [None] * 4
+    happy = me.labels.index("happiness")
+    assert me.confusion[happy, happy] >= 10  # happiness is easy
+    assert me.recall[happy] == me.confusion[happy, happy] / 12
+    assert me.chance["uniform"] == pytest.approx(1 / 3)  # three classes in the truth
+    fear = me.labels.index("fear")
+    assert result.fold_weights[9].p[0, fear] == result.fold_weights[9].overall[0]  # absent
+
+
+def test_a_degenerate_classifier_shows_its_accuracy_beside_the_majority_chance_level():
+    # 8 negative and 3 positive samples, every one predicted negative (the case).
+    truth = ["negative"] * 8 + ["positive"] * 3
+    s = score(truth, ["negative"] * 11, THREE_CLASSES)
+    assert s.acc == pytest.approx(8 / 11)
+    assert s.chance == {"majority_class": "negative", "majority_acc": pytest.approx(8 / 11),
+                        "majority_uf1": pytest.approx((2 * (8 / 11) / (1 + 8 / 11)) / 2),
+                        "uniform": 0.5}
+    assert s.acc == s.chance["majority_acc"] and s.uf1 == pytest.approx(
+        s.chance["majority_uf1"]) and s.uar == 0.5
+    assert s.support == (8, 3, 0) and s.confusion.tolist() == [[8, 0, 0], [3, 0, 0], [0, 0, 0]]
+    assert s.recall == (1.0, 0.0, None) and s.class_f1[2] is None
 
 
 def test_classifier_choices_and_input_checks():

@@ -139,3 +139,19 @@ def test_melab_record_states_the_scope_and_records_every_selected_stream(
         assert [e.payload["value"] for e in s.events if e.kind == MARKER_EVENT] == values
         roles = set(s.metadata.devices)
         assert {"eeg", f"source_id={markers.info.source_id}"} <= roles
+
+
+def test_lsl_dump_writes_the_header_and_the_samples_of_a_stream(tmp_path, senders, capsys):
+    sender = senders("Dumped", "EEG", 3, 500.0)
+    name = sender.info.name
+    assert main(["lsl", "dump", f"name={name}", "--out", str(tmp_path), "--seconds", "0.5"]) == 0
+    header = (tmp_path / f"{name}.xml").read_text()
+    assert f"<name>{name}</name>" in header and "<nominal_srate>500" in header
+    rows = (tmp_path / f"{name}.csv").read_text().splitlines()
+    assert rows[0] == "timestamp,c0,c1,c2" and len(rows) > 50
+    counts = np.array([[float(v) for v in row.split(",")[1:]] for row in rows[1:]])
+    assert np.all(np.diff(counts[:, 0]) == 1)  # every sample, in order (numbered senders)
+    # Never overwrites: a second dump into the same folder is refused, the files kept.
+    assert main(["lsl", "dump", f"name={name}", "--out", str(tmp_path), "--seconds", "0.2"]) == 2
+    assert "never overwrites" in capsys.readouterr().err
+    assert (tmp_path / f"{name}.csv").read_text().splitlines() == rows

@@ -37,13 +37,12 @@ from app.console.setup import (
     free_space_text,
     output_problem,
     protocol_seconds,
-    screen_warnings,
     setup_problems,
 )
 from app.console.sink import ObservingSink
 from app.console.taps import ChunkTap, LatestFrame, StreamRing
 from app.rig import connect_all
-from core.devices import CameraInfo, Chunk, Frame, StreamInfo
+from core.devices import CameraInfo, CameraLosses, Chunk, Frame, StreamInfo
 from drivers.imaging import mosaic
 from protocols.dry_run import ManualClock, SilentPresenter
 from protocols.engine import Phase, ProtocolEngine
@@ -81,13 +80,6 @@ def test_session_consent_protocol_and_output_are_checked(tmp_path: Path) -> None
     assert "protocol" in problems[2] and "is a file" in problems[3]
     assert output_problem("") == "choose an output folder"
     assert output_problem(str(tmp_path / "new" / "deeper")) == ""  # created at Start
-
-
-def test_screen_warnings() -> None:
-    assert screen_warnings(SessionSetup(participant_screen=0, reminder_screen=1), 2) == []
-    assert screen_warnings(SessionSetup(participant_screen=1, reminder_screen=1), 2) == [
-        "participant and reminder displays share one screen"]
-    assert "does not exist" in screen_warnings(SessionSetup(reminder_screen=3), 1)[0]
 
 
 @pytest.fixture(scope="module")
@@ -366,6 +358,7 @@ def test_recorder_taps_see_every_frame_and_chunk(tmp_path: Path) -> None:
         def start(self) -> None: ...
         def stop(self) -> None: ...
         def close(self) -> None: ...
+        def losses(self) -> CameraLosses: return CameraLosses()
 
         def read(self, timeout: float) -> Frame | None:
             time.sleep(0.005)
@@ -514,7 +507,9 @@ def test_gui_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
 
     calls: list[tuple[Any, SessionSetup]] = []
     monkeypatch.setattr(console_app, "has_display", lambda: True)
-    def run_console(make_rig: Any, setup: SessionSetup) -> console_app.ConsoleRun:
+    def run_console(make_rig: Any, setup: SessionSetup,
+                    resume: Path | None = None) -> console_app.ConsoleRun:
+        assert resume is None  # no --resume given
         calls.append((make_rig, setup))
         return console_app.ConsoleRun()
 
@@ -529,3 +524,34 @@ def test_gui_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
     monkeypatch.setattr(console_app, "has_display", lambda: False)
     assert cli.main(["gui", "--simulate"]) == 2
     assert "no display" in capsys.readouterr().err
+
+
+class _Described:
+    """A stream that only describes itself: all the preflight's role check needs."""
+
+    def __init__(self, info: StreamInfo) -> None:
+        self.info = info
+
+
+def test_preflight_table_shows_each_streams_roles_guesses_and_problems():
+    from app.console.preflight import stream_role_items
+    from app.console.setup import ERROR, OK
+    from app.rig import RIGS_DIR, Rig
+    from recordings.rigs.profile import load_profile
+
+    labels = ("EKG", "GSR", "D1", "D2")
+    bridge = StreamInfo("Biopac Data", "PsychoPhys", "x1", labels, ("microvolts",) * 4, 0.0)
+    rig = Rig({"physio": _Described(bridge)})
+    items = stream_role_items(rig, {"physio"})
+    problems = [i.detail for i in items if i.level == ERROR]
+    assert any("no sampling rate" in p for p in problems)
+    assert any("GSR (eda, microvolts)" in p for p in problems)
+    assert any(i.level == OK and "guess: trigger: lines D1, D2" in i.detail for i in items)
+    assert stream_role_items(rig, set()) == []  # a stream that did not connect: nothing to say
+    # The bridge's profile states rate, units and lines: nothing left to refuse.
+    rig.profile = load_profile(RIGS_DIR / "acqknowledge-ndt-bridge.toml")
+    described = StreamInfo("Biopac Data", "PsychoPhys", "x2",
+                           ("EKG", "GSR", "RSP", "SKT", "CH9", *(f"D{k}" for k in range(1, 9))),
+                           ("microvolts",) * 13, 0.0)
+    rig.streams = {"physio": _Described(described)}
+    assert [i.detail for i in stream_role_items(rig, {"physio"}) if i.level == ERROR] == []

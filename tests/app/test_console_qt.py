@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import threading
 from pathlib import Path
 from typing import Any
@@ -78,8 +80,9 @@ def fill_and_check(qtbot, console: ConsoleWindow, protocol: Path, out: Path) -> 
     page.full_screen.setChecked(False)
     page.consent.setCurrentIndex(page.consent.findData(1))
     qtbot.mouseClick(page.check_button, Qt.MouseButton.LeftButton)
-    # LSL resolution may take its full 5 s per stream on a busy machine
-    qtbot.waitUntil(lambda: not console._checking, timeout=60000)
+    # a hang guard: LSL resolution may take its full 5 s per stream, and starting the simulated
+    # lab several more, on a machine loaded by other jobs
+    qtbot.waitUntil(lambda: not console._checking, timeout=180000)
     preflight = console.preflight
     assert preflight is not None, console.statusBar().currentMessage()
     assert preflight.can_start, [str(i) for i in preflight.items]
@@ -125,7 +128,7 @@ def test_a_complete_two_trial_session_through_the_console(
         qtbot, console: ConsoleWindow, two_trials: Path, tmp_path: Path) -> None:
     fill_and_check(qtbot, console, two_trials, tmp_path)
     levels = {i.group: i.level for i in console.preflight.items}  # type: ignore[union-attr]
-    assert levels == {"protocol": "ok", "devices": "ok", "disk": "ok"}
+    assert levels == {"protocol": "ok", "devices": "ok", "disk": "ok", "displays": "ok"}
     assert [r.state for r in console.devices.rows] == ["connected"] * 4
     start(qtbot, console)
     panel = console.protocol_panel
@@ -346,11 +349,24 @@ def test_screenshots_of_setup_recording_and_results(
     assert console.page == "results"
     tabs = [console.results_page.tabs.tabText(i) for i in range(console.results_page.tabs.count())]
     assert tabs[0] == "Summary" and "concordance" in tabs
+    from PyQt6.QtWidgets import QLabel, QTableWidget
+
+    for index in range(1, console.results_page.tabs.count()):  # content, or why there is none
+        tab = console.results_page.tabs.widget(index)
+        if isinstance(tab, QTableWidget):
+            assert tab.rowCount() > 0, tabs[index]
+        elif isinstance(tab, QLabel):
+            assert tab.text().startswith("No "), tabs[index]
+    assert tabs[-1] == "Plots"
     console.results_page.tabs.setCurrentIndex(1)
     assert console.grab().save(str(shots / "results.png"))
     for name in ("setup", "recording", "results"):
         png = shots / f"{name}.png"
         assert png.stat().st_size > 10_000, name
+    if os.environ.get("MELAB_DOCS_SCREENSHOTS"):  # regenerate docs/console*.png on request
+        docs = Path(__file__).resolve().parents[2] / "docs"
+        shutil.copyfile(shots / "recording.png", docs / "console.png")
+        shutil.copyfile(shots / "results.png", docs / "console-results.png")
     assert folder.is_dir()
 
 
@@ -367,9 +383,9 @@ def test_analysis_can_be_cancelled(qtbot, console: ConsoleWindow, tmp_path: Path
     with qtbot.waitSignal(console.analysisDone, timeout=15000) as done:
         console.analyze_session(tmp_path)
         qtbot.waitUntil(started.is_set, timeout=5000)
-        qtbot.waitUntil(lambda: console._progress is not None
-                        and console._progress.value() == 10, timeout=5000)
-        cancel = console._progress.findChild(QPushButton)
+        qtbot.waitUntil(lambda: console.analysis.dialog is not None
+                        and console.analysis.dialog.value() == 10, timeout=5000)
+        cancel = console.analysis.dialog.findChild(QPushButton)
         qtbot.mouseClick(cancel, Qt.MouseButton.LeftButton)  # the dialog's Cancel button
     assert done.args[0] == "Analysis cancelled."
 

@@ -136,6 +136,28 @@ def test_participant_window_fills_the_chosen_screen(qtbot) -> None:
     assert window.geometry() == QGuiApplication.screens()[0].geometry()
 
 
+@pytest.mark.parametrize("kind", [ParticipantWindow, ReminderWindow])
+def test_escape_leaves_a_full_screen_window_after_confirmation(qtbot, kind: type) -> None:
+    window = kind()
+    qtbot.addWidget(window)
+    window.place(0, full_screen=True)
+    questions: list[str] = []
+    answers = [False, True]
+    window.confirm = lambda title, text: questions.append(title) or answers.pop(0)
+    keys: list[str] = []
+    if kind is ParticipantWindow:
+        window.keyPressed.connect(lambda name, when: keys.append(name))
+    qtbot.keyClick(window, Qt.Key.Key_Escape)  # answered No: still full screen
+    assert window.isFullScreen() and questions == ["Leave full screen?"]
+    qtbot.keyClick(window, Qt.Key.Key_Escape)  # answered Yes
+    qtbot.waitUntil(lambda: not window.isFullScreen(), timeout=5000)
+    assert window.isVisible() and len(questions) == 2
+    qtbot.keyClick(window, Qt.Key.Key_Escape)  # a normal window: no question
+    assert len(questions) == 2
+    if kind is ParticipantWindow:  # only the last Escape was the participant's key press
+        assert keys == ["escape"]
+
+
 def test_key_names() -> None:
     assert key_name(Qt.Key.Key_Space.value, " ") == "space"
     assert key_name(Qt.Key.Key_5.value, "5") == "5"

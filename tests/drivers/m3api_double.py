@@ -21,6 +21,7 @@ from __future__ import annotations
 import ctypes
 import importlib
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -213,11 +214,13 @@ class M3Api:
         cam.get_image_calls += 1
         if not cam.acquiring:
             return ACQ_STOPPED
-        if cam.get_image_calls in self.scenario.timeout_calls:
-            return TIMEOUT
-        got = (self._from_source(cam, timeout_ms.value / 1000) if self.scenario.source
-               else self._scripted(cam))
+        got = None
+        if cam.get_image_calls not in self.scenario.timeout_calls:
+            got = (self._from_source(cam, timeout_ms.value / 1000) if self.scenario.source
+                   else self._scripted(cam))
         if got is None:
+            if not self.scenario.source:  # xiGetImage waits the whole timeout for a frame
+                time.sleep(timeout_ms.value / 1000)
             return TIMEOUT
         n, t_us, gpi, pixels = got
         self._fill(cam, image_ref._obj, n, t_us, gpi, pixels)

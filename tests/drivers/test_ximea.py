@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from core.clock import local_clock
-from core.devices import DeviceError
+from core.devices import CameraLosses, DeviceError
 from drivers.interfaces import Camera
 from drivers.ximea import TIMESTAMP_WRAP_S, XimeaCamera, XimeaSettings
 from tests.drivers.m3api_double import (
@@ -155,6 +155,18 @@ def test_counters_are_read_while_recording(m3api, monkeypatch):
         cam.read(0.1)
     assert cam.counters.api_skipped == 1  # read at the 100th frame, before any stop()
     assert m3api.camera().counters[CNT_API_SKIPPED] == 1
+
+
+def test_losses_reads_xiapis_counters_now(m3api):
+    m3api.reset(frames=400, transport_lost={3}, api_lost={5, 6})
+    cam = open_camera(**SMALL)
+    assert cam.losses() == CameraLosses()  # not acquiring: nothing read
+    cam.start()
+    for _ in range(10):  # far fewer than COUNTER_POLL_FRAMES: read() has not polled yet
+        cam.read(0.1)
+    assert cam.counters.api_skipped == 0
+    assert cam.losses() == CameraLosses(transport_skipped=1, api_skipped=2)
+    assert cam.counters.gaps == 3 and cam.dropped_frames == 3  # the gaps are kept
 
 
 def test_hardware_trigger_counts_missed_triggers(m3api):

@@ -10,11 +10,11 @@ import pytest
 
 from app.cli.main import main
 from core.expressions import EMOTIONS
+from core.toml_source import index_lines
 from protocols.clipcheck import probe_clip
 from protocols.demo_stimuli import DEMO_CLIPS, ensure_demo_stimuli, stimulus_cache
 from protocols.loader import PACKAGE_DIR, load_protocol, read_protocol
 from protocols.problems import ProtocolError, errors
-from protocols.source import index_lines
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -1,17 +1,20 @@
-"""Run as a subprocess by test_crash_safety: records until it is killed with SIGKILL."""
+"""Run as a subprocess by test_crash_safety: records until it is killed with SIGKILL, or
+(--die-creating-segment) dies while the second segment's file is being created."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
+import h5py
 from store_helpers import CAMERA, EEG, eeg_chunk, make_frame
 
 from recordings.store.metadata import SessionMetadata
 from recordings.store.session_writer import SessionWriter
 
 
-def main(folder: str) -> None:
+def main(folder: str, die_creating_segment: bool = False) -> None:
     """Finish one segment, then keep writing a second one and the EEG stream."""
     writer = SessionWriter(folder, SessionMetadata("P01"), [EEG])
     writer.add_event("session_start", trial=0, code=1)
@@ -19,6 +22,8 @@ def main(folder: str) -> None:
     for n in range(30):
         seg.push_frame(make_frame(n), timeout=2.0)
     writer.stop_segment("trial001")
+    if die_creating_segment:  # the next dataset created is the new segment file's first
+        h5py.Group.create_dataset = lambda *args, **kwargs: os._exit(9)
     seg = writer.start_segment("trial002", CAMERA, trial=2)
     start = time.monotonic()
     frames = samples = 0
@@ -36,4 +41,4 @@ def main(folder: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], "--die-creating-segment" in sys.argv[2:])

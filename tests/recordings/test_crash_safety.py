@@ -19,7 +19,7 @@ from app.cli.main import main
 from recordings.store.diskio import is_disk_full
 from recordings.store.errors import DiskFullError
 from recordings.store.metadata import SessionMetadata
-from recordings.store.reader import open_session
+from recordings.store.reader import check_session, open_session
 from recordings.store.session_writer import SessionWriter
 from tests.recordings.store_helpers import CAMERA, EEG, eeg_chunk, frame_image, make_frame
 
@@ -93,6 +93,21 @@ def _record_until_full(folder: Path, **writer_args) -> tuple[SessionWriter, int,
             pushed = n + 1
             time.sleep(0.002)
     return writer, pushed, caught.value
+
+
+def test_a_crash_while_a_segment_file_is_created_leaves_the_session_readable(tmp_path):
+    """A kill before the new segment file was whole once left a file HDF5 cannot open, and
+    with it the whole crashed session unreadable (melab info, analyze, --resume)."""
+    folder = tmp_path / "crashed"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), str(HERE.parents[1])]))
+    done = subprocess.run(
+        [sys.executable, str(HERE / "crash_writer.py"), str(folder), "--die-creating-segment"],
+        stdout=subprocess.DEVNULL, env=env, timeout=300)
+    assert done.returncode == 9  # it died inside the segment file's creation
+    assert check_session(folder) == folder
+    with open_session(folder) as s:
+        assert s.segment_names() == ["trial001"] and s.segment("trial001").n_frames == 30
+    assert not (folder / "video" / "trial002.h5").exists()
 
 
 def test_disk_full_mid_write_stops_cleanly_and_keeps_data(tmp_path):

@@ -12,7 +12,7 @@ import pytest
 
 from app.cli.record import RecordOptions, record_simulated
 from core.clock import local_clock
-from core.devices import CameraInfo, Frame
+from core.devices import CameraInfo, CameraLosses, Frame
 from drivers.lsl import LslInlet
 from drivers.sim.eeg import EEG_LABELS_64
 from recordings.recorder import Recorder, RecorderError
@@ -115,13 +115,19 @@ def test_one_second_segments_hold_every_frame_of_the_recording(record_sim_sessio
 
 
 class HandFedCamera:
-    """A camera that delivers the frames a test puts in, frame numbers of its choosing."""
+    """A camera that delivers the frames a test puts in, frame numbers of its choosing, and
+    counts the losses the test sets."""
 
     info: CameraInfo = CAMERA
     dropped_frames = 0
 
     def __init__(self) -> None:
         self.frames: queue.Queue[Frame] = queue.Queue()
+        self.counted = CameraLosses()
+
+    def losses(self) -> CameraLosses:
+        """What the test set as the camera's counters."""
+        return self.counted
 
     def open(self) -> None:
         """Nothing to open."""
@@ -166,6 +172,41 @@ def test_a_hole_in_the_frame_numbers_at_a_segment_switch_is_counted(tmp_path):
         info = summarize(s)
     assert info["dropped_frames"] == 3 and info["segments"]["trial002"]["dropped_frames"] == 3
     assert "17 frames, 3 dropped, 0 lost" in format_summary(info)
+
+
+def test_the_cameras_own_loss_counts_go_to_the_segment_recording_then(tmp_path):
+    camera = HandFedCamera()
+    recorder = Recorder(tmp_path / "s", SessionMetadata("P08"), streams={}, camera=camera)
+    recorder.connect()
+    recorder.start(first_segment=("trial001", 1))
+    for n in range(1, 11):
+        camera.frames.put(make_frame(n))
+    wait_for(lambda: recorder.status().frames == 10, "the first 10 frames")
+    camera.counted = CameraLosses(missed_triggers=2)  # two triggers made no frame
+    # Read while no frame comes (each read timeout), and shown live.
+    wait_for(lambda: recorder.status().camera_losses == camera.counted, "the missed triggers")
+    recorder.start_segment("trial002", trial=2)
+    for n in range(11, 16):
+        camera.frames.put(make_frame(n))
+    wait_for(lambda: recorder.status().frames == 15, "the next 5 frames")
+    camera.counted = CameraLosses(transport_skipped=1, missed_triggers=2)  # the last frame
+    recorder.stop()  # the counters are read when the segment stops (if not just before)
+    with open_session(tmp_path / "s") as s:
+        first, second = s.segment("trial001"), s.segment("trial002")
+        assert first.camera_losses == CameraLosses(missed_triggers=2)
+        assert (first.frame_gaps, first.dropped_frames) == (0, 2)
+        # Read at the stop: lost after frame 15, so no later frame shows a gap for it.
+        assert second.camera_losses == CameraLosses(transport_skipped=1)
+        assert (second.frame_gaps, second.dropped_frames) == (0, 1)
+        np.testing.assert_array_equal(first.file["camera_losses"][:], [[10, 0, 0, 2]])
+        np.testing.assert_array_equal(second.file["camera_losses"][:], [[15, 1, 0, 0]])
+        assert (first.attrs["missed_triggers"], second.attrs["transport_skipped"]) == (2, 1)
+        index = s.file["segments"][:]
+        np.testing.assert_array_equal(index["dropped_frames"], [2, 1])
+        info = summarize(s)
+    assert (info["dropped_frames"], info["missed_triggers"], info["transport_skipped"]) == (3, 2, 1)
+    assert "15 frames, 3 dropped (1 skipped by the camera, 2 missed triggers), 0 lost" in (
+        format_summary(info))
 
 
 @pytest.mark.slow

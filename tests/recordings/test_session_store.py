@@ -220,7 +220,7 @@ def test_melab_info_text_and_json(tmp_path, capsys):
     record_full_session(folder)
     assert main(["info", str(folder)]) == 0
     text = capsys.readouterr().out
-    assert "participant P07" in text and "trial001" in text and "dropped 2" in text
+    assert "participant P07" in text and "trial001" in text and "2 dropped" in text
     assert main(["info", str(folder), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["streams"]["EEG"]["samples"] == 1000

@@ -473,8 +473,8 @@ def test_live_simulated_lab_recording_is_synchronized_to_its_ground_truth(record
         assert np.all(np.isfinite(rtt[codes == PROBE_CODE])) and np.all(np.isnan(rtt[codes == 255]))
         for role, name in truth["streams"].items():
             stream = s.streams[name]
-            # The lab declares its trigger lines as STIM channels over LSL: found by that type.
-            assert s.file[f"sync/{name}"].attrs["trigger_found_by"] == "type", name
+            # The lab is recorded through its own rig profile (rigs/simulated-lab.toml).
+            assert s.file[f"sync/{name}"].attrs["trigger_found_by"] == "profile", name
             clock = DeviceClock.from_dict(truth["clocks"][role])
             expected = t0 + clock.physical_time(stream.times("device_time")[:])
             err = np.abs(stream.times("session_time")[:] - expected) * 1e3

@@ -9,7 +9,7 @@ import pytest
 from app.cli.main import main
 from core.devices import StreamInfo
 from core.trigger_channel import find_trigger_channel
-from recordings.recorder import Recorder
+from recordings.recorder import Recorder, RigPreflightError
 from recordings.simulated.sync_session import SyncSimConfig, simulate_session
 from recordings.store.metadata import SessionMetadata
 from recordings.store.reader import open_session
@@ -107,7 +107,7 @@ class _Stream:
         """Nothing to open."""
 
 
-def test_connect_names_a_stream_without_a_trigger_channel(tmp_path):
+def test_connect_names_a_stream_without_a_trigger_channel_and_preflight_refuses_it(tmp_path):
     def info(name: str, labels: tuple[str, ...], types: tuple[str, ...] = ()) -> StreamInfo:
         return StreamInfo(name, "EEG", name, labels, ("",) * len(labels), 1000.0,
                           channel_types=types)
@@ -119,5 +119,10 @@ def test_connect_names_a_stream_without_a_trigger_channel(tmp_path):
     recorder = Recorder(tmp_path / "s", SessionMetadata("P01"), streams=streams,
                         on_message=heard.append)
     recorder.connect()
-    assert len(heard) == 1 and heard[0].startswith("extra: Amp2 has no trigger channel")
-    assert "--trigger-channel Amp2=LABEL" in heard[0]
+    assert "Amp2: eeg, 1000 Hz, 2 eeg; no trigger source (defaults)" in heard
+    no_trigger = [p for p in recorder.stream_problems() if "no usable trigger source" in p]
+    assert len(no_trigger) == 1 and no_trigger[0].startswith("extra: Amp2: it is meant for sync")
+    with pytest.raises(RigPreflightError, match="Amp2: it is meant for sync"):
+        recorder.preflight(1.0, 0.0)
+    recorder.preflight(1.0, 0.0, force=True)  # forced: said, not refused
+    assert any(m.startswith("forced: extra: Amp2") for m in heard)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import csv
 import struct
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from app.cli.main import main
+from drivers.sim.eeg import EEG_LABELS_64, simulate_eeg
+from drivers.sim.physio import simulate_physio
+from drivers.sim.scenario import make_scenario
 from recordings.store.reader import open_session
 
 # Chunk tags of the XDF specification.
@@ -107,3 +112,52 @@ def test_a_file_that_is_not_xdf_is_refused_in_one_line(tmp_path: Path, capsys) -
     *progress, error = capsys.readouterr().err.strip().splitlines()  # progress bar first
     assert error.startswith("melab import xdf: error: ") and "not a readable XDF" in error
     assert all(line.startswith("[") for line in progress) and not (tmp_path / "s").exists()
+
+
+def numeric_chunk(stream: int, stamps: np.ndarray, values: np.ndarray) -> bytes:
+    """A samples chunk of float32 channels, laid out at once (8-byte timestamp per sample)."""
+    rows = np.zeros(len(stamps), [("size", "u1"), ("t", "<f8"), ("v", "<f4", values.shape[1])])
+    rows["size"], rows["t"], rows["v"] = 8, stamps, values
+    return chunk(SAMPLES, struct.pack("<I", stream) + varlen(len(stamps)) + rows.tobytes())
+
+
+@pytest.mark.slow
+def test_melab_analyze_takes_an_imported_xdf_session_without_video(tmp_path: Path,
+                                                                   capsys) -> None:
+    scenario = make_scenario(3, duration=90.0)
+    physio, labels, units = simulate_physio(scenario, 1000.0)
+    eeg = simulate_eeg(scenario, 500.0, channels=8)
+    t0, offset = 1000.0, 0.5
+    out = b"XDF:" + chunk(FILE_HEADER, b'<?xml version="1.0"?><info><version>1.0</version>'
+                          b"</info>")
+    for stream, (name, kind, rate, names, unit) in enumerate(
+            [("Curry", "EEG", 500.0, list(EEG_LABELS_64[:8]), ["microvolts"] * 8),
+             ("MP160", "Physio", 1000.0, list(labels), list(units))], start=1):
+        out += chunk(STREAM_HEADER, struct.pack("<I", stream) + header_xml(
+            name, kind, names, rate, "float32", unit, [kind if kind == "EEG" else n
+                                                       for n in names]))
+    for stream, data, rate in ((1, eeg, 500.0), (2, physio, 1000.0)):
+        for start in range(0, len(data), 5000):
+            block = data[start:start + 5000]
+            out += numeric_chunk(stream, t0 + (start + np.arange(len(block))) / rate, block)
+        for t in (t0, t0 + 45, t0 + 89):
+            out += chunk(CLOCK_OFFSET, struct.pack("<Idd", stream, t, offset))
+    (tmp_path / "rec.xdf").write_bytes(out)
+    assert main(["import", "xdf", str(tmp_path / "rec.xdf"), "--out", str(tmp_path / "s"),
+                 "--participant", "X1"]) == 0
+    # The coder's micro-expressions, in seconds on the session clock (no frames to count).
+    micro = [e for e in scenario.expressions if e.kind == "micro"]
+    assert micro
+    coding = tmp_path / "coding.csv"
+    coding.write_text("subject,session,trial,onset_s,apex_s,offset_s,aus,emotion\n" + "".join(
+        f"X1,1,1,{t0 + offset + e.onset},{t0 + offset + e.apex},{t0 + offset + e.offset},4,"
+        f"{e.emotion}\n" for e in micro))
+    capsys.readouterr()
+    assert main(["analyze", str(tmp_path / "s"), "--annotations", str(coding),
+                 "--out", str(tmp_path / "results")]) == 0
+    printed = capsys.readouterr().out
+    assert "no video in this session, so no face spotting" in printed
+    with (tmp_path / "results" / "concordance.csv").open() as fh:
+        paired = {row["feature"] for row in csv.DictReader(fh) if int(row["n_pairs"]) > 0}
+    assert {"ECG_Rate_Mean", "SKT_Mean", "EEG_alpha_FP1_dB"} <= paired
+    assert (tmp_path / "results" / "spotting.csv").read_text().count("\n") == 1  # header only

@@ -1,4 +1,7 @@
-"""A parsed TOML file that still knows the line of every table and key (tomllib gives none)."""
+"""A parsed TOML file that still knows the line of every table and key (tomllib gives none).
+
+Shared by protocol files, stimulus manifests (protocols/) and rig profiles (recordings/rigs/).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from protocols.problems import Problem
+from core.problems import Problem
 
 KeyPath = tuple[str | int, ...]
 
