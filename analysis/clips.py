@@ -5,7 +5,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -191,35 +191,37 @@ def session_annotations(session: Session, external: list[Annotation]) -> list[An
     return annotations_from_ground_truth(truth, subject, number) if truth else []
 
 
-def iter_clips(
-    session: Session, params: SpotParams | None = None, sensitive: bool = False,
-    skip_trials: Collection[int] = (),
-) -> Iterator[Clip]:
-    """Every video segment of a session as face crops, spotted while they are read;
-    segments of skip_trials (run again by a resumed session) are left out."""
+def analysable_segments(session: Session, skip_trials: Collection[int] = ()) -> list[str]:
+    """The session's video segments with at least two frames (one task each); segments of
+    skip_trials (run again by a resumed session) are left out."""
+    return [name for name in session.segment_names()
+            if session.segment(name).n_frames >= 2
+            and int(session.segment(name).attrs.get("trial", -1)) not in skip_trials]
+
+
+def read_clip(
+    session: Session, name: str, params: SpotParams | None = None, sensitive: bool = False
+) -> Clip:
+    """One video segment as face crops, spotted while they are read."""
     meta = session.metadata
-    for name in session.segment_names():
-        seg = session.segment(name)
-        if seg.n_frames < 2 or int(seg.attrs.get("trial", -1)) in skip_trials:
-            continue
-        fps = float(seg.attrs["frame_rate"])
-        run = read_and_spot(seg.file["frames"], seg.n_frames, seg.pixel_format, fps,
-                            params, sensitive)
-        column = time_column(seg.file)
-        yield Clip(
-            subject=meta.participant,
-            session=str(meta.session),
-            trial=str(seg.attrs.get("trial", "")),
-            name=name,
-            fps=fps,
-            crops=run.crops,
-            track=run.track,
-            frame_numbers=seg.column("frame_number"),
-            times=seg.column(column),
-            spotted=run.spotted,
-            curve=run.curve,
-            folder=session.folder.name,
-        )
+    seg = session.segment(name)
+    fps = float(seg.attrs["frame_rate"])
+    run = read_and_spot(seg.file["frames"], seg.n_frames, seg.pixel_format, fps,
+                        params, sensitive)
+    return Clip(
+        subject=meta.participant,
+        session=str(meta.session),
+        trial=str(seg.attrs.get("trial", "")),
+        name=name,
+        fps=fps,
+        crops=run.crops,
+        track=run.track,
+        frame_numbers=seg.column("frame_number"),
+        times=seg.column(time_column(seg.file)),
+        spotted=run.spotted,
+        curve=run.curve,
+        folder=session.folder.name,
+    )
 
 
 def stream_of_type(session: Session, kind: str) -> StreamView | None:

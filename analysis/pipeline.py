@@ -6,41 +6,43 @@ import csv
 import json
 import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 
-from analysis import AnalysisCancelled
+from analysis import AnalysisFailed
 from analysis.annotations import read_annotations
 from analysis.ccf import CCF_MODES, apply_ccf
-from analysis.clips import (
-    Clip,
-    iter_clips,
-    select_channels,
-    session_annotations,
-    sessions_under,
-)
-from analysis.concordance import MEInterval, pooled_table, write_concordance_csv
-from analysis.evaluation import Interval, frame_span
+from analysis.clips import analysable_segments, session_annotations, sessions_under
+from analysis.concordance import pooled_table, write_concordance_csv
+from analysis.evaluation import Interval
 from analysis.face_report import FaceReport
 from analysis.features_physio import FEATURES_BY_CHANNEL
-from analysis.flow import flow_features
 from analysis.fusion import WEIGHTINGS
 from analysis.outputs import spotting_summary, write_signals_csv
-from analysis.recognition import CLASSIFIERS, DEFAULT_CLASSIFIER, recognize
-from analysis.report_timeline import AROUND_S, ClipTimeline, TruthSpan, clip_timeline
-from analysis.session_signals import SessionSignals, SignalNote, session_signals
+from analysis.recognition import CLASSIFIERS, DEFAULT_CLASSIFIER, MapFolds, recognize
+from analysis.report_timeline import ClipTimeline, TruthSpan, clip_timeline
+from analysis.resume import FOLDER, SessionResult, fingerprint, load_matching, store
+from analysis.scheduler import (
+    Failure,
+    Progress,
+    RunOptions,
+    Task,
+    TaskProgress,
+    check_cancel,
+    open_engine,
+)
+from analysis.session_signals import SignalNote
 from analysis.signals import OK
 from analysis.spotting import SpotParams, SpottedInterval
+from analysis.tasks import ClipResult, SignalsResult, clip_task, placed_annotations, signals_task
 from recordings.store.annotations import Annotation
 from recordings.store.links import superseded_trials
-from recordings.store.reader import Session, open_session
-from recordings.summary import summarize
+from recordings.store.reader import open_session
 
-Progress = Callable[[float, str], None]
 FUSION_VOTERS = ("modalities", "signals")
 PERI = "PERI"  # every peripheral signal's features side by side
 
@@ -122,41 +124,119 @@ def analyze(
     options: AnalysisOptions | None = None,
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
+    run: RunOptions | None = None,
+    bar_file: TextIO | None = None,
 ) -> dict[str, Any]:
     """Analyse sessions; write spotting.csv, face_track.csv, spotting_summary.json,
-    recognition.json, concordance.csv and report.html into `out`; return the summary."""
+    recognition.json, concordance.csv and report.html into `out`; return the summary.
+
+    The work runs as tasks (a clip each, a session's signals, the recognition folds) where
+    `run` says (analysis/scheduler.py); each session's results are kept in
+    out/per_session as soon as they are complete (analysis/resume.py). Progress: a tqdm bar
+    on `bar_file` and its figures (elapsed, ETA) for `progress`."""
     options = options or AnalysisOptions()
     options.check()
+    run = run or RunOptions()
     out = Path(out)
     folders = sessions_under([Path(p) for p in paths])
+    check_cancel(cancel)  # before any session is opened
     external = _read_external(annotation_files, folders)
-    collected = _Collected()
     rerun = superseded_trials(folders)  # a resumed session's trials replace the crashed ones
-    for i, folder in enumerate(folders):
-        _check(cancel)
-        _tell(progress, i / len(folders), f"session {folder.name}")
-        with open_session(folder) as session:
-            collected.overviews[folder.name] = summarize(session)
-            annotations = session_annotations(session, external)
-            signals = _session_signals(session, annotations,
-                                       collected.channels.setdefault(folder.name, []))
-            heart = signals.heart_rate() if signals is not None else None
-            if signals is not None:
-                collected.notes += [(session.metadata.participant,
-                                     str(session.metadata.session), n) for n in signals.notes]
-            for clip in iter_clips(session, options.spot, options.ccf_mode == "rescue",
-                                   rerun.get(folder, set())):
-                _check(cancel)
-                collected.face.add(f"{folder.name}/{clip.name}", clip.track, clip.frame_numbers)
-                _tell(progress, (i + 0.5) / len(folders), f"spotted {folder.name}/{clip.name}")
-                _analyse_clip(clip, annotations, signals, heart, options, collected)
-            if signals is not None:
-                collected.epochs += signals.epochs(options.epochs)
-    _tell(progress, 0.9, "recognition and concordance")
-    out.mkdir(parents=True, exist_ok=True)  # only now: a failed analysis leaves no empty folder
-    summary = _write_outputs(out, collected, options, len(folders))
-    _tell(progress, 1.0, "done")
+    plans = [_plan(folder, external, options, rerun.get(folder, set()), cancel)
+             for folder in folders]
+    results = {p.folder: r for p in plans if run.resume
+               and (r := load_matching(out, p.folder, p.fingerprint)) is not None}
+    todo = [p for p in plans if p.folder not in results]
+    tasks = [t for p in todo for t in _tasks(p, options)]
+    with open_engine(run) as engine:
+        ticker = TaskProgress(len(tasks), progress, bar_file)
+        try:
+            if results:
+                ticker.line(f"{len(results)} of {len(plans)} sessions kept from an earlier run "
+                            f"(inputs unchanged); analysing {len(todo)}")
+            sessions = _Sessions(todo, out, results, ticker)
+            failures = engine.run(tasks, sessions.done, ticker, cancel)
+            if failures:
+                raise AnalysisFailed(_failed_message(failures, results, out))
+            collected = _Collected()
+            for plan in plans:
+                _collect(plan, results[plan.folder], options, collected)
+            ticker.tell("recognition (leave-one-subject-out folds) and concordance")
+            summary = _write_outputs(out, collected, options, len(folders), engine.map)
+            summary["files"].append(FOLDER)  # each session's results, for --resume
+            ticker.tell("done")
+        finally:
+            ticker.close()
     return summary
+
+
+@dataclass
+class _Plan:
+    """A session to analyse: its annotations, clips and the fingerprint of its inputs."""
+
+    folder: Path
+    annotations: list[Annotation]
+    segments: list[str]
+    fingerprint: dict[str, Any]
+
+
+def _plan(folder: Path, external: list[Annotation], options: AnalysisOptions,
+          skip_trials: set[int], cancel: threading.Event | None) -> _Plan:
+    check_cancel(cancel)  # before the session is opened: planning many sessions takes a while
+    with open_session(folder) as session:
+        annotations = session_annotations(session, external)
+        segments = analysable_segments(session, skip_trials)
+    inputs = repr((options.spot, _sensitive(options), options.window, options.epochs,
+                   annotations, segments))
+    return _Plan(folder, annotations, segments, fingerprint(folder, inputs))
+
+
+def _sensitive(options: AnalysisOptions) -> bool:
+    return options.ccf_mode == "rescue"  # the filter may confirm the sensitive tier
+
+
+def _tasks(plan: _Plan, options: AnalysisOptions) -> list[Task]:
+    folder, group = str(plan.folder), str(plan.folder)
+    clips = [Task(f"{plan.folder.name}/{name}", group, clip_task,
+                  (folder, name, plan.annotations, options.spot, _sensitive(options)))
+             for name in plan.segments]
+    signals = Task(f"{plan.folder.name} signals", group, signals_task,
+                   (folder, plan.segments, plan.annotations, options.window, options.epochs))
+    return [signals, *clips]  # signals first: its NeuroKit2 work overlaps the clips
+
+
+class _Sessions:
+    """Gathers each session's task results; stores and announces a session once complete."""
+
+    def __init__(self, plans: list[_Plan], out: Path, results: dict[Path, SessionResult],
+                 ticker: TaskProgress) -> None:
+        self.plans = {str(p.folder): p for p in plans}
+        self.parts: dict[str, dict[str, Any]] = {g: {} for g in self.plans}
+        self.out, self.results, self.ticker = out, results, ticker
+
+    def done(self, task: Task, result: Any) -> None:
+        """One task's result; the last of a session completes it."""
+        plan, parts = self.plans[task.group], self.parts[task.group]
+        parts[task.label] = result
+        if len(parts) < len(plan.segments) + 1:
+            return
+        clips = [parts[f"{plan.folder.name}/{name}"] for name in plan.segments]
+        signals = parts[f"{plan.folder.name} signals"]
+        session = SessionResult(str(plan.folder), plan.fingerprint, clips, signals)
+        store(self.out, session)
+        self.results[plan.folder] = session
+        found = sum(p.found for c in clips for p in c.track)
+        frames = sum(len(c.track) for c in clips)
+        self.ticker.line(f"session {plan.folder.name} done: {len(clips)} clips, "
+                         f"{sum(len(c.spotted) for c in clips)} intervals spotted, "
+                         f"face in {found} of {frames} frames")
+
+
+def _failed_message(failures: list[Failure], results: dict, out: Path) -> str:
+    named = "; ".join(f"{f.label}: {f.error}" for f in failures)
+    return (f"{len(failures)} analysis task(s) failed: {named}. The results of the "
+            f"{len(results)} complete session(s) are kept in {out / 'per_session'}: fix the "
+            "cause and rerun with --resume to analyse only the rest")
 
 
 def _read_external(files: Sequence[str | Path], folders: list[Path]) -> list[Annotation]:
@@ -171,50 +251,24 @@ def _read_external(files: Sequence[str | Path], folders: list[Path]) -> list[Ann
     return read_annotations([Path(f) for f in files], fps=fps)
 
 
-def _check(cancel: threading.Event | None) -> None:
-    if cancel is not None and cancel.is_set():
-        raise AnalysisCancelled("analysis cancelled")
+def _collect(plan: _Plan, result: SessionResult, options: AnalysisOptions,
+             out: _Collected) -> None:
+    """One session's task results into the pooled collections, clips in segment order."""
+    signals, name = result.signals, plan.folder.name
+    out.overviews[name] = signals.overview
+    out.channels[name] = list(signals.channels)
+    subject, session = signals.overview["participant"], str(signals.overview["session"])
+    out.notes += [(subject, session, n) for n in signals.notes]
+    for clip in result.clips:
+        out.face.add(f"{name}/{clip.name}", clip.track, clip.frame_numbers)
+        _collect_clip(clip, plan.annotations, signals, options, out)
+    out.epochs += signals.epochs
 
 
-def _tell(progress: Progress | None, fraction: float, message: str) -> None:
-    if progress is not None:
-        progress(fraction, message)
-
-
-def _frame_index(clip: Clip, frame_number: int | None) -> int | None:
-    """Index in the clip of a camera frame number, or None when outside the clip."""
-    if frame_number is None or frame_number < 0:
-        return None
-    i = int(np.searchsorted(clip.frame_numbers, frame_number))
-    return i if i < len(clip.frame_numbers) and clip.frame_numbers[i] == frame_number else None
-
-
-def _session_signals(session: Session, annotations: list[Annotation], used: list[str]
-                     ) -> SessionSignals | None:
-    """The session's physiology and EEG (the channels its stored roles name) in continuous
-    pieces on the session clock, with its MEs (macro ones as concordance blockers); each piece
-    is processed once, when first needed."""
-    physio = select_channels(session, "physio")
-    eeg = select_channels(session, "eeg")
-    used += [line for s in (physio, eeg) if s is not None for line in s.used]
-    mes = [
-        MEInterval(a.onset_s, a.apex_s, a.offset_s)
-        for a in annotations
-        if a.kind == "micro" and None not in (a.onset_s, a.apex_s, a.offset_s)
-    ]
-    blockers = [
-        (a.onset_s, a.offset_s)
-        for a in annotations
-        if a.kind == "macro" and None not in (a.onset_s, a.offset_s)
-    ]
-    return session_signals(physio, eeg, mes, blockers)
-
-
-def _analyse_clip(
-    clip: Clip,
+def _collect_clip(
+    clip: ClipResult,
     annotations: list[Annotation],
-    signals: SessionSignals | None,
-    heart: tuple[np.ndarray, np.ndarray] | None,
+    signals: SignalsResult,
     options: AnalysisOptions,
     out: _Collected,
 ) -> None:
@@ -222,10 +276,10 @@ def _analyse_clip(
     spotted = clip.spotted
     start, end = float(clip.times[0]), float(clip.times[-1])
     hr_times = hr = None
-    if heart is not None:
+    if signals.heart is not None:
         # The clip's stretch of the session's heart rate (a beat either side for the slope).
-        lo, hi = np.searchsorted(heart[0], (start - 2.0, end + 2.0))
-        hr_times, hr = heart[0][lo:hi], heart[1][lo:hi]
+        lo, hi = np.searchsorted(signals.heart[0], (start - 2.0, end + 2.0))
+        hr_times, hr = signals.heart[0][lo:hi], signals.heart[1][lo:hi]
         if np.isfinite(hr).sum() < 2:  # the clip lies in a gap of the ECG, or past its end
             hr_times = hr = None
     kept = set(apply_ccf(spotted, options.ccf_mode, clip.fps, hr_times, hr, start, end))
@@ -235,30 +289,23 @@ def _analyse_clip(
     out.filtered[key] = [Interval(s.onset, s.offset, s.kind) for s in spotted if s in kept]
     truths = out.truths.setdefault(key, [])
     spans: list[TruthSpan] = []
-    for a in annotations:
-        # Simulation ground truth counts camera frames over the whole session, so it belongs
-        # to whichever clip holds its frames; coders' files name their clip (trial).
-        if a.coder != "ground_truth" and a.trial != clip.trial:
-            continue
-        span = frame_span(a)
-        onset, end_frame = (
-            (_frame_index(clip, span[0]), _frame_index(clip, span[1])) if span else (None, None))
-        if onset is None or end_frame is None:
-            continue
-        truths.append(Interval(onset, end_frame, a.kind))
-        apex = _frame_index(clip, a.apex_frame)
-        spans.append(TruthSpan(onset, apex, end_frame, a.kind, a.emotion or ""))
-        # Flow features need the face at onset and apex; without it the ME gives no sample.
-        if (a.kind == "micro" and apex is not None and a.emotion
-                and clip.track[onset].found and clip.track[apex].found):
-            _add_sample(clip, onset, apex, signals, a, options, out)
+    for p in placed_annotations(annotations, clip.trial, clip.frame_numbers):
+        a = annotations[p.index]
+        truths.append(Interval(p.onset, p.end, a.kind))
+        spans.append(TruthSpan(p.onset, p.apex, p.end, a.kind, a.emotion or ""))
+        if p.index in clip.me_flows:  # one recognition sample per ME: every modality
+            features = {"ME": clip.me_flows[p.index],
+                        **signals.features.get((clip.name, p.index), {})}
+            for modality, vector in features.items():
+                out.features.setdefault(modality, []).append(vector)
+            out.emotions.append(a.emotion)
+            out.subjects.append(a.subject)
     out.timelines.append(clip_timeline(
         clip.folder, clip.name, clip.trial, clip.times, spotted, kept, spans, clip.curve,
-        heart, signals.channel_between("EDA", start - AROUND_S, end + AROUND_S)
-        if signals is not None else None))
+        signals.heart, signals.eda.get(clip.name)))
 
 
-def _row(clip: Clip, s: SpottedInterval, kept: bool) -> SpotRow:
+def _row(clip: ClipResult, s: SpottedInterval, kept: bool) -> SpotRow:
     return SpotRow(
         clip.subject,
         clip.session,
@@ -273,34 +320,8 @@ def _row(clip: Clip, s: SpottedInterval, kept: bool) -> SpotRow:
     )
 
 
-def _add_sample(
-    clip: Clip,
-    onset: int,
-    apex: int,
-    signals: SessionSignals | None,
-    a: Annotation,
-    options: AnalysisOptions,
-    out: _Collected,
-) -> None:
-    """One recognition sample per ME: its features in every modality."""
-    apex_time = float(clip.times[apex])
-    half = options.window / 2
-    features = {"ME": flow_features(clip.crops[onset], clip.crops[apex])}
-    powers = signals.eeg_window(apex_time - half, apex_time + half) if signals else None
-    if powers is not None:
-        features["EEG"] = np.log10(np.maximum(powers, 1e-12)).reshape(-1)
-    values = signals.physio_window(apex_time - half, apex_time + half) if signals else {}
-    for channel, names in FEATURES_BY_CHANNEL.items():
-        present = [n for n in names if n in values]
-        if present:
-            features[channel] = np.array([values[n] for n in present], dtype=float)
-    for modality, vector in features.items():
-        out.features.setdefault(modality, []).append(vector)
-    out.emotions.append(a.emotion)
-    out.subjects.append(a.subject)
-
-
-def _recognition(collected: _Collected, options: AnalysisOptions) -> dict[str, Any]:
+def _recognition(collected: _Collected, options: AnalysisOptions,
+                 map_folds: MapFolds | None = None) -> dict[str, Any]:
     subjects = sorted(set(collected.subjects))
     if len(subjects) < 2:
         return {"skipped": f"leave-one-subject-out needs >= 2 subjects, have {len(subjects)}"}
@@ -326,16 +347,19 @@ def _recognition(collected: _Collected, options: AnalysisOptions) -> dict[str, A
         loso = recognize(
             features, collected.emotions, collected.subjects, task,
             classifier=options.classifier, weighting=options.fusion_weighting, voters=voters,
+            map_folds=map_folds,
         )
         result[task] = loso.as_dict()
     return result
 
 
 def _write_outputs(
-    out: Path, collected: _Collected, options: AnalysisOptions, n_sessions: int
+    out: Path, collected: _Collected, options: AnalysisOptions, n_sessions: int,
+    map_folds: MapFolds | None = None,
 ) -> dict[str, Any]:
     from analysis.report import write_report
 
+    out.mkdir(parents=True, exist_ok=True)
     with (out / "spotting.csv").open("w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(list(SpotRow.__dataclass_fields__))
@@ -355,7 +379,7 @@ def _write_outputs(
                if len(v) == len(collected.emotions)},
         )
         written.append("features.npz")
-    recognition = _recognition(collected, options)
+    recognition = _recognition(collected, options, map_folds)
     (out / "recognition.json").write_text(json.dumps(recognition, indent=2, default=_plain))
     rows = pooled_table(collected.epochs, options.epochs)
     write_concordance_csv(rows, out / "concordance.csv")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -47,6 +48,8 @@ assert set(TO_THREE_CLASS) == set(EMOTIONS)  # every emotion has exactly one 3-c
 CLASSIFIERS = ("logreg", "svm_linear", "svm_rbf")
 DEFAULT_CLASSIFIER = "logreg"
 FUSED = "fused"
+# Runs a function over the folds (held-out subjects), results in order: map-like.
+MapFolds = Callable[[Callable[[Any], Any], Sequence[Any]], Sequence[Any]]
 
 
 def make_classifier(kind: str = DEFAULT_CLASSIFIER) -> Pipeline:
@@ -119,6 +122,27 @@ def _inner_predictions(
     return out
 
 
+def _fold(subject: Any, *, xs: dict[str, np.ndarray], y: np.ndarray, groups: np.ndarray,
+          kinds: dict[str, str], voting: tuple[str, ...], order: tuple, weighting: str,
+          inner_folds: int) -> tuple[dict[str, np.ndarray], FusionWeights, np.ndarray]:
+    """One leave-one-subject-out fold: each modality's predictions of the held-out subject,
+    the fusion weights from the training subjects and the fused votes."""
+    makers = {m: partial(make_classifier, kinds[m]) for m in xs}
+    test = groups == subject
+    train = ~test
+    fold = {m: _fit_predict(makers[m], x[train], y[train], x[test]) for m, x in xs.items()}
+    inner = [
+        _inner_predictions(makers[m], xs[m][train], y[train], groups[train], inner_folds)
+        for m in voting
+    ]
+    weights = fit_weights(y[train], inner, order, weighting)
+    return fold, weights, weighted_vote(weights, [fold[m] for m in voting])
+
+
+def _serial(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+    return [fn(item) for item in items]
+
+
 def run_loso(
     features: Mapping[str, np.ndarray],
     labels: Sequence[Any],
@@ -129,13 +153,15 @@ def run_loso(
     classes: Sequence[Any] | None = None,
     weighting: str = "recall",
     voters: Sequence[str] | None = None,
+    map_folds: MapFolds | None = None,
 ) -> LosoResult:
     """LOSO per modality, fused by weighted voting; scores of pooled predictions.
 
     features maps a modality name to its (n_samples, d) matrix, rows aligned with labels and
     subjects. classifier is one kind for all modalities or a kind per modality; weighting
     is how fusion weights votes (analysis/fusion.py: 'youden' or the paper's 'recall');
-    voters are the modalities whose votes are fused (default: all of them).
+    voters are the modalities whose votes are fused (default: all of them); map_folds runs
+    the folds (e.g. on a Dask cluster: analysis/scheduler.py), by default one after another.
     """
     if not features:
         raise ValueError("no modalities given")
@@ -154,24 +180,19 @@ def run_loso(
     if not voting or set(voting) - set(xs):
         raise ValueError(f"voters {voting} must be some of the modalities {tuple(xs)}")
     kinds = {m: classifier if isinstance(classifier, str) else classifier[m] for m in xs}
-    makers = {m: (lambda k=kinds[m]: make_classifier(k)) for m in xs}
-
+    fold = partial(_fold, xs=xs, y=y, groups=groups, kinds=kinds, voting=voting, order=order,
+                   weighting=weighting, inner_folds=inner_folds)
+    held_out = list(np.unique(groups))
     preds = {m: np.empty(len(y), dtype=y.dtype) for m in xs}
     fused = np.empty(len(y), dtype=y.dtype)
     fold_weights: dict[Any, FusionWeights] = {}
-    for subject in np.unique(groups):
+    for subject, (predicted, weights, voted) in zip(
+            held_out, (map_folds or _serial)(fold, held_out), strict=True):
         test = groups == subject
-        train = ~test
-        fold = {m: _fit_predict(makers[m], x[train], y[train], x[test]) for m, x in xs.items()}
-        inner = [
-            _inner_predictions(makers[m], xs[m][train], y[train], groups[train], inner_folds)
-            for m in voting
-        ]
-        weights = fit_weights(y[train], inner, order, weighting)
         fold_weights[subject.item() if hasattr(subject, "item") else subject] = weights
-        fused[test] = weighted_vote(weights, [fold[m] for m in voting])
+        fused[test] = voted
         for m in xs:
-            preds[m][test] = fold[m]
+            preds[m][test] = predicted[m]
     preds[FUSED] = fused
     scores = {name: score(y, p, order) for name, p in preds.items()}
     return LosoResult(y, groups, preds, scores, fold_weights, voting)
@@ -186,6 +207,7 @@ def recognize(
     inner_folds: int = 5,
     weighting: str = "recall",
     voters: Sequence[str] | None = None,
+    map_folds: MapFolds | None = None,
 ) -> LosoResult:
     """run_loso on the 3-class or 7-class labels of `emotions` (other labels dropped)."""
     y, mask = task_labels(emotions, task)
@@ -200,4 +222,5 @@ def recognize(
         classes=classes,
         weighting=weighting,
         voters=voters,
+        map_folds=map_folds,
     )

@@ -120,9 +120,9 @@ def analyse(folder: Path, params: SpotParams) -> tuple[list[SpottedInterval], di
     session = open_session(folder)
     seg = session.segment("trial001")
     fmt, fps = seg.pixel_format, float(seg.attrs["frame_rate"])
-    t1 = time.perf_counter()
+    t1, cpu1 = time.perf_counter(), time.process_time()
     run = read_and_spot(seg.file["frames"], seg.n_frames, fmt, fps, params, sensitive=True)
-    t2 = time.perf_counter()
+    t2, cpu2 = time.perf_counter(), time.process_time()
     session.close()
     return [s for s in run.spotted if s.confident], {
         "open_seconds": t1 - t0,
@@ -131,6 +131,7 @@ def analyse(folder: Path, params: SpotParams) -> tuple[list[SpottedInterval], di
         "reader_read_seconds": run.read_seconds,
         "face_found_frames": sum(p.found for p in run.track),
         "waiting_for_disk_seconds": run.waited_seconds,
+        "cores_used": (cpu2 - cpu1) / (t2 - t1),  # CPU seconds per second: all threads
     }
 
 

@@ -84,6 +84,7 @@ def recognition_lines(task: str, scores: dict, samples: int) -> list[str]:
 def cmd_analyze(args: argparse.Namespace) -> int:
     """Run the offline analysis and print its headline figures."""
     from analysis.pipeline import AnalysisOptions, analyze
+    from analysis.scheduler import RunOptions
 
     chosen = {"ccf_mode": args.ccf, "fusion_weighting": args.fusion_weights,
               "fusion_voters": args.fusion_voters, "classifier": args.classifier}
@@ -91,7 +92,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     before = set(args.out.iterdir()) if args.out.is_dir() else None
     try:
         summary = analyze(args.sessions, args.out, args.annotations, options,
-                          progress=progress_bar)
+                          run=RunOptions(args.workers, args.scheduler, args.resume),
+                          bar_file=sys.stderr)
     except Exception:
         tell_what_was_written(args.out, before)
         raise
@@ -167,6 +169,15 @@ def add_analysis_commands(sub: argparse._SubParsersAction) -> None:
                               "(default), or ME, EEG and each peripheral signal on its own")
     analyze.add_argument("--classifier", metavar="logreg|svm_linear|svm_rbf",
                          help="the classifier of every modality (default logreg)")
+    analyze.add_argument("--workers", type=checks.int_in(1, 4096, "a whole number from 1"),
+                         help="worker processes of the local Dask cluster (default: one per "
+                              "core; 1: every task in this process, for debugging)")
+    analyze.add_argument("--scheduler", metavar="ADDRESS",
+                         help="run the tasks on a running Dask scheduler (tcp://host:8786) "
+                              "whose workers see the same session files")
+    analyze.add_argument("--resume", action="store_true",
+                         help="keep the sessions whose results in --out are complete and "
+                              "match their inputs; analyse only the rest")
     analyze.set_defaults(func=cmd_analyze, check=checks.check_analyze)
 
     dataset = sub.add_parser("simulate-dataset",

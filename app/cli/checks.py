@@ -269,6 +269,9 @@ def check_analyze(args: argparse.Namespace) -> None:
     from analysis.clips import sessions_under
     from recordings.store.reader import check_session
 
+    if args.workers is not None and args.scheduler is not None:
+        raise ValueError("--workers sizes the local cluster and --scheduler names another one: "
+                         "give one of them")
     try:
         folders = sessions_under(args.sessions)
     except FileNotFoundError as exc:

@@ -75,8 +75,7 @@ def analyse_demo(session: Path) -> dict[str, Any]:
 
     out = default_out_dir(session)
     print(f"Analysis (melab analyze {session} --out {out}):")
-    summary = analyze([session], out=out,
-                      progress=lambda _fraction, message: print(f"  {message}"))
+    summary = analyze([session], out=out, bar_file=sys.stderr)
     print(format_results(summary))
     print(f"Report: {out / 'report.html'}")
     return summary

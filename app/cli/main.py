@@ -312,6 +312,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def expected_error(exc: Exception) -> str | None:
     """One line for an error the user can act on (bad input, device, disk, damaged file);
     None for any other exception, which is a bug."""
+    from analysis import AnalysisFailed
     from core.clock import LslConfigError
     from core.devices import DeviceError
     from recordings.recorder import RecorderError
@@ -320,7 +321,7 @@ def expected_error(exc: Exception) -> str | None:
     if isinstance(exc, OSError) and exc.filename is not None:
         return f"{exc.filename}: {exc.strerror}; check the path, its permissions and free space"
     if not isinstance(exc, SessionError | DeviceError | RecorderError | LslConfigError
-                      | checks.CommandError
+                      | checks.CommandError | AnalysisFailed
                       | ValueError):
         return None
     return one_line(str(exc)) or type(exc).__name__

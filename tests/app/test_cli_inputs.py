@@ -205,6 +205,11 @@ BAD_INPUTS: list[tuple[list[str], str]] = [
     (["analyze", "{good}", "--out", "{afile}/results"], "not a folder ({afile} is a file)"),
     (["analyze", "{good}", "--out", "{good}/results"], "is inside a session"),
     (["analyze", "{good}", "--out", "{new}", "--ccf", "maybe"], "ccf_mode must be one of"),
+    (["analyze", "{good}", "--out", "{new}", "--workers", "0"], "a whole number from 1"),
+    (["analyze", "{good}", "--out", "{new}", "--workers", "2", "--scheduler", "tcp://127.0.0.1:9"],
+     "give one of them"),
+    (["analyze", "{good}", "--out", "{new}", "--scheduler", "tcp://127.0.0.1:9"],
+     "no Dask scheduler answers at tcp://127.0.0.1:9"),
     # every command that reads a session, on every damaged session
     *[(argv, fragment) for name, fragment in DAMAGED.items()
       for argv in (["info", f"{{{name}}}"], ["sync", f"{{{name}}}"],
@@ -299,3 +304,4 @@ def test_extra_lsl_streams_alone_are_something_to_record(command: str) -> None:
     args = build_parser().parse_args([command, "--stream", "Gaze", "--simulate"])
     with pytest.raises(ValueError, match="--simulate and --stream name different labs"):
         args.check(args)
+
