@@ -6,6 +6,7 @@ import queue
 import threading
 import time
 from collections.abc import Collection
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -67,14 +68,28 @@ def _read_and_track(frames: Any, n_frames: int, tracker: FaceTracker,
                     blocks: queue.Queue, timing: list[float]) -> None:
     """Reader thread: raw frames in blocks -> tracked frames, handed over block by block."""
     reads: FrameReads | None = None
+    ahead: ThreadPoolExecutor | None = None
+    every = slice(None)
     try:
         reads = FrameReads(frames)
+        # Direct reads release the GIL: the next block is read while this one is tracked.
+        if reads.direct:
+            ahead = ThreadPoolExecutor(1, "frame-read-ahead")
+        next_block = None
         for start in range(0, n_frames, BLOCK_FRAMES):
+            stop = min(n_frames, start + BLOCK_FRAMES)
             # Only the part of each frame around the face goes to the tracker.
             y0, y1, x0, x1 = tracker.window(*frames.shape[1:])
             began = time.perf_counter()
-            raw = reads.read(start, min(n_frames, start + BLOCK_FRAMES), slice(y0, y1),
-                             slice(x0, x1))
+            if ahead is None:
+                raw = reads.read(start, stop, slice(y0, y1), slice(x0, x1))
+            else:
+                whole = (next_block or ahead.submit(reads.read, start, stop, every, every)
+                         ).result()
+                if stop < n_frames:
+                    following = min(n_frames, stop + BLOCK_FRAMES)
+                    next_block = ahead.submit(reads.read, stop, following, every, every)
+                raw = whole[:, y0:y1, x0:x1]
             read = time.perf_counter()
             tracked = [tracker.push(frame, (x0, y0)) for frame in raw]
             timing[0] += time.perf_counter() - read
@@ -84,6 +99,8 @@ def _read_and_track(frames: Any, n_frames: int, tracker: FaceTracker,
     except BaseException as exc:  # handed to the consumer, which re-raises it
         blocks.put(exc)
     finally:
+        if ahead is not None:
+            ahead.shutdown(wait=True)
         if reads is not None:
             reads.close()
 
