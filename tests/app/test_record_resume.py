@@ -4,9 +4,10 @@ once; a session that cannot be continued this way is refused before anything is 
 
 from __future__ import annotations
 
+import csv
 import hashlib
-import re
 import signal
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -93,9 +94,12 @@ def test_a_killed_recording_goes_on_in_a_linked_folder_and_is_analysed_with_it(
     del before[RESERVE_FILE]
     assert file_hashes(crashed) == before
 
-    capsys.readouterr()
     assert main(["analyze", str(crashed), str(resumed), "--out", str(tmp_path / "an")]) == 0
-    analysed = re.findall(r"spotted (\S+)/(segment\d+)", capsys.readouterr().err)
+    capsys.readouterr()  # the analysis' progress and figures
+    # Every analysed clip has its frames in face_track.csv, under "session folder/segment".
+    with (tmp_path / "an" / "face_track.csv").open(encoding="utf-8") as fh:
+        rows = Counter(row["segment"] for row in csv.DictReader(fh))
+    analysed = [tuple(name.split("/")) for name in rows]
     trials = {**{(crashed.name, n): t for n, t in crashed_trials.items()},
               **{(resumed.name, n): t for n, t in segment_trials(resumed).items()}}
     with_video = set()
@@ -103,7 +107,12 @@ def test_a_killed_recording_goes_on_in_a_linked_folder_and_is_analysed_with_it(
         with open_session(folder) as session:  # a clip needs two frames for optical flow
             with_video |= {(folder.name, n) for n in session.segment_names()
                            if session.segment(n).n_frames >= 2}
-    assert sorted(analysed) == sorted(with_video)  # each once
+    assert sorted(analysed) == sorted(with_video)
+    for folder in (crashed, resumed):  # each once: one row per frame, not two
+        with open_session(folder) as session:
+            for n in session.segment_names():
+                if (folder.name, n) in with_video:
+                    assert rows[f"{folder.name}/{n}"] == session.segment(n).n_frames
     assert len({trials[a] for a in analysed}) == len(analysed)  # no trial number twice
     # The last segment of either may be too short for a clip; the others are whole seconds.
     assert {trials[a] for a in analysed} >= {1, 2, *resumed_trials[:-1]}
